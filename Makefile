@@ -1,0 +1,42 @@
+# The two commands: `make run` (the panel, with demo data) and `make test` (the suite).
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test venv lint typecheck e2e-deps clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) is needed (set PYTHON=...)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	mkdir -p var/broker/out var/broker/processed
+	$(PY) manage.py migrate --noinput
+	$(VENV)/bin/honcho -f Procfile start
+
+test: $(STAMP) e2e-deps
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's chromium; install it when it is missing (needs root).
+e2e-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	      || echo "could not install chromium: browser tests will not run"; \
+	  else echo "chromium is not installed: browser tests will not run (apt-get install chromium)"; fi; }
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy .
+
+clean:
+	rm -rf var

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractUser
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+
+class User(AbstractUser):
+    email = models.EmailField("e-mail address", unique=True)
+    timezone = models.CharField(max_length=64, default="UTC")
+    # Per-customer discount on every price (reseller rates), in percent.
+    discount_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+    )
+    referred_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="referrals"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(discount_percent__gte=0) & models.Q(discount_percent__lte=100),
+                name="user_discount_0_100",
+            )
+        ]
+
+
+class ApiKey(models.Model):
+    """A customer's API key. Only a keyed hash of the secret is stored; the prefix identifies it."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="api_key")
+    prefix = models.CharField(max_length=12)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from django.conf import settings
+from django.db import transaction
+
+from .models import ApiKey, User
+
+KEY_PREFIX_LEN = 8
+
+
+def _pepper() -> bytes:
+    return (settings.API_KEY_PEPPER or f"api-key:{settings.SECRET_KEY}").encode()
+
+
+def api_key_digest(*, raw_key: str) -> str:
+    # A 256-bit random secret needs no slow password hash: a keyed SHA-256 is enough and
+    # keeps each API request's key check to microseconds.
+    return hmac.new(_pepper(), raw_key.encode(), hashlib.sha256).hexdigest()
+
+
+@transaction.atomic
+def api_key_issue(*, user: User) -> str:
+    """Create or replace the user's key; returns the full key, which is never stored."""
+    raw_key = secrets.token_hex(32)
+    ApiKey.objects.update_or_create(
+        user=user,
+        defaults={"prefix": raw_key[:KEY_PREFIX_LEN], "digest": api_key_digest(raw_key=raw_key), "last_used_at": None},
+    )
+    return raw_key
+
+
+def api_key_revoke(*, user: User) -> None:
+    ApiKey.objects.filter(user=user).delete()

@@ -1,0 +1,66 @@
+"""Money rules, in one place.
+
+Amounts have 5 decimal places, rates per 1000 have 6. Charges round half-up; refunds
+round down, so a refund can never exceed the charge it comes from.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+
+MONEY_PLACES = Decimal("0.00001")
+RATE_PLACES = Decimal("0.000001")
+ZERO = Decimal("0")
+THOUSAND = Decimal("1000")
+HUNDRED = Decimal("100")
+
+
+class MoneyFormatError(ValueError):
+    pass
+
+
+def to_decimal(value: object) -> Decimal:
+    """Parse an upstream or user number without ever going through binary floats."""
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, bool) or value is None:
+        raise MoneyFormatError(f"not a number: {value!r}")
+    else:
+        try:
+            result = Decimal(str(value).strip())
+        except (InvalidOperation, ValueError) as exc:
+            raise MoneyFormatError(f"not a number: {value!r}") from exc
+    if not result.is_finite():
+        raise MoneyFormatError(f"not a finite number: {value!r}")
+    return result
+
+
+def money(value: Decimal) -> Decimal:
+    """Round an amount half-up to 5 places (charges, prices shown as amounts)."""
+    return value.quantize(MONEY_PLACES, rounding=ROUND_HALF_UP)
+
+
+def money_down(value: Decimal) -> Decimal:
+    """Round an amount down to 5 places (refunds)."""
+    return value.quantize(MONEY_PLACES, rounding=ROUND_DOWN)
+
+
+def rate(value: Decimal) -> Decimal:
+    """Round a rate per 1000 half-up to 6 places."""
+    return value.quantize(RATE_PLACES, rounding=ROUND_HALF_UP)
+
+
+def charge_for(*, rate_per_1000: Decimal, quantity: int) -> Decimal:
+    return money(rate_per_1000 * quantity / THOUSAND)
+
+
+def refund_for_remains(*, charge: Decimal, remains: int, quantity: int) -> Decimal:
+    """The part of a charge for units not delivered, rounded down and capped at the charge."""
+    if quantity <= 0 or remains <= 0:
+        return ZERO
+    remains = min(remains, quantity)
+    return min(charge, money_down(charge * remains / quantity))
+
+
+def percent_of(amount: Decimal, percent: Decimal) -> Decimal:
+    return money_down(amount * percent / HUNDRED)

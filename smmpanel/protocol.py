@@ -1,0 +1,179 @@
+"""API v2, the wire protocol spoken to providers (as a client) and to customers (as a server).
+
+Both `providers/client.py` and `api/` import these definitions, so the two sides and the
+documentation page cannot drift apart. See shared/API_V2.md.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_IDS = 100
+
+# --- Error texts (exactly as real clients compare them) -----------------------------------
+ERR_INCORRECT_REQUEST = "Incorrect request"
+ERR_INVALID_KEY = "Invalid API key"
+ERR_INCORRECT_SERVICE = "Incorrect service ID"
+ERR_NOT_ENOUGH_FUNDS = "Not enough funds on balance"
+ERR_INCORRECT_LINK = "Incorrect link"
+ERR_DUPLICATE_LINK = "You have active order with this link. Please wait until order being completed."
+ERR_INCORRECT_ORDER = "Incorrect order ID"
+ERR_REFILL_NOT_FOUND = "Refill not found"
+ERR_TOO_MANY_IDS = f"Too many IDs, at most {MAX_IDS} per request"
+
+
+def err_min_quantity(minimum: int) -> str:
+    return f"Quantity less than minimal {minimum}"
+
+
+def err_max_quantity(maximum: int) -> str:
+    return f"Quantity more than maximum {maximum}"
+
+
+# Providers in the wild answer with raw translation keys; map them to the texts above.
+RAW_ERROR_KEYS = {
+    "neworder.error.not_enough_funds": ERR_NOT_ENOUGH_FUNDS,
+    "error.incorrect_service_id": ERR_INCORRECT_SERVICE,
+    "neworder.error.link_duplicate": ERR_DUPLICATE_LINK,
+    "neworder.error.link": ERR_INCORRECT_LINK,
+    "neworder.error.min_quantity": "Quantity less than minimal",
+    "neworder.error.max_quantity": "Quantity more than maximum",
+}
+
+
+def normalise_error(text: str) -> str:
+    cleaned = text.strip()
+    return RAW_ERROR_KEYS.get(cleaned.lower(), cleaned)
+
+
+# Errors that mean the provider account (ours) is the problem, not the customer's order.
+PROVIDER_SIDE_ERRORS = (ERR_NOT_ENOUGH_FUNDS, ERR_INVALID_KEY)
+
+# --- Order statuses -----------------------------------------------------------------------
+PENDING = "Pending"
+IN_PROGRESS = "In progress"
+PROCESSING = "Processing"
+COMPLETED = "Completed"
+PARTIAL = "Partial"
+CANCELED = "Canceled"
+ORDER_STATUSES = (PENDING, IN_PROGRESS, PROCESSING, COMPLETED, PARTIAL, CANCELED)
+TERMINAL_STATUSES = frozenset({COMPLETED, PARTIAL, CANCELED})
+
+_STATUS_ALIASES = {
+    "pending": PENDING,
+    "in progress": IN_PROGRESS,
+    "inprogress": IN_PROGRESS,
+    "in_progress": IN_PROGRESS,
+    "processing": PROCESSING,
+    "completed": COMPLETED,
+    "complete": COMPLETED,
+    "partial": PARTIAL,
+    "canceled": CANCELED,
+    "cancelled": CANCELED,
+}
+
+
+def normalise_status(raw: object) -> str | None:
+    """Canonical order status for what a provider wrote, or None when it is not one."""
+    if not isinstance(raw, str):
+        return None
+    return _STATUS_ALIASES.get(re.sub(r"\s+", " ", raw.strip().lower()))
+
+
+# --- Refill statuses ------------------------------------------------------------------------
+REFILL_PENDING = "Pending"
+REFILL_IN_PROGRESS = "In progress"
+REFILL_COMPLETED = "Completed"
+REFILL_REJECTED = "Rejected"
+REFILL_STATUSES = (REFILL_PENDING, REFILL_IN_PROGRESS, REFILL_COMPLETED, REFILL_REJECTED)
+_REFILL_ALIASES = {
+    "pending": REFILL_PENDING,
+    "in progress": REFILL_IN_PROGRESS,
+    "inprogress": REFILL_IN_PROGRESS,
+    "processing": REFILL_IN_PROGRESS,
+    "completed": REFILL_COMPLETED,
+    "rejected": REFILL_REJECTED,
+    "canceled": REFILL_REJECTED,
+    "cancelled": REFILL_REJECTED,
+}
+
+
+def normalise_refill_status(raw: object) -> str | None:
+    if not isinstance(raw, str):
+        return None
+    return _REFILL_ALIASES.get(re.sub(r"\s+", " ", raw.strip().lower()))
+
+
+# --- Service types and their fields ---------------------------------------------------------
+@dataclass(frozen=True)
+class ServiceType:
+    name: str
+    fields: tuple[str, ...]  # fields after `service`, in documentation order
+    required: tuple[str, ...]
+    quantity_from: str | None = None  # list field whose length is the quantity
+    has_quantity: bool = True
+    dripfeed_capable: bool = False
+
+
+LIST_FIELDS = frozenset({"comments", "usernames", "hashtags", "keywords", "groups"})
+
+SERVICE_TYPES: tuple[ServiceType, ...] = (
+    ServiceType("Default", ("link", "quantity", "runs", "interval"), ("link", "quantity"), dripfeed_capable=True),
+    ServiceType("Package", ("link",), ("link",), has_quantity=False),
+    ServiceType("SEO", ("link", "quantity", "keywords"), ("link", "quantity", "keywords")),
+    ServiceType("Custom Comments", ("link", "comments"), ("link", "comments"), quantity_from="comments"),
+    ServiceType("Custom Comments Package", ("link", "comments"), ("link", "comments"), has_quantity=False),
+    ServiceType("Mentions", ("link", "quantity", "usernames"), ("link", "quantity", "usernames")),
+    ServiceType(
+        "Mentions with Hashtags",
+        ("link", "quantity", "usernames", "hashtags"),
+        ("link", "quantity", "usernames", "hashtags"),
+    ),
+    ServiceType("Mentions Custom List", ("link", "usernames"), ("link", "usernames"), quantity_from="usernames"),
+    ServiceType("Mentions Hashtag", ("link", "quantity", "hashtag"), ("link", "quantity", "hashtag")),
+    ServiceType("Mentions User Followers", ("link", "quantity", "username"), ("link", "quantity", "username")),
+    ServiceType("Mentions Media Likers", ("link", "quantity", "media"), ("link", "quantity", "media")),
+    ServiceType("Comment Likes", ("link", "quantity", "username"), ("link", "quantity", "username")),
+    ServiceType("Poll", ("link", "quantity", "answer_number"), ("link", "quantity", "answer_number")),
+    ServiceType("Comment Replies", ("link", "username", "comments"), ("link", "username", "comments"), quantity_from="comments"),
+    ServiceType("Invites from Groups", ("link", "quantity", "groups"), ("link", "quantity", "groups")),
+    ServiceType(
+        "Subscriptions",
+        ("username", "min", "max", "posts", "old_posts", "delay", "expiry"),
+        ("username", "min", "max", "delay"),
+        has_quantity=False,
+    ),
+    ServiceType(
+        "Web Traffic",
+        ("link", "quantity", "runs", "interval", "country", "device", "type_of_traffic", "google_keyword", "referring_url"),
+        ("link", "quantity"),
+        dripfeed_capable=True,
+    ),
+)
+SERVICE_TYPES_BY_NAME = {t.name: t for t in SERVICE_TYPES}
+_SERVICE_TYPES_LOWER = {t.name.lower(): t for t in SERVICE_TYPES}
+SUBSCRIPTION_DELAYS = (0, 5, 10, 15, 20, 30, 40, 50, 60, 90, 120, 150, 180, 210, 240, 270, 300, 360, 420, 480, 540, 600)
+
+
+def normalise_service_type(raw: object) -> str:
+    """Canonical type name (case-insensitive match); unknown types pass through trimmed."""
+    text = str(raw or "Default").strip()
+    found = _SERVICE_TYPES_LOWER.get(re.sub(r"\s+", " ", text.lower()))
+    return found.name if found else text
+
+
+def split_list(value: str) -> list[str]:
+    """Split a list field: one item a line (\\r\\n or \\n); a single line may use ', '."""
+    text = value.replace("\r\n", "\n").replace("\r", "\n")
+    items = text.split("\n") if "\n" in text else text.split(",")
+    return [item.strip() for item in items if item.strip()]
+
+
+def join_list(items: list[str]) -> str:
+    return "\n".join(items)
+
+
+def parse_ids(value: str) -> list[str]:
+    """Comma-separated ids as sent (strings, order kept, blanks dropped)."""
+    return [part.strip() for part in str(value).split(",") if part.strip()]

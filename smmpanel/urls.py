@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("account/", include("accounts.urls")),
+    path("services/", include("catalog.urls")),
+    path("wallet/", include("wallets.urls")),
+    path("orders/", include("orders.urls")),
+    path("api/", include("api.urls")),
+    path("tickets/", include("support.urls")),
+]

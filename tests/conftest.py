@@ -1,0 +1,54 @@
+"""Shared fixtures: personas, and the rules for tests that need real services.
+
+Tests marked `postgres`, `broker` or `e2e` need a real server. Outside CI they are skipped
+when it is missing; with CI=true a missing server is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests.factories import UserFactory
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _require(condition: bool, why: str) -> None:
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {why}")
+    pytest.skip(why)
+
+
+@pytest.fixture(autouse=True)
+def _real_service_markers(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("postgres"):
+        _require(connection.vendor == "postgresql", "needs PostgreSQL (set DATABASE_URL)")
+    if request.node.get_closest_marker("broker"):
+        _require(
+            settings.CELERY_BROKER_URL.startswith(("redis://", "amqp://")),
+            "needs a Redis or RabbitMQ broker (set CELERY_BROKER_URL)",
+        )
+    if request.node.get_closest_marker("e2e"):
+        _require(shutil.which("chromium") is not None, "needs Debian's chromium")
+
+
+@pytest.fixture
+def customer(db):  # type: ignore[no-untyped-def]
+    return UserFactory(username="customer", email="customer@example.com")
+
+
+@pytest.fixture
+def other_customer(db):  # type: ignore[no-untyped-def]
+    return UserFactory(username="other", email="other@example.com")
+
+
+@pytest.fixture
+def staff(db):  # type: ignore[no-untyped-def]
+    return UserFactory(username="staff", email="staff@example.com", is_staff=True, is_superuser=True)
