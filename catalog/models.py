@@ -57,7 +57,9 @@ class Service(models.Model):
     min_quantity = models.BigIntegerField(default=1, validators=[MinValueValidator(1)])
     max_quantity = models.BigIntegerField(default=1, validators=[MinValueValidator(1)])
     refill = models.BooleanField(default=False)
-    refill_days = models.PositiveIntegerField(default=30, help_text="Refills are allowed this many days after completion.")
+    refill_days = models.PositiveIntegerField(
+        default=30, help_text="Refills are allowed this many days after completion."
+    )
     cancel = models.BooleanField(default=False)
     dripfeed = models.BooleanField(default=False)
     allow_duplicate_link = models.BooleanField(
@@ -89,7 +91,9 @@ class Service(models.Model):
         ordering = ["category__sort_order", "category__name", "id"]
         indexes = [models.Index(fields=["is_enabled", "category"])]
         constraints = [
-            models.CheckConstraint(condition=models.Q(max_quantity__gte=models.F("min_quantity")), name="service_max_gte_min"),
+            models.CheckConstraint(
+                condition=models.Q(max_quantity__gte=models.F("min_quantity")), name="service_max_gte_min"
+            ),
             models.CheckConstraint(condition=models.Q(price__gte=0), name="service_price_not_negative"),
         ]
 

@@ -22,6 +22,9 @@ class Provider(models.Model):
     balance = models.DecimalField(max_digits=18, decimal_places=5, null=True, blank=True)
     balance_currency = models.CharField(max_length=3, blank=True)
     balance_checked_at = models.DateTimeField(null=True, blank=True)
+    low_balance_alert = models.DecimalField(
+        max_digits=18, decimal_places=5, default=Decimal("10"), help_text="Staff are e-mailed below this balance."
+    )
     last_synced_at = models.DateTimeField(null=True, blank=True)
     last_sync_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

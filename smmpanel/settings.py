@@ -226,3 +226,14 @@ CELERY_BEAT_SCHEDULE = {
     "providers-refresh-balances": {"task": "providers.tasks.providers_refresh_balances", "schedule": 600.0},
     "wallets-ledger-audit": {"task": "wallets.tasks.ledger_audit_daily", "schedule": 24 * 3600.0},
 }
+
+# --- Wallets: gateways, deposit limits, affiliates (checked by wallets/checks.py) ---------
+WALLET_MANUAL_ENABLED = env.bool("WALLET_MANUAL_ENABLED", default=True)
+WALLET_MANUAL_INSTRUCTIONS = env.str("WALLET_MANUAL_INSTRUCTIONS", default="Send the transfer, then enter its reference.")
+WALLET_MANUAL_MIN = Decimal(env.str("WALLET_MANUAL_MIN", default="1"))
+WALLET_MANUAL_MAX = Decimal(env.str("WALLET_MANUAL_MAX", default="10000"))
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+WALLET_STRIPE_MIN = Decimal(env.str("WALLET_STRIPE_MIN", default="5"))
+WALLET_STRIPE_MAX = Decimal(env.str("WALLET_STRIPE_MAX", default="5000"))
+WALLET_AFFILIATE_PERCENT = Decimal(env.str("WALLET_AFFILIATE_PERCENT", default="5"))

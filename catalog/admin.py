@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from accounts.models import User
+
+from .models import Category, PanelSettings, PriceChange, Route, Service
+from .services import (
+    CatalogError,
+    catalog_reprice_all,
+    category_reprice,
+    service_price_approve,
+    service_price_reject,
+    services_reprice,
+)
+
+
+@admin.register(PanelSettings)
+class PanelSettingsAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "default_markup_percent", "price_jump_threshold_percent")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not PanelSettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: PanelSettings, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        result = catalog_reprice_all(actor=request.user)  # type: ignore[arg-type]
+        self.message_user(request, f"Catalogue repriced: {result.summary()}")
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ("name", "sort_order", "markup_percent", "is_enabled")
+    list_editable = ("sort_order", "is_enabled")
+    search_fields = ("name",)
+
+    def save_model(self, request: HttpRequest, obj: Category, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if "markup_percent" in form.changed_data:
+            result = category_reprice(category=obj, actor=request.user)  # type: ignore[arg-type]
+            self.message_user(request, f"Services of {obj.name} repriced: {result.summary()}")
+
+
+class RouteInline(admin.TabularInline):
+    model = Route
+    extra = 0
+    raw_id_fields = ("upstream",)
+    fields = ("priority", "upstream", "upstream_rate", "is_enabled")
+    readonly_fields = ("upstream_rate",)
+
+    @admin.display(description="Upstream rate")
+    def upstream_rate(self, obj: Route) -> str:
+        if not obj.pk:
+            return "—"
+        removed = " (removed upstream)" if obj.upstream.is_removed else ""
+        return f"{obj.upstream.rate} {obj.upstream.provider.currency}{removed}"
+
+
+class PriceChangeInline(admin.TabularInline):
+    model = PriceChange
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "status", "old_price", "new_price", "old_cost", "new_cost", "reason", "actor")
+    readonly_fields = fields
+    ordering = ("-created_at",)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PriceChange]:
+        return super().get_queryset(request).select_related("actor")
+
+
+class HeldFilter(admin.SimpleListFilter):
+    title = "price change"
+    parameter_name = "held"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Held for approval")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Service]) -> QuerySet[Service]:
+        if self.value() == "yes":
+            return queryset.filter(held_price__isnull=False)
+        return queryset
+
+
+@admin.register(Service)
+class ServiceAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "name",
+        "category",
+        "type",
+        "price",
+        "cost",
+        "held_price",
+        "min_quantity",
+        "max_quantity",
+        "is_enabled",
+    )
+    list_filter = ("is_enabled", HeldFilter, "category", "type", "refill", "cancel", "dripfeed")
+    search_fields = ("name", "=id")
+    readonly_fields = ("price", "cost", "held_price", "held_cost", "disabled_reason", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("category", "name", "description", "type", "is_enabled", "disabled_reason")}),
+        ("Limits", {"fields": ("min_quantity", "max_quantity", "average_time_minutes", "allow_duplicate_link")}),
+        ("Options", {"fields": ("refill", "refill_days", "cancel", "dripfeed")}),
+        ("Pricing", {"fields": ("markup_percent", "fixed_price", "price", "cost", "held_price", "held_cost")}),
+        ("Dates", {"fields": ("created_at", "updated_at")}),
+    )
+    inlines = (RouteInline, PriceChangeInline)
+    actions = ("approve_held", "reject_held", "reprice")
+    list_select_related = ("category",)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # Markup, fixed price or routes may have changed: price follows through the one rule.
+        staff = request.user
+        assert isinstance(staff, User)
+        services_reprice(services=Service.objects.filter(pk=form.instance.pk), reason="edited by staff", actor=staff)
+
+    @admin.action(description="Approve held price changes")
+    def approve_held(self, request: HttpRequest, queryset: QuerySet[Service]) -> None:
+        done = 0
+        for service in queryset.filter(held_price__isnull=False):
+            service_price_approve(service=service, actor=request.user)  # type: ignore[arg-type]
+            done += 1
+        self.message_user(request, f"{done} held price change(s) approved.")
+
+    @admin.action(description="Reject held price changes (keep current price)")
+    def reject_held(self, request: HttpRequest, queryset: QuerySet[Service]) -> None:
+        done = 0
+        for service in queryset.filter(held_price__isnull=False):
+            try:
+                service_price_reject(service=service, actor=request.user)  # type: ignore[arg-type]
+            except CatalogError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                continue
+            done += 1
+        self.message_user(request, f"{done} held price change(s) rejected.")
+
+    @admin.action(description="Recompute prices")
+    def reprice(self, request: HttpRequest, queryset: QuerySet[Service]) -> None:
+        result = services_reprice(services=queryset, reason="repriced by staff", actor=request.user)  # type: ignore[arg-type]
+        self.message_user(request, result.summary())
+
+
+@admin.register(PriceChange)
+class PriceChangeAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "service",
+        "status",
+        "old_price",
+        "new_price",
+        "old_cost",
+        "new_cost",
+        "reason",
+        "actor",
+    )
+    list_filter = ("status",)
+    search_fields = ("=service__id", "service__name", "reason")
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in PriceChange._meta.fields]
+    list_select_related = ("service", "actor")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

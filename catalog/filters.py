@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Q, QuerySet
+
+from .models import SERVICE_TYPE_CHOICES, Category, Service
+
+
+class ServiceFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    category = django_filters.ModelChoiceFilter(
+        queryset=Category.objects.filter(is_enabled=True), empty_label="All categories"
+    )
+    type = django_filters.ChoiceFilter(choices=SERVICE_TYPE_CHOICES, empty_label="All types")
+    refill = django_filters.BooleanFilter(widget=django_filters.widgets.BooleanWidget())
+
+    class Meta:
+        model = Service
+        fields = ("q", "category", "type", "refill")
+
+    def search(self, queryset: QuerySet[Service], name: str, value: str) -> QuerySet[Service]:
+        value = value.strip()[:100]
+        if not value:
+            return queryset
+        condition = Q(name__icontains=value) | Q(category__name__icontains=value)
+        if value.isdigit():
+            condition |= Q(pk=int(value))
+        return queryset.filter(condition)

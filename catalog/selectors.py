@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db.models import Prefetch, QuerySet
+
+from accounts.models import User
+
+from .models import Category, Route, Service
+from .pricing import price_for_customer
+
+
+def service_price_for_user(*, service: Service, user: User | None) -> Decimal:
+    """Price per 1000 this customer pays (their discount applied)."""
+    discount = user.discount_percent if user is not None and user.is_authenticated else Decimal("0")
+    return price_for_customer(price=service.price, discount_percent=discount)
+
+
+def service_list_for_sale() -> QuerySet[Service]:
+    return Service.objects.filter(is_enabled=True, category__is_enabled=True).select_related("category")
+
+
+def service_get_for_sale(*, pk: int) -> Service | None:
+    return service_list_for_sale().filter(pk=pk).first()
+
+
+def service_routes(*, service: Service) -> list[Route]:
+    """Enabled routes whose provider can take orders, best first."""
+    return list(
+        Route.objects.filter(
+            service=service,
+            is_enabled=True,
+            upstream__is_removed=False,
+            upstream__provider__is_enabled=True,
+        )
+        .select_related("upstream", "upstream__provider")
+        .order_by("priority", "id")
+    )
+
+
+def category_list_with_services() -> QuerySet[Category]:
+    return Category.objects.filter(is_enabled=True).prefetch_related(
+        Prefetch("services", queryset=Service.objects.filter(is_enabled=True))
+    )

@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from catalog.models import Category
+from catalog.services import catalog_import_upstream, provider_sync
+
+from .client import ProviderError
+from .models import Provider, ProviderCall, UpstreamService
+from .services import provider_refresh_balance, provider_resume, provider_url_validate
+
+
+class ProviderForm(forms.ModelForm):
+    # The key is write-only: never rendered back, kept when left blank.
+    api_key = forms.CharField(
+        label="API key",
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Leave blank to keep the current key.",
+    )
+
+    class Meta:
+        model = Provider
+        fields = ("name", "api_url", "api_key", "currency", "exchange_rate", "low_balance_alert", "is_enabled")
+
+    def clean_api_url(self) -> str:
+        url = self.cleaned_data["api_url"]
+        provider_url_validate(url=url)
+        return url
+
+    def clean_api_key(self) -> str:
+        key = self.cleaned_data.get("api_key") or ""
+        if not key and self.instance.pk:
+            return self.instance.api_key
+        if not key:
+            raise ValidationError("An API key is required.")
+        return key
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    form = ProviderForm
+    list_display = (
+        "name",
+        "api_url",
+        "currency",
+        "is_enabled",
+        "paused_reason",
+        "balance",
+        "balance_checked_at",
+        "last_synced_at",
+    )
+    list_filter = ("is_enabled",)
+    search_fields = ("name", "api_url")
+    readonly_fields = (
+        "masked_key",
+        "paused_reason",
+        "balance",
+        "balance_currency",
+        "balance_checked_at",
+        "last_synced_at",
+        "last_sync_error",
+    )
+    actions = ("test_connection", "sync_services", "resume")
+
+    @admin.display(description="Current key")
+    def masked_key(self, obj: Provider) -> str:
+        return obj.masked_key
+
+    @admin.action(description="Test connection and refresh balance")
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        for provider in queryset:
+            try:
+                provider_refresh_balance(provider=provider)
+            except (ProviderError, ValidationError) as exc:
+                self.message_user(request, f"{provider.name}: failed — {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{provider.name}: connected, balance {provider.balance} {provider.balance_currency}")
+
+    @admin.action(description="Sync services now")
+    def sync_services(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        for provider in queryset:
+            try:
+                result = provider_sync(provider=provider)
+            except (ProviderError, ValidationError) as exc:
+                self.message_user(request, f"{provider.name}: sync failed — {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{provider.name}: {result.summary()}")
+
+    @admin.action(description="Resume (clear the pause)")
+    def resume(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        for provider in queryset:
+            provider_resume(provider=provider)
+        self.message_user(request, f"{queryset.count()} provider(s) resumed.")
+
+
+class ImportForm(forms.Form):
+    category = forms.ModelChoiceField(
+        queryset=Category.objects.all(),
+        required=False,
+        help_text="Leave empty to put each service in a category named like its upstream category.",
+    )
+    markup_percent = forms.DecimalField(
+        max_digits=8, decimal_places=2, required=False, help_text="Leave empty to use the category's or panel default."
+    )
+
+
+@admin.register(UpstreamService)
+class UpstreamServiceAdmin(admin.ModelAdmin):
+    list_display = (
+        "external_id",
+        "name",
+        "provider",
+        "category",
+        "type",
+        "rate",
+        "min_quantity",
+        "max_quantity",
+        "refill",
+        "cancel",
+        "dripfeed",
+        "is_removed",
+        "is_sold",
+    )
+    list_filter = ("provider", "type", "is_removed", "refill", "cancel", "category")
+    search_fields = ("name", "external_id", "category")
+    readonly_fields = [f.name for f in UpstreamService._meta.fields]
+    actions = ("import_into_catalog",)
+    list_per_page = 200
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[UpstreamService]:
+        return super().get_queryset(request).select_related("provider")
+
+    @admin.display(boolean=True, description="Sold")
+    def is_sold(self, obj: UpstreamService) -> bool:
+        return obj.routes.exists()
+
+    @admin.action(description="Import into the catalogue…")
+    def import_into_catalog(self, request: HttpRequest, queryset: QuerySet[UpstreamService]) -> HttpResponse | None:
+        if "apply" in request.POST:
+            form = ImportForm(request.POST)
+            if form.is_valid():
+                created = catalog_import_upstream(
+                    upstream_ids=queryset.values_list("pk", flat=True),
+                    category=form.cleaned_data["category"],
+                    markup_percent=form.cleaned_data["markup_percent"],
+                    actor=request.user,  # type: ignore[arg-type]
+                )
+                skipped = queryset.count() - len(created)
+                self.message_user(request, f"Imported {len(created)} service(s); {skipped} already sold or removed.")
+                return None
+        else:
+            form = ImportForm()
+        return render(
+            request,
+            "admin/providers/import_services.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Import upstream services",
+                "form": form,
+                "queryset": queryset,
+                "count": queryset.count(),
+                "opts": self.model._meta,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+
+@admin.register(ProviderCall)
+class ProviderCallAdmin(admin.ModelAdmin):
+    list_display = ("started_at", "provider", "action", "order_ref", "outcome", "http_status", "duration_ms", "error")
+    list_filter = ("provider", "action", "outcome")
+    search_fields = ("=order_ref", "error")
+    date_hierarchy = "started_at"
+    readonly_fields = [f.name for f in ProviderCall._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

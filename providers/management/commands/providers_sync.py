@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from catalog.services import provider_sync
+from providers.client import ProviderError
+from providers.models import Provider
+
+
+class Command(BaseCommand):
+    help = "Mirror the services of every enabled provider (or one) and reprice the catalogue."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--provider", help="Only this provider (by name).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        providers = Provider.objects.filter(is_enabled=True)
+        if options["provider"]:
+            providers = Provider.objects.filter(name=options["provider"])
+            if not providers.exists():
+                raise CommandError(f"No provider named {options['provider']!r}.")
+        failed = False
+        for provider in providers:
+            with tqdm(desc=provider.name, unit="service", disable=None) as bar:
+                try:
+                    result = provider_sync(provider=provider, progress=bar.update)
+                except ProviderError as exc:
+                    failed = True
+                    self.stderr.write(f"{provider.name}: {exc}")
+                    continue
+            self.stdout.write(f"{provider.name}: {result.summary()}")
+        if failed:
+            raise CommandError("Some providers could not be synced.")

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import mail_admins
+from django.utils import timezone
+
+from .client import CallRecord, ProviderClient
+from .models import Provider, ProviderCall
+
+logger = logging.getLogger(__name__)
+
+
+def provider_url_validate(*, url: str, allow_private: bool | None = None) -> None:
+    """Refuse provider URLs that are not http(s) or that point inside our own network (SSRF)."""
+    if allow_private is None:
+        allow_private = settings.PROVIDERS_ALLOW_PRIVATE_URLS
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValidationError("The provider URL must start with http:// or https:// and name a host.")
+    if allow_private:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ValidationError("The provider's host name does not resolve.") from exc
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global or address.is_multicast:
+            raise ValidationError("The provider URL points to a private, loopback or link-local address.")
+
+
+def _call_recorder(provider_id: int):  # type: ignore[no-untyped-def]
+    def record(call: CallRecord) -> None:
+        ProviderCall.objects.create(
+            provider_id=provider_id,
+            action=call.action,
+            order_ref=call.order_ref,
+            started_at=call.started_at,
+            duration_ms=call.duration_ms,
+            http_status=call.http_status,
+            outcome=call.outcome,
+            error=call.error,
+            request=call.request,
+            body=call.body,
+        )
+
+    return record
+
+
+def provider_client(*, provider: Provider, record_calls: bool = True) -> ProviderClient:
+    """A client for this provider; every call it makes is recorded as a ProviderCall."""
+    # Checked at call time too: DNS may have changed since the URL was saved.
+    provider_url_validate(url=provider.api_url)
+    return ProviderClient(
+        url=provider.api_url,
+        key=provider.api_key,
+        connect_timeout=settings.PROVIDER_CONNECT_TIMEOUT,
+        read_timeout=settings.PROVIDER_READ_TIMEOUT,
+        max_response_bytes=settings.PROVIDER_MAX_RESPONSE_BYTES,
+        on_call=_call_recorder(provider.pk) if record_calls else None,
+    )
+
+
+def provider_pause(*, provider: Provider, reason: str) -> None:
+    """Stop sending orders to a provider whose account is the problem, and tell staff."""
+    updated = Provider.objects.filter(pk=provider.pk, paused_reason="").update(paused_reason=reason[:255])
+    provider.paused_reason = reason[:255]
+    if updated:
+        logger.warning("provider %s paused: %s", provider.name, reason)
+        mail_admins(f"Provider {provider.name} paused", f"Orders wait until staff resume it.\n\nReason: {reason}")
+
+
+def provider_resume(*, provider: Provider) -> None:
+    Provider.objects.filter(pk=provider.pk).update(paused_reason="")
+    provider.paused_reason = ""
+
+
+def provider_refresh_balance(*, provider: Provider) -> Provider:
+    balance = provider_client(provider=provider).balance()
+    provider.balance = balance.balance
+    provider.balance_currency = balance.currency
+    provider.balance_checked_at = timezone.now()
+    provider.save(update_fields=["balance", "balance_currency", "balance_checked_at"])
+    return provider
