@@ -313,8 +313,9 @@ def catalog_import_upstream(
         )
         Route.objects.create(service=service, upstream=upstream, priority=1)
         created.append(service)
-    services_reprice(services=Service.objects.filter(pk__in=[s.pk for s in created]), reason="imported", actor=actor)
-    return created
+    fresh = Service.objects.filter(pk__in=[s.pk for s in created]).order_by("pk")
+    services_reprice(services=fresh, reason="imported", actor=actor)
+    return list(fresh.all())
 
 
 def category_reprice(*, category: Category, actor: User | None = None) -> SyncResult:

@@ -39,9 +39,12 @@ class ServiceTable(tables.Table):
             ("Cancel", record.cancel, "warning"),
             ("Drip-feed", record.dripfeed, "info"),
         ]
-        return format_html_join(
-            "", '<span class="badge text-bg-{}">{}</span>', ((color, label) for label, on, color in flags if on)
-        ) or format_html("")
+        return (
+            format_html_join(
+                "", '<span class="badge text-bg-{}">{}</span>', ((color, label) for label, on, color in flags if on)
+            )
+            or ""
+        )
 
     def render_description(self, value: str) -> str:
         # Upstream text is untrusted: escaped by format_html, line breaks kept.

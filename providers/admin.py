@@ -17,6 +17,7 @@ from .services import provider_refresh_balance, provider_resume, provider_url_va
 
 
 class ProviderForm(forms.ModelForm):
+    api_url = forms.URLField(label="API URL", max_length=500, assume_scheme="https")
     # The key is write-only: never rendered back, kept when left blank.
     api_key = forms.CharField(
         label="API key",
@@ -81,7 +82,9 @@ class ProviderAdmin(admin.ModelAdmin):
             except (ProviderError, ValidationError) as exc:
                 self.message_user(request, f"{provider.name}: failed — {exc}", messages.ERROR)
             else:
-                self.message_user(request, f"{provider.name}: connected, balance {provider.balance} {provider.balance_currency}")
+                self.message_user(
+                    request, f"{provider.name}: connected, balance {provider.balance} {provider.balance_currency}"
+                )
 
     @admin.action(description="Sync services now")
     def sync_services(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:

@@ -23,13 +23,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from smmpanel import protocol
 from smmpanel.money import MoneyFormatError, to_decimal
+
+T = TypeVar("T")
 
 USER_AGENT = "smmpanel/1.0 (+API v2 client)"
 BODY_LOG_LIMIT = 2000
@@ -168,7 +170,15 @@ class ProviderClient:
         self.session = session
 
     # --- transport -------------------------------------------------------------------------
-    def _post(self, action: str, params: Mapping[str, Any], *, order_ref: int | None = None) -> _Reply:
+    def _post(
+        self,
+        action: str,
+        params: Mapping[str, Any],
+        parse: Callable[[_Reply], T],
+        *,
+        order_ref: int | None = None,
+    ) -> T:
+        """Send one request and interpret the reply with `parse`; the call is recorded either way."""
         data = {"key": self.key, "action": action, **{k: v for k, v in params.items() if v is not None}}
         logged_request = "&".join(f"{k}={v}" for k, v in data.items() if k != "key")[:BODY_LOG_LIMIT]
         started = datetime.now(UTC)
@@ -221,8 +231,9 @@ class ProviderClient:
                 raise UnknownOutcome("reply is not JSON", http_status=http_status) from exc
             if isinstance(parsed, dict) and "error" in parsed and isinstance(parsed["error"], str | int):
                 raise Rejected(protocol.normalise_error(str(parsed["error"])), http_status=http_status)
+            result = parse(_Reply(parsed, http_status, text))
             self._record(action, started, t0, http_status, "ok", "", logged_request, text, order_ref)
-            return _Reply(parsed, http_status, text)
+            return result
         except ProviderError as exc:
             outcome = {Rejected: "rejected", NotSent: "not_sent"}.get(type(exc), "unknown")
             self._record(action, started, t0, http_status, outcome, exc.message, logged_request, text, order_ref)
@@ -268,86 +279,112 @@ class ProviderClient:
 
     # --- actions ---------------------------------------------------------------------------
     def services(self) -> list[ServiceInfo]:
-        reply = self._post("services", {})
-        if not isinstance(reply.data, list):
-            raise UnknownOutcome("services: expected a list", http_status=reply.http_status)
-        result = []
-        for item in reply.data:
-            info = _parse_service(item)
-            if info is not None:
-                result.append(info)
-        return result
+        return self._post("services", {}, _parse_services)
 
     def add(self, *, order_ref: int | None = None, **fields: Any) -> str:
         """Place an order; returns the provider's order id. `fields` are API v2 fields."""
         params = {k: (protocol.join_list(v) if isinstance(v, list) else v) for k, v in fields.items()}
-        reply = self._post("add", params, order_ref=order_ref)
-        order_id = _id_text(reply.data.get("order")) if isinstance(reply.data, dict) else None
-        if order_id is None:
-            raise UnknownOutcome("add: reply has neither order nor error", http_status=reply.http_status)
-        return order_id
+        return self._post("add", params, _parse_add, order_ref=order_ref)
 
     def status(self, order_id: str) -> OrderStatus:
-        reply = self._post("status", {"order": order_id})
-        parsed = _parse_status(reply.data)
-        if parsed is None:
-            raise UnknownOutcome("status: unreadable reply", http_status=reply.http_status)
-        return parsed
+        return self._post("status", {"order": order_id}, _parse_single_status)
 
     def statuses(self, order_ids: Iterable[str]) -> dict[str, OrderStatus | ProviderError]:
         ids = _bounded_ids(order_ids)
-        reply = self._post("status", {"orders": ",".join(ids)})
-        if not isinstance(reply.data, dict):
-            raise UnknownOutcome("status: expected an object", http_status=reply.http_status)
-        result: dict[str, OrderStatus | ProviderError] = {}
-        for order_id in ids:
-            item = reply.data.get(order_id)
-            if isinstance(item, dict) and "error" in item:
-                result[order_id] = Rejected(protocol.normalise_error(str(item["error"])))
-                continue
-            parsed = _parse_status(item)
-            result[order_id] = parsed if parsed is not None else UnknownOutcome("status: unreadable entry")
-        return result
+        return self._post("status", {"orders": ",".join(ids)}, lambda reply: _parse_statuses(reply, ids))
 
     def refill(self, order_id: str) -> str:
-        reply = self._post("refill", {"order": order_id})
-        refill_id = _id_text(reply.data.get("refill")) if isinstance(reply.data, dict) else None
-        if refill_id is None:
-            raise UnknownOutcome("refill: reply has no refill id", http_status=reply.http_status)
-        return refill_id
+        return self._post("refill", {"order": order_id}, _parse_refill)
 
     def refills(self, order_ids: Iterable[str]) -> dict[str, str | ProviderError]:
         ids = _bounded_ids(order_ids)
-        reply = self._post("refill", {"orders": ",".join(ids)})
-        return _bulk_list(reply, ids, key="order", value="refill", parse=_id_text)
+        return self._post(
+            "refill",
+            {"orders": ",".join(ids)},
+            lambda r: _bulk_list(r, ids, key="order", value="refill", parse=_id_text),
+        )
 
     def refill_status(self, refill_id: str) -> str:
-        reply = self._post("refill_status", {"refill": refill_id})
-        status = protocol.normalise_refill_status(reply.data.get("status")) if isinstance(reply.data, dict) else None
-        if status is None:
-            raise UnknownOutcome("refill_status: unreadable reply", http_status=reply.http_status)
-        return status
+        return self._post("refill_status", {"refill": refill_id}, _parse_refill_status)
 
     def refill_statuses(self, refill_ids: Iterable[str]) -> dict[str, str | ProviderError]:
         ids = _bounded_ids(refill_ids)
-        reply = self._post("refill_status", {"refills": ",".join(ids)})
-        return _bulk_list(reply, ids, key="refill", value="status", parse=protocol.normalise_refill_status)
+        return self._post(
+            "refill_status",
+            {"refills": ",".join(ids)},
+            lambda r: _bulk_list(r, ids, key="refill", value="status", parse=protocol.normalise_refill_status),
+        )
 
     def cancel(self, order_ids: Iterable[str]) -> dict[str, bool | ProviderError]:
         ids = _bounded_ids(order_ids)
-        reply = self._post("cancel", {"orders": ",".join(ids)})
-        return _bulk_list(reply, ids, key="order", value="cancel", parse=lambda v: True if _to_bool(v) else None)
+        return self._post(
+            "cancel",
+            {"orders": ",".join(ids)},
+            lambda r: _bulk_list(r, ids, key="order", value="cancel", parse=lambda v: True if _to_bool(v) else None),
+        )
 
     def balance(self) -> Balance:
-        reply = self._post("balance", {})
-        data = reply.data
-        if not isinstance(data, dict) or "balance" not in data:
-            raise UnknownOutcome("balance: unreadable reply", http_status=reply.http_status)
-        try:
-            amount = to_decimal(data["balance"])
-        except MoneyFormatError as exc:
-            raise UnknownOutcome("balance: not a number", http_status=reply.http_status) from exc
-        return Balance(balance=amount, currency=str(data.get("currency") or "").upper()[:3])
+        return self._post("balance", {}, _parse_balance)
+
+
+def _parse_services(reply: _Reply) -> list[ServiceInfo]:
+    if not isinstance(reply.data, list):
+        raise UnknownOutcome("services: expected a list", http_status=reply.http_status)
+    return [info for info in map(_parse_service, reply.data) if info is not None]
+
+
+def _parse_add(reply: _Reply) -> str:
+    order_id = _id_text(reply.data.get("order")) if isinstance(reply.data, dict) else None
+    if order_id is None:
+        raise UnknownOutcome("add: reply has neither order nor error", http_status=reply.http_status)
+    return order_id
+
+
+def _parse_single_status(reply: _Reply) -> OrderStatus:
+    parsed = _parse_status(reply.data)
+    if parsed is None:
+        raise UnknownOutcome("status: unreadable reply", http_status=reply.http_status)
+    return parsed
+
+
+def _parse_statuses(reply: _Reply, ids: list[str]) -> dict[str, OrderStatus | ProviderError]:
+    if not isinstance(reply.data, dict):
+        raise UnknownOutcome("status: expected an object", http_status=reply.http_status)
+    result: dict[str, OrderStatus | ProviderError] = {}
+    for order_id in ids:
+        item = reply.data.get(order_id)
+        if isinstance(item, dict) and "error" in item:
+            result[order_id] = Rejected(protocol.normalise_error(str(item["error"])))
+            continue
+        parsed = _parse_status(item)
+        # An id missing from the reply or unreadable is unknown, never "canceled".
+        result[order_id] = parsed if parsed is not None else UnknownOutcome("status: unreadable entry")
+    return result
+
+
+def _parse_refill(reply: _Reply) -> str:
+    refill_id = _id_text(reply.data.get("refill")) if isinstance(reply.data, dict) else None
+    if refill_id is None:
+        raise UnknownOutcome("refill: reply has no refill id", http_status=reply.http_status)
+    return refill_id
+
+
+def _parse_refill_status(reply: _Reply) -> str:
+    status = protocol.normalise_refill_status(reply.data.get("status")) if isinstance(reply.data, dict) else None
+    if status is None:
+        raise UnknownOutcome("refill_status: unreadable reply", http_status=reply.http_status)
+    return status
+
+
+def _parse_balance(reply: _Reply) -> Balance:
+    data = reply.data
+    if not isinstance(data, dict) or "balance" not in data:
+        raise UnknownOutcome("balance: unreadable reply", http_status=reply.http_status)
+    try:
+        amount = to_decimal(data["balance"])
+    except MoneyFormatError as exc:
+        raise UnknownOutcome("balance: not a number", http_status=reply.http_status) from exc
+    return Balance(balance=amount, currency=str(data.get("currency") or "").upper()[:3])
 
 
 def _connection_never_established(exc: requests.exceptions.ConnectionError) -> bool:
