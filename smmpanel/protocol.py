@@ -136,7 +136,9 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
     ServiceType("Mentions Media Likers", ("link", "quantity", "media"), ("link", "quantity", "media")),
     ServiceType("Comment Likes", ("link", "quantity", "username"), ("link", "quantity", "username")),
     ServiceType("Poll", ("link", "quantity", "answer_number"), ("link", "quantity", "answer_number")),
-    ServiceType("Comment Replies", ("link", "username", "comments"), ("link", "username", "comments"), quantity_from="comments"),
+    ServiceType(
+        "Comment Replies", ("link", "username", "comments"), ("link", "username", "comments"), quantity_from="comments"
+    ),
     ServiceType("Invites from Groups", ("link", "quantity", "groups"), ("link", "quantity", "groups")),
     ServiceType(
         "Subscriptions",
@@ -146,7 +148,17 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
     ),
     ServiceType(
         "Web Traffic",
-        ("link", "quantity", "runs", "interval", "country", "device", "type_of_traffic", "google_keyword", "referring_url"),
+        (
+            "link",
+            "quantity",
+            "runs",
+            "interval",
+            "country",
+            "device",
+            "type_of_traffic",
+            "google_keyword",
+            "referring_url",
+        ),
         ("link", "quantity"),
         dripfeed_capable=True,
     ),

@@ -229,7 +229,9 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Wallets: gateways, deposit limits, affiliates (checked by wallets/checks.py) ---------
 WALLET_MANUAL_ENABLED = env.bool("WALLET_MANUAL_ENABLED", default=True)
-WALLET_MANUAL_INSTRUCTIONS = env.str("WALLET_MANUAL_INSTRUCTIONS", default="Send the transfer, then enter its reference.")
+WALLET_MANUAL_INSTRUCTIONS = env.str(
+    "WALLET_MANUAL_INSTRUCTIONS", default="Send the transfer, then enter its reference."
+)
 WALLET_MANUAL_MIN = Decimal(env.str("WALLET_MANUAL_MIN", default="1"))
 WALLET_MANUAL_MAX = Decimal(env.str("WALLET_MANUAL_MAX", default="10000"))
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")

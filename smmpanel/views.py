@@ -22,7 +22,7 @@ def _database_ok() -> bool:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             return cursor.fetchone() == (1,)
-    except Exception:  # noqa: BLE001 - any failure means "not reachable"
+    except Exception:
         logger.exception("healthz: database unreachable")
         return False
 
@@ -32,7 +32,7 @@ def _broker_ok() -> bool:
         with celery_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
         return True
-    except Exception:  # noqa: BLE001
+    except Exception:
         logger.warning("healthz: broker unreachable", exc_info=True)
         return False
 

@@ -48,7 +48,7 @@ def import_all(provider, **kw):
 def test_new_services_are_mirrored_and_imported_at_default_markup(provider):
     result, _ = sync(provider, [info(1, "0.9"), info(2, "2", category="TikTok Views", type="Package")])
     assert (result.created, result.updated, result.removed) == (2, 0, 0)
-    upstream = UpstreamService.objects.get(provider=provider, external_id="2")
+    assert UpstreamService.objects.get(provider=provider, external_id="2").type == "Package"
     created = import_all(provider)
     assert len(created) == 2
     followers = Service.objects.get(routes__upstream__external_id="1")
