@@ -35,3 +35,13 @@ def api_key_issue(*, user: User) -> str:
 
 def api_key_revoke(*, user: User) -> None:
     ApiKey.objects.filter(user=user).delete()
+
+
+def api_key_touch(*, api_key: ApiKey, every_seconds: int = 300) -> None:
+    """Record use, at most once per interval so busy keys do not write on every request."""
+    from django.utils import timezone
+
+    now = timezone.now()
+    if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() >= every_seconds:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now

@@ -239,3 +239,46 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 WALLET_STRIPE_MIN = Decimal(env.str("WALLET_STRIPE_MIN", default="5"))
 WALLET_STRIPE_MAX = Decimal(env.str("WALLET_STRIPE_MAX", default="5000"))
 WALLET_AFFILIATE_PERCENT = Decimal(env.str("WALLET_AFFILIATE_PERCENT", default="5"))
+
+# --- Orders: submission, sweeping and status sync (orders/tasks.py) -------------------------
+# An order left in `sending` this long (a worker died mid-call) becomes `unknown` for staff.
+ORDERS_SENDING_TIMEOUT_SECONDS = env.int("ORDERS_SENDING_TIMEOUT_SECONDS", default=600)
+# Backoff for orders that surely never reached the provider: base × 2^(attempt-1), capped.
+ORDERS_RETRY_BASE_SECONDS = env.int("ORDERS_RETRY_BASE_SECONDS", default=15)
+ORDERS_RETRY_MAX_SECONDS = env.int("ORDERS_RETRY_MAX_SECONDS", default=900)
+ORDERS_PAUSED_RETRY_SECONDS = env.int("ORDERS_PAUSED_RETRY_SECONDS", default=300)
+ORDERS_SWEEP_BATCH = env.int("ORDERS_SWEEP_BATCH", default=500)
+ORDERS_SWEEP_LEASE_SECONDS = env.int("ORDERS_SWEEP_LEASE_SECONDS", default=300)
+ORDERS_SYNC_MAX_CHUNKS_PER_PROVIDER = env.int("ORDERS_SYNC_MAX_CHUNKS_PER_PROVIDER", default=20)
+ORDERS_SYNC_MIN_INTERVAL_SECONDS = env.int("ORDERS_SYNC_MIN_INTERVAL_SECONDS", default=60)
+# Optional dedicated queues; empty means Celery's default queue, so one worker runs it all.
+ORDERS_SUBMIT_QUEUE = env.str("ORDERS_SUBMIT_QUEUE", default="")
+ORDERS_SYNC_QUEUE = env.str("ORDERS_SYNC_QUEUE", default="")
+for _name, _value in (
+    ("ORDERS_SENDING_TIMEOUT_SECONDS", ORDERS_SENDING_TIMEOUT_SECONDS),
+    ("ORDERS_RETRY_BASE_SECONDS", ORDERS_RETRY_BASE_SECONDS),
+    ("ORDERS_SWEEP_BATCH", ORDERS_SWEEP_BATCH),
+    ("ORDERS_SYNC_MAX_CHUNKS_PER_PROVIDER", ORDERS_SYNC_MAX_CHUNKS_PER_PROVIDER),
+):
+    if _value <= 0:
+        raise ImproperlyConfigured(f"{_name} must be positive.")
+CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {}
+for _task in ("orders.tasks.order_submit_task", "orders.tasks.refill_submit_task", "orders.tasks.cancel_submit_task"):
+    if ORDERS_SUBMIT_QUEUE:
+        CELERY_TASK_ROUTES[_task] = {"queue": ORDERS_SUBMIT_QUEUE}
+for _task in ("orders.tasks.order_sync_chunk_task", "orders.tasks.refill_sync_chunk_task"):
+    if ORDERS_SYNC_QUEUE:
+        CELERY_TASK_ROUTES[_task] = {"queue": ORDERS_SYNC_QUEUE}
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "orders-sweep": {"task": "orders.tasks.orders_sweep_task", "schedule": 60.0},
+        "orders-sync": {"task": "orders.tasks.orders_sync_dispatch_task", "schedule": 60.0},
+        "orders-refills-sync": {"task": "orders.tasks.refills_sync_dispatch_task", "schedule": 300.0},
+    }
+)
+
+# --- Our own API v2 ---------------------------------------------------------------------
+API_RATE_LIMIT_PER_KEY = env.str("API_RATE_LIMIT_PER_KEY", default="1200/m")
+API_RATE_LIMIT_INVALID_KEY = env.str("API_RATE_LIMIT_INVALID_KEY", default="30/m")
+API_TRUST_X_FORWARDED_FOR = env.bool("API_TRUST_X_FORWARDED_FOR", default=False)
+RATELIMIT_USE_CACHE = "default"

@@ -1,0 +1,181 @@
+"""API v2 actions: parse the request's parameters, call the same services as the web pages,
+and shape replies exactly as shared/API_V2.md says."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+
+from accounts.models import User
+from catalog.pricing import price_for_customer
+from catalog.selectors import service_list_for_sale
+from orders.models import Order, Refill
+from orders.services import OrderError, cancel_request, order_place, refill_request
+from smmpanel import protocol
+from smmpanel.money import money
+from wallets.selectors import wallet_balance
+
+Params = Mapping[str, str]
+ENVELOPE = frozenset({"key", "action"})
+
+
+def _error(text: str) -> dict[str, str]:
+    return {"error": text}
+
+
+def _id_out(raw: str) -> int | str:
+    """Echo an id as an integer when it is one, else as sent."""
+    return int(raw) if raw.isdigit() and len(raw) < 19 else raw
+
+
+def _ids(params: Params, name: str) -> list[str] | None:
+    """Comma-separated ids, or None when there are more than the protocol allows."""
+    ids = list(dict.fromkeys(protocol.parse_ids(params.get(name, ""))))
+    return ids if len(ids) <= protocol.MAX_IDS else None
+
+
+def _pk(raw: str) -> int | None:
+    raw = raw.strip()
+    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+
+
+def services(user: User, params: Params, headers: Mapping[str, str]) -> Any:
+    discount = user.discount_percent
+    return [
+        {
+            "service": s.pk,
+            "name": s.name,
+            "type": s.type,
+            "category": s.category.name,
+            "rate": f"{price_for_customer(price=s.price, discount_percent=discount).normalize():f}",
+            "min": str(s.min_quantity),
+            "max": str(s.max_quantity),
+            "refill": s.refill,
+            "cancel": s.cancel,
+            "dripfeed": s.dripfeed,
+        }
+        for s in service_list_for_sale().order_by("category__sort_order", "category__name", "pk")
+    ]
+
+
+def add(user: User, params: Params, headers: Mapping[str, str]) -> Any:
+    fields = {k: v for k, v in params.items() if k not in ENVELOPE and k != "service"}
+    try:
+        order = order_place(
+            user=user,
+            service_id=params.get("service", ""),
+            fields=fields,
+            idempotency_key=headers.get("Idempotency-Key") or None,
+        )
+    except OrderError as exc:
+        return _error(exc.message)
+    return {"order": order.pk}
+
+
+def _status_object(order: Order) -> dict[str, str]:
+    remains = order.remains
+    if remains is None:
+        remains = 0 if order.status == protocol.COMPLETED else order.quantity
+    return {
+        "charge": f"{money(order.charge):f}",
+        "start_count": str(order.start_count or 0),
+        "status": order.status,
+        "remains": str(remains),
+        "currency": settings.PANEL_CURRENCY,
+    }
+
+
+_STATUS_FIELDS = ("pk", "charge", "start_count", "status", "remains", "quantity")
+
+
+def status(user: User, params: Params, headers: Mapping[str, str]) -> Any:
+    if "orders" in params:
+        ids = _ids(params, "orders")
+        if ids is None:
+            return _error(protocol.ERR_TOO_MANY_IDS)
+        pks = [pk for pk in map(_pk, ids) if pk is not None]
+        found = {o.pk: o for o in Order.objects.filter(user=user, pk__in=pks).only(*_STATUS_FIELDS)}
+        result: dict[str, Any] = {}
+        for raw in ids:
+            order = found.get(_pk(raw) or -1)
+            result[raw] = _status_object(order) if order else _error(protocol.ERR_INCORRECT_ORDER)
+        return result
+    pk = _pk(params.get("order", ""))
+    order = Order.objects.filter(user=user, pk=pk).only(*_STATUS_FIELDS).first() if pk is not None else None
+    return _status_object(order) if order else _error(protocol.ERR_INCORRECT_ORDER)
+
+
+def _refill_one(user: User, raw: str) -> int | dict[str, str]:
+    pk = _pk(raw)
+    if pk is None:
+        return _error(protocol.ERR_INCORRECT_ORDER)
+    try:
+        return refill_request(user=user, order_id=pk).pk
+    except OrderError as exc:
+        return _error(exc.message)
+
+
+def refill(user: User, params: Params, headers: Mapping[str, str]) -> Any:
+    if "orders" in params:
+        ids = _ids(params, "orders")
+        if ids is None:
+            return _error(protocol.ERR_TOO_MANY_IDS)
+        return [{"order": _id_out(raw), "refill": _refill_one(user, raw)} for raw in ids]
+    result = _refill_one(user, params.get("order", ""))
+    return result if isinstance(result, dict) else {"refill": str(result)}
+
+
+def refill_status(user: User, params: Params, headers: Mapping[str, str]) -> Any:
+    if "refills" in params:
+        ids = _ids(params, "refills")
+        if ids is None:
+            return _error(protocol.ERR_TOO_MANY_IDS)
+        pks = [pk for pk in map(_pk, ids) if pk is not None]
+        found = dict(Refill.objects.filter(user=user, pk__in=pks).values_list("pk", "status"))
+        return [
+            {"refill": _id_out(raw), "status": found.get(_pk(raw) or -1) or _error(protocol.ERR_REFILL_NOT_FOUND)}
+            for raw in ids
+        ]
+    pk = _pk(params.get("refill", ""))
+    found_status = Refill.objects.filter(user=user, pk=pk).values_list("status", flat=True).first() if pk else None
+    return {"status": found_status} if found_status else _error(protocol.ERR_REFILL_NOT_FOUND)
+
+
+def _cancel_one(user: User, raw: str) -> int | dict[str, str]:
+    pk = _pk(raw)
+    if pk is None:
+        return _error(protocol.ERR_INCORRECT_ORDER)
+    try:
+        cancel_request(user=user, order_id=pk)
+    except OrderError as exc:
+        return _error(exc.message)
+    return 1
+
+
+def cancel(user: User, params: Params, headers: Mapping[str, str]) -> Any:
+    name = "orders" if "orders" in params else "order"
+    ids = _ids(params, name)
+    if ids is None:
+        return _error(protocol.ERR_TOO_MANY_IDS)
+    if not ids:
+        return _error(protocol.ERR_INCORRECT_ORDER)
+    return [{"order": _id_out(raw), "cancel": _cancel_one(user, raw)} for raw in ids]
+
+
+def balance(user: User, params: Params, headers: Mapping[str, str]) -> Any:
+    amount: Decimal = wallet_balance(user=user)
+    return {"balance": f"{money(amount):f}", "currency": settings.PANEL_CURRENCY}
+
+
+HANDLERS: dict[str, Callable[[User, Params, Mapping[str, str]], Any]] = {
+    "services": services,
+    "add": add,
+    "status": status,
+    "refill": refill,
+    "refill_status": refill_status,
+    "cancel": cancel,
+    "balance": balance,
+}

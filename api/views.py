@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+from django_ratelimit.core import is_ratelimited
+
+from accounts.models import ApiKey
+from accounts.selectors import api_key_get_by_raw
+from accounts.services import api_key_issue, api_key_revoke, api_key_touch
+from accounts.utils import request_user
+from smmpanel import protocol
+
+from . import examples, spec
+from .actions import HANDLERS
+from .openapi import openapi_document
+
+logger = logging.getLogger(__name__)
+COMPACT = {"separators": (",", ":"), "ensure_ascii": False}
+
+
+def _reply(data: Any, status: int = 200) -> JsonResponse:
+    return JsonResponse(data, status=status, safe=False, json_dumps_params=COMPACT)
+
+
+def _flatten(value: Any) -> str:
+    if isinstance(value, list):
+        return "\n".join(_flatten(v) for v in value)
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def _params(request: HttpRequest) -> dict[str, str] | None:
+    """Query string, then the body (form or JSON object) on top: the body wins."""
+    params = {k: request.GET.get(k, "") for k in request.GET}
+    if request.method != "POST":
+        return params
+    content_type = request.content_type or ""
+    if content_type == "application/json":
+        try:
+            body = json.loads(request.body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if not isinstance(body, dict):
+            return None
+        params.update({str(k): _flatten(v) for k, v in body.items()})
+    else:
+        params.update({k: request.POST.get(k, "") for k in request.POST})
+    return params
+
+
+def _client_ip(request: HttpRequest) -> str:
+    if settings.API_TRUST_X_FORWARDED_FOR:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def _limited(request: HttpRequest, *, group: str, key: str, rate: str) -> JsonResponse | None:
+    if is_ratelimited(request, group=group, key=lambda _g, _r: key, rate=rate, increment=True):
+        period = rate.split("/")[-1]
+        seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(period[-1:], 60)
+        response = _reply({"error": "Too many requests, slow down"}, status=429)
+        response["Retry-After"] = str(seconds)
+        return response
+    return None
+
+
+@csrf_exempt
+def endpoint(request: HttpRequest) -> HttpResponse:
+    """POST /api/v2 (and /api/v2/, no redirect): every application outcome is HTTP 200."""
+    if request.method not in {"GET", "POST"}:
+        response = _reply({"error": protocol.ERR_INCORRECT_REQUEST}, status=405)
+        response["Allow"] = "GET, POST"
+        return response
+    try:
+        params = _params(request)
+    except RequestDataTooBig:
+        params = None
+    if params is None:
+        return _reply({"error": protocol.ERR_INCORRECT_REQUEST})
+
+    raw_key = params.get("key", "")
+    api_key = api_key_get_by_raw(raw_key=raw_key) if raw_key else None
+    if api_key is None:
+        limited = _limited(
+            request, group="api-bad-key", key=_client_ip(request), rate=settings.API_RATE_LIMIT_INVALID_KEY
+        )
+        return limited or _reply({"error": protocol.ERR_INVALID_KEY})
+    limited = _limited(request, group="api-key", key=api_key.digest[:32], rate=settings.API_RATE_LIMIT_PER_KEY)
+    if limited:
+        return limited
+
+    handler = HANDLERS.get(params.get("action", "").strip())
+    if handler is None:
+        return _reply({"error": protocol.ERR_INCORRECT_REQUEST})
+    api_key_touch(api_key=api_key)
+    return _reply(handler(api_key.user, params, request.headers))
+
+
+@require_GET
+def openapi(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(openapi_document(server_url=request.build_absolute_uri("/")), json_dumps_params={"indent": 1})
+
+
+def _api_url(request: HttpRequest) -> str:
+    return request.build_absolute_uri(reverse("api:endpoint"))
+
+
+@login_required
+def page(request: HttpRequest) -> HttpResponse:
+    url = _api_url(request)
+    actions = [
+        {
+            "action": action,
+            "curl": examples.curl(action, url),
+            "php": examples.php(action, url),
+            "python": examples.python(action, url),
+            "response": examples.response(action),
+        }
+        for action in spec.ACTIONS
+    ]
+    key = ApiKey.objects.filter(user=request_user(request)).first()
+    new_key = request.session.pop("new_api_key", None)
+    return render(
+        request,
+        "api/page.html",
+        {
+            "api_url": url,
+            "key": key,
+            "new_key": new_key,
+            "actions": actions,
+            "type_fields": spec.type_fields(),
+            "errors": spec.ERRORS,
+        },
+    )
+
+
+@login_required
+@require_POST
+def key_issue(request: HttpRequest) -> HttpResponse:
+    had_key = ApiKey.objects.filter(user=request_user(request)).exists()
+    # Shown once, on the next page view only; the database keeps only its hash.
+    request.session["new_api_key"] = api_key_issue(user=request_user(request))
+    messages.success(
+        request,
+        "Your API key was regenerated: the old one no longer works." if had_key else "Your API key was created.",
+    )
+    return redirect("api:page")
+
+
+@login_required
+@require_POST
+def key_revoke(request: HttpRequest) -> HttpResponse:
+    api_key_revoke(user=request_user(request))
+    messages.success(request, "Your API key was revoked.")
+    return redirect("api:page")
