@@ -39,6 +39,11 @@ def _real_service_markers(request: pytest.FixtureRequest) -> None:
         _require(shutil.which("chromium") is not None, "needs Debian's chromium")
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):  # type: ignore[no-untyped-def]
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def customer(db):  # type: ignore[no-untyped-def]
     return UserFactory(username="customer", email="customer@example.com")
