@@ -31,8 +31,13 @@ def _nav() -> list[tuple[str, str]]:
 
 
 def panel(request: HttpRequest) -> dict[str, Any]:
+    from wallets.selectors import wallet_balance
+
+    user = getattr(request, "user", None)
+    balance = wallet_balance(user=user) if user is not None and user.is_authenticated else None
     return {
         "PANEL_NAME": settings.PANEL_NAME,
         "PANEL_CURRENCY": settings.PANEL_CURRENCY,
         "nav_items": _nav(),
+        "balance": balance,
     }

@@ -213,7 +213,11 @@ LOGGING = {
     "filters": {"redact_keys": {"()": "smmpanel.logging.RedactKeyFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_keys"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # runserver's access log: through the redacting handler, so `key=` never shows.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 
