@@ -1,0 +1,263 @@
+"""Orders, their history, refills and cancel requests.
+
+An order has two independent axes:
+
+- `status`: what the customer sees, in the upstream vocabulary (protocol.ORDER_STATUSES).
+  The ledger audit reads it, together with `charge`, `quantity` and `remains`.
+- `state`: where the submission to the provider stands (queued → sending → sent, or
+  rejected / unknown / canceled). Staff see it; customers do not.
+
+Both are written only by `orders.services.order_transition`, which checks the tables
+below, compares-and-sets the row and records an `OrderEvent`.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from catalog.models import Route, Service
+from providers.models import Provider
+from smmpanel import protocol
+
+
+class Status(models.TextChoices):
+    PENDING = protocol.PENDING, "Pending"
+    IN_PROGRESS = protocol.IN_PROGRESS, "In progress"
+    PROCESSING = protocol.PROCESSING, "Processing"
+    COMPLETED = protocol.COMPLETED, "Completed"
+    PARTIAL = protocol.PARTIAL, "Partial"
+    CANCELED = protocol.CANCELED, "Canceled"
+
+
+class State(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    REJECTED = "rejected", "Rejected"
+    UNKNOWN = "unknown", "Unknown outcome"
+    CANCELED = "canceled", "Canceled before sending"
+
+
+TERMINAL_STATUSES = protocol.TERMINAL_STATUSES
+ACTIVE_STATUSES = tuple(s for s in protocol.ORDER_STATUSES if s not in TERMINAL_STATUSES)
+_ALL_STATUSES = frozenset(protocol.ORDER_STATUSES)
+
+# Terminal statuses never regress; the active ones may move freely among themselves
+# because providers report them in any order.
+STATUS_TRANSITIONS: dict[str, frozenset[str]] = {
+    **{s: _ALL_STATUSES - {s} for s in ACTIVE_STATUSES},
+    **{s: frozenset() for s in TERMINAL_STATUSES},
+}
+
+# Submission. `unknown` means the provider may have the order: only a person (or a late
+# answer from the same attempt) moves it on. `rejected` and `canceled` are final.
+STATE_TRANSITIONS: dict[str, frozenset[str]] = {
+    State.QUEUED: frozenset({State.SENDING, State.CANCELED}),
+    State.SENDING: frozenset({State.SENT, State.QUEUED, State.REJECTED, State.UNKNOWN}),
+    State.SENT: frozenset(),
+    State.REJECTED: frozenset(),
+    State.UNKNOWN: frozenset({State.SENT, State.QUEUED, State.CANCELED}),
+    State.CANCELED: frozenset(),
+}
+
+
+class Order(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="orders")
+    # The type decides the fields sent upstream and how the charge was computed.
+    service_type = models.CharField(max_length=64, default="Default")
+    # Where the order goes (or went) upstream; set at placing, updated to the route actually used.
+    route = models.ForeignKey(Route, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    provider = models.ForeignKey(Provider, null=True, blank=True, on_delete=models.PROTECT, related_name="orders")
+    external_service_id = models.CharField("upstream service id", max_length=64, blank=True)
+    # Routes that definitively rejected this order; the next submission skips them.
+    routes_tried = models.JSONField(default=list, blank=True)
+
+    link = models.CharField(max_length=2000, blank=True)
+    # Total units charged for (drip-feed: runs × quantity per run; packages: 1).
+    quantity = models.BigIntegerField()
+    runs = models.PositiveIntegerField(null=True, blank=True)
+    interval = models.PositiveIntegerField(null=True, blank=True, help_text="Minutes between runs")
+    # The API v2 parameters sent to the provider after `service` (lists kept as lists).
+    fields = models.JSONField(default=dict, blank=True)
+
+    # Snapshots taken when the order is placed; nothing is recomputed from the catalogue.
+    price_per_1000 = models.DecimalField(max_digits=18, decimal_places=6)
+    charge = models.DecimalField(max_digits=18, decimal_places=5)
+    provider_rate = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
+    cost = models.DecimalField(max_digits=18, decimal_places=5, null=True, blank=True)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    remains = models.BigIntegerField(null=True, blank=True)
+    start_count = models.BigIntegerField(null=True, blank=True)
+    provider_order_id = models.CharField(max_length=64, null=True, blank=True)
+    # A reason the customer may read (why an order was canceled).
+    customer_note = models.CharField(max_length=500, blank=True)
+
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sending_started_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # Set when the provider said something that makes no sense; staff look at these.
+    sync_flag = models.BooleanField(default=False)
+    sync_note = models.CharField(max_length=500, blank=True)
+
+    idempotency_key = models.CharField(max_length=64, null=True, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["user", "-id"], name="order_user_id"),
+            models.Index(fields=["state", "created_at"], name="order_state_created"),
+            models.Index(fields=["provider", "status", "last_checked_at"], name="order_provider_status_checked"),
+            # The duplicate-link guard looks among a customer's active orders only (a link of
+            # 2000 multibyte characters would not fit a btree entry, so it is not indexed).
+            models.Index(
+                fields=["user", "service"], condition=Q(status__in=ACTIVE_STATUSES), name="order_user_service_active"
+            ),
+        ]
+        constraints = [
+            # Provider order ids are unique per provider only.
+            models.UniqueConstraint(
+                fields=["provider", "provider_order_id"],
+                condition=Q(provider_order_id__isnull=False),
+                name="order_provider_order_id_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="order_idempotency_key_unique",
+            ),
+            models.CheckConstraint(condition=Q(charge__gte=0), name="order_charge_not_negative"),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="order_quantity_positive"),
+            models.CheckConstraint(condition=Q(status__in=protocol.ORDER_STATUSES), name="order_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order #{self.pk}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def is_dripfeed(self) -> bool:
+        return bool(self.runs)
+
+
+class OrderEvent(models.Model):
+    """One change of status or state, with why and who."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    from_state = models.CharField(max_length=16, blank=True)
+    to_state = models.CharField(max_length=16, blank=True)
+    reason = models.CharField(max_length=500)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"#{self.order_id}: {self.from_status}/{self.from_state} → {self.to_status}/{self.to_state}"
+
+
+class RequestState(models.TextChoices):
+    """Forwarding of a refill or cancel request to the provider."""
+
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    REJECTED = "rejected", "Rejected"
+    UNKNOWN = "unknown", "Unknown outcome"
+
+
+REQUEST_STATE_TRANSITIONS: dict[str, frozenset[str]] = {
+    RequestState.QUEUED: frozenset({RequestState.SENDING}),
+    RequestState.SENDING: frozenset(
+        {RequestState.SENT, RequestState.QUEUED, RequestState.REJECTED, RequestState.UNKNOWN}
+    ),
+    RequestState.SENT: frozenset(),
+    RequestState.REJECTED: frozenset(),
+    RequestState.UNKNOWN: frozenset({RequestState.SENT, RequestState.QUEUED, RequestState.REJECTED}),
+}
+
+
+class RefillStatus(models.TextChoices):
+    PENDING = protocol.REFILL_PENDING, "Pending"
+    IN_PROGRESS = protocol.REFILL_IN_PROGRESS, "In progress"
+    COMPLETED = protocol.REFILL_COMPLETED, "Completed"
+    REJECTED = protocol.REFILL_REJECTED, "Rejected"
+
+
+REFILL_TERMINAL_STATUSES = frozenset({RefillStatus.COMPLETED, RefillStatus.REJECTED})
+
+
+class Refill(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="refills")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="refills")
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="refills")
+    provider_refill_id = models.CharField(max_length=64, null=True, blank=True)
+    status = models.CharField(max_length=16, choices=RefillStatus.choices, default=RefillStatus.PENDING)
+    state = models.CharField(max_length=16, choices=RequestState.choices, default=RequestState.QUEUED)
+    note = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sending_started_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["user", "-id"], name="refill_user_id"),
+            models.Index(fields=["state", "status", "last_checked_at"], name="refill_state_status_checked"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_refill_id"],
+                condition=Q(provider_refill_id__isnull=False),
+                name="refill_provider_refill_id_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refill #{self.pk} of order #{self.order_id}"
+
+    @property
+    def in_flight(self) -> bool:
+        return self.state not in (RequestState.REJECTED,) and self.status not in REFILL_TERMINAL_STATUSES
+
+
+class CancelRequest(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="cancel_requests")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="cancel_requests")
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="cancel_requests")
+    state = models.CharField(max_length=16, choices=RequestState.choices, default=RequestState.QUEUED)
+    note = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sending_started_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["state", "created_at"], name="cancel_state_created")]
+
+    def __str__(self) -> str:
+        return f"Cancel request #{self.pk} for order #{self.order_id}"
