@@ -1,0 +1,109 @@
+"""Races, run for real: threads with their own PostgreSQL connections."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from tests.wallets.factories import PaymentFactory, fund
+from wallets.models import Entry, Payment, Wallet
+from wallets.selectors import wallet_balance
+from wallets.services import InsufficientFunds, payment_approve, wallet_credit, wallet_debit
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+D = Decimal
+
+
+def run_together(count: int, work: Callable[[int], Any]) -> list[Any]:
+    """Run work(i) in `count` threads released at the same moment; results or exceptions, in order."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def worker(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = work(i)
+        except Exception as exc:
+            results[i] = exc
+        finally:
+            connection.close()  # each thread has its own connection: leave none open
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    return results
+
+
+def test_fifty_concurrent_debits_against_funds_for_ten_exactly_ten_succeed(customer):
+    fund(customer, "10")
+
+    def debit(i: int) -> str:
+        try:
+            wallet_debit(
+                user=customer, amount=D("1"), kind=Entry.Kind.CHARGE, idempotency_key=f"order:{i}:charge", order_ref=i
+            )
+        except InsufficientFunds:
+            return "short"
+        return "ok"
+
+    outcomes = Counter(run_together(50, debit))
+    assert outcomes == {"ok": 10, "short": 40}
+    assert wallet_balance(user=customer) == D("0")
+    charges = Entry.objects.filter(user=customer, kind=Entry.Kind.CHARGE).order_by("id")
+    # Never below zero, and each debit saw the one before it: 9, 8, ... 0.
+    assert [e.balance_after for e in charges] == [D(n) for n in range(9, -1, -1)]
+
+
+def test_concurrent_credits_with_one_key_credit_once(customer):
+    def credit(i: int) -> int:
+        return wallet_credit(
+            user=customer, amount=D("7.5"), kind=Entry.Kind.DEPOSIT, idempotency_key="payment:1:deposit"
+        ).pk
+
+    ids = run_together(20, credit)
+    assert all(isinstance(pk, int) for pk in ids), ids
+    assert len(set(ids)) == 1
+    assert wallet_balance(user=customer) == D("7.5")
+    assert Entry.objects.filter(user=customer).count() == 1
+
+
+def test_concurrent_first_credits_create_one_wallet_and_lose_nothing(customer):
+    def credit(i: int) -> int:
+        return wallet_credit(user=customer, amount=D("1"), kind=Entry.Kind.BONUS, idempotency_key=f"k{i}").pk
+
+    results = run_together(20, credit)
+    assert all(isinstance(pk, int) for pk in results), results
+    assert Wallet.objects.filter(user=customer).count() == 1
+    assert wallet_balance(user=customer) == D("20")
+
+
+def test_concurrent_debits_with_one_key_debit_once(customer):
+    fund(customer, "10")
+
+    def debit(i: int) -> int:
+        return wallet_debit(
+            user=customer, amount=D("4"), kind=Entry.Kind.CHARGE, idempotency_key="order:1:charge", order_ref=1
+        ).pk
+
+    ids = run_together(20, debit)
+    assert all(isinstance(pk, int) for pk in ids), ids
+    assert len(set(ids)) == 1
+    assert wallet_balance(user=customer) == D("6")
+
+
+def test_concurrent_approvals_of_one_payment_credit_once(customer, staff):
+    payment = PaymentFactory(user=customer, amount=D("25"))
+
+    results = run_together(10, lambda i: payment_approve(payment_id=payment.pk, actor=staff).status)
+    assert results == [Payment.Status.PAID] * 10
+    assert wallet_balance(user=customer) == D("25")
+    assert Entry.objects.filter(payment=payment, kind=Entry.Kind.DEPOSIT).count() == 1

@@ -1,0 +1,43 @@
+"""Wallet settings with their defaults, read in one place (see the end of smmpanel/settings.py)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+
+
+def _decimal(name: str, default: str) -> Decimal:
+    return Decimal(str(getattr(settings, name, default)))
+
+
+def manual_enabled() -> bool:
+    return bool(getattr(settings, "WALLET_MANUAL_ENABLED", True))
+
+
+def manual_instructions() -> str:
+    return str(getattr(settings, "WALLET_MANUAL_INSTRUCTIONS", ""))
+
+
+def manual_limits() -> tuple[Decimal, Decimal]:
+    return _decimal("WALLET_MANUAL_MIN", "1"), _decimal("WALLET_MANUAL_MAX", "10000")
+
+
+def stripe_secret_key() -> str:
+    return str(getattr(settings, "STRIPE_SECRET_KEY", ""))
+
+
+def stripe_webhook_secret() -> str:
+    return str(getattr(settings, "STRIPE_WEBHOOK_SECRET", ""))
+
+
+def stripe_limits() -> tuple[Decimal, Decimal]:
+    return _decimal("WALLET_STRIPE_MIN", "5"), _decimal("WALLET_STRIPE_MAX", "5000")
+
+
+def affiliate_percent() -> Decimal:
+    return _decimal("WALLET_AFFILIATE_PERCENT", "5")
+
+
+def currency() -> str:
+    return str(getattr(settings, "PANEL_CURRENCY", "USD")).upper()

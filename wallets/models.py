@@ -1,0 +1,182 @@
+"""The wallet: an append-only ledger of entries plus a cached balance per user.
+
+Only wallets.services writes these rows. The cached `Wallet.balance` always equals the sum
+of the user's entries (checked by `manage.py ledger_audit`), and a database constraint
+keeps it at or above zero whatever code runs against it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, NoReturn
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+
+class LedgerIsAppendOnly(Exception):
+    """Raised on any attempt to change or remove a ledger entry."""
+
+
+class Wallet(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.PROTECT, related_name="wallet"
+    )
+    balance = models.DecimalField(max_digits=18, decimal_places=5, default=Decimal("0"))
+
+    class Meta:
+        permissions = [("adjust_wallet", "Can add or deduct funds by hand")]
+        constraints = [models.CheckConstraint(condition=models.Q(balance__gte=0), name="wallet_balance_not_negative")]
+
+    def __str__(self) -> str:
+        return f"Wallet of {self.user}"
+
+
+class EntryQuerySet(models.QuerySet["Entry"]):
+    # Bulk writes bypass Model.save/delete; refuse them too so that no code path rewrites history.
+    def update(self, **kwargs: Any) -> NoReturn:
+        raise LedgerIsAppendOnly("ledger entries are never updated")
+
+    def delete(self) -> NoReturn:  # type: ignore[override]
+        raise LedgerIsAppendOnly("ledger entries are never deleted")
+
+
+class Entry(models.Model):
+    """One movement of money. Signed: credits are positive, debits negative. Never changed."""
+
+    class Kind(models.TextChoices):
+        DEPOSIT = "deposit", "Deposit"
+        BONUS = "bonus", "Bonus"
+        CHARGE = "charge", "Charge"
+        REFUND = "refund", "Refund"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        COMMISSION = "commission", "Commission"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallet_entries")
+    amount = models.DecimalField(max_digits=18, decimal_places=5)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    idempotency_key = models.CharField(max_length=128, unique=True)
+    # The panel's order id; not a foreign key so the ledger does not depend on the orders app.
+    order_ref = models.BigIntegerField(null=True, blank=True, db_index=True)
+    payment = models.ForeignKey("Payment", null=True, blank=True, on_delete=models.PROTECT, related_name="entries")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="wallet_entries_made",
+        help_text="The staff member who made this entry by hand.",
+    )
+    memo = models.CharField(max_length=255, blank=True)
+    balance_after = models.DecimalField(max_digits=18, decimal_places=5)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = EntryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "entries"
+        indexes = [
+            # The customer's transactions page walks a user's entries newest first, by key.
+            models.Index(fields=["user", "-id"], name="wallets_entry_user_id_desc"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(amount=0), name="entry_amount_not_zero"),
+            models.CheckConstraint(condition=models.Q(balance_after__gte=0), name="entry_balance_after_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} ({self.idempotency_key})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise LedgerIsAppendOnly("ledger entries are never updated")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise LedgerIsAppendOnly("ledger entries are never deleted")
+
+
+class Payment(models.Model):
+    """A deposit through a gateway. Money moves only when it becomes paid (see services)."""
+
+    class Gateway(models.TextChoices):
+        MANUAL = "manual", "Manual transfer"
+        STRIPE = "stripe", "Card (Stripe)"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Failed"
+        REFUNDED = "refunded", "Refunded"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments")
+    gateway = models.CharField(max_length=16, choices=Gateway.choices)
+    amount = models.DecimalField(max_digits=18, decimal_places=5, validators=[MinValueValidator(Decimal("0.00001"))])
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    # Stripe: the Checkout Session id. Manual: the transfer reference the customer typed.
+    external_ref = models.CharField(max_length=255, blank=True)
+    raw_notification = models.JSONField(null=True, blank=True, help_text="The gateway's last notification, for staff.")
+    note = models.CharField(max_length=255, blank=True, help_text="Why it failed or was rejected.")
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="payments_reviewed"
+    )
+    paid_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        permissions = [("review_payment", "Can approve or reject manual payments")]
+        indexes = [models.Index(fields=["user", "-id"], name="wallets_payment_user_id_desc")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_amount_positive"),
+            # One payment per Checkout Session, so a webhook can only ever match one row.
+            models.UniqueConstraint(
+                fields=["gateway", "external_ref"],
+                condition=models.Q(gateway="stripe") & ~models.Q(external_ref=""),
+                name="payment_unique_stripe_session",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Payment #{self.pk} {self.amount} {self.currency} ({self.gateway}, {self.status})"
+
+
+class BonusTier(models.Model):
+    """Deposit at least `min_amount`, get `percent` on top. The highest tier reached applies."""
+
+    min_amount = models.DecimalField(
+        max_digits=18, decimal_places=5, validators=[MinValueValidator(Decimal("0.00001"))]
+    )
+    percent = models.DecimalField(
+        max_digits=5, decimal_places=2, validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))]
+    )
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["min_amount"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(percent__gte=0) & models.Q(percent__lte=100), name="bonus_tier_percent_0_100"
+            ),
+            models.CheckConstraint(condition=models.Q(min_amount__gt=0), name="bonus_tier_min_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"from {self.min_amount}: +{self.percent}%"
+
+
+class Affiliate(models.Model):
+    """A customer's referral code and how often their link was visited."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="affiliate"
+    )
+    code = models.CharField(max_length=32, unique=True)
+    visits = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.user})"

@@ -1,0 +1,95 @@
+"""Reads of the wallet. Customer-owned rows are only reachable through these (404 for others)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Count, QuerySet, Sum
+from django.shortcuts import get_object_or_404
+
+from smmpanel.money import ZERO, money, percent_of
+
+from . import conf
+from .models import Affiliate, BonusTier, Entry, Payment, Wallet
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+
+def wallet_balance(*, user: Any) -> Decimal:
+    """The user's balance; zero for a user without a wallet yet (or an anonymous visitor)."""
+    if not getattr(user, "is_authenticated", False):
+        return money(ZERO)
+    balance = Wallet.objects.filter(user_id=user.pk).values_list("balance", flat=True).first()
+    return money(balance if balance is not None else ZERO)
+
+
+def entry_list_for_user(*, user: User) -> QuerySet[Entry]:
+    """The user's ledger, newest first."""
+    return Entry.objects.filter(user=user).order_by("-id")
+
+
+def payment_list_for_user(*, user: User) -> QuerySet[Payment]:
+    return Payment.objects.filter(user=user).order_by("-id")
+
+
+def payment_get_for_user(*, user: User, pk: int) -> Payment:
+    return get_object_or_404(Payment, pk=pk, user=user)
+
+
+def bonus_tier_list() -> QuerySet[BonusTier]:
+    return BonusTier.objects.filter(enabled=True).order_by("min_amount")
+
+
+def bonus_tier_for_amount(*, amount: Decimal) -> BonusTier | None:
+    """The highest enabled tier the amount reaches."""
+    return BonusTier.objects.filter(enabled=True, min_amount__lte=amount).order_by("-min_amount", "-percent").first()
+
+
+def bonus_for_amount(*, amount: Decimal) -> tuple[BonusTier | None, Decimal]:
+    """The tier a deposit of `amount` reaches and the bonus it earns (rounded down)."""
+    tier = bonus_tier_for_amount(amount=amount)
+    if tier is None:
+        return None, money(ZERO)
+    return tier, percent_of(amount, tier.percent)
+
+
+def affiliate_referrer_for_code(*, code: str) -> User | None:
+    if not code or len(code) > 32:
+        return None
+    found = Affiliate.objects.select_related("user").filter(code=code, user__is_active=True).first()
+    return found.user if found else None
+
+
+@dataclass(frozen=True)
+class AffiliateStats:
+    code: str
+    visits: int
+    signups: int
+    deposits_count: int
+    deposits_total: Decimal
+    commissions_total: Decimal
+    percent: Decimal
+
+
+def affiliate_stats(*, affiliate: Affiliate) -> AffiliateStats:
+    user = affiliate.user
+    deposits = Payment.objects.filter(user__referred_by=user, status=Payment.Status.PAID).aggregate(
+        n=Count("id"), total=Sum("amount")
+    )
+    commissions = Entry.objects.filter(user=user, kind=Entry.Kind.COMMISSION).aggregate(total=Sum("amount"))
+    return AffiliateStats(
+        code=affiliate.code,
+        visits=affiliate.visits,
+        signups=user.referrals.count(),
+        deposits_count=deposits["n"] or 0,
+        deposits_total=money(deposits["total"] or ZERO),
+        commissions_total=money(commissions["total"] or ZERO),
+        percent=conf.affiliate_percent(),
+    )
+
+
+def commission_list_for_user(*, user: User) -> QuerySet[Entry]:
+    return entry_list_for_user(user=user).filter(kind=Entry.Kind.COMMISSION)

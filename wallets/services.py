@@ -1,0 +1,490 @@
+"""Writes to the wallet: the ledger, deposits, bonuses and affiliate commissions.
+
+Every movement of money goes through `wallet_credit` / `wallet_debit`. Each one, in a
+single transaction (a savepoint when the caller already has one), changes the cached
+balance with one conditional UPDATE and inserts the ledger entry. The entry's unique
+idempotency key makes a retry, a double click or a replayed notification a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from uuid import uuid4
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from smmpanel.money import money, percent_of
+from smmpanel.protocol import ERR_NOT_ENOUGH_FUNDS
+
+from . import conf
+from .gateways import MANUAL, STRIPE, GatewayError
+from .models import Affiliate, Entry, Payment, Wallet
+from .selectors import bonus_for_amount
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+logger = logging.getLogger(__name__)
+
+CREDIT_KINDS = frozenset(
+    {Entry.Kind.DEPOSIT, Entry.Kind.BONUS, Entry.Kind.REFUND, Entry.Kind.ADJUSTMENT, Entry.Kind.COMMISSION}
+)
+DEBIT_KINDS = frozenset({Entry.Kind.CHARGE, Entry.Kind.ADJUSTMENT})
+# 18 digits with 5 decimals leave 13 before the point.
+MAX_AMOUNT = Decimal("1e13")
+MAX_PENDING_MANUAL_PAYMENTS = 5
+REFERRAL_SESSION_KEY = "wallets_referral_code"
+
+
+class WalletError(Exception):
+    """A wallet rule said no. The message is meant for the person who asked."""
+
+
+class InsufficientFunds(WalletError):
+    def __init__(self, message: str = ERR_NOT_ENOUGH_FUNDS) -> None:
+        super().__init__(message)
+
+
+class IdempotencyConflict(WalletError):
+    """The key was already used for a different movement: a bug in the caller, never retried."""
+
+
+# --- The ledger --------------------------------------------------------------------------
+
+
+def wallet_credit(
+    *,
+    user: User,
+    amount: Decimal,
+    kind: str,
+    idempotency_key: str,
+    memo: str = "",
+    actor: User | None = None,
+    payment: Payment | None = None,
+    order_ref: int | None = None,
+) -> Entry:
+    """Add `amount` (> 0) to the user's balance and record it; once per idempotency key."""
+    if kind not in CREDIT_KINDS:
+        raise ValueError(f"{kind!r} is not a credit kind")
+    return _post(
+        user=user,
+        delta=_checked_amount(amount),
+        kind=kind,
+        idempotency_key=idempotency_key,
+        memo=memo,
+        actor=actor,
+        payment=payment,
+        order_ref=order_ref,
+    )
+
+
+def wallet_debit(
+    *,
+    user: User,
+    amount: Decimal,
+    kind: str,
+    idempotency_key: str,
+    memo: str = "",
+    actor: User | None = None,
+    order_ref: int | None = None,
+) -> Entry:
+    """Take `amount` (> 0) from the user's balance and record it; once per idempotency key.
+
+    Raises InsufficientFunds, changing nothing, when the balance is short.
+    """
+    if kind not in DEBIT_KINDS:
+        raise ValueError(f"{kind!r} is not a debit kind")
+    return _post(
+        user=user,
+        delta=-_checked_amount(amount),
+        kind=kind,
+        idempotency_key=idempotency_key,
+        memo=memo,
+        actor=actor,
+        payment=None,
+        order_ref=order_ref,
+    )
+
+
+def wallet_adjust(
+    *, user: User, amount: Decimal, reason: str, actor: User, idempotency_key: str | None = None
+) -> Entry:
+    """A staff member adds (amount > 0) or deducts (amount < 0) funds by hand, with a reason.
+
+    The admin form passes a key generated when the form was shown, so a double submit
+    adjusts once.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise WalletError("A reason is required.")
+    if actor is None or not actor.is_staff:
+        raise WalletError("Only staff can adjust balances.")
+    if actor.pk == user.pk:
+        raise WalletError("Staff cannot adjust their own balance.")
+    if not isinstance(amount, Decimal) or amount == 0:
+        raise WalletError("The amount must not be zero.")
+    key = idempotency_key or f"adjust:{uuid4().hex}"
+    if amount > 0:
+        return wallet_credit(
+            user=user, amount=amount, kind=Entry.Kind.ADJUSTMENT, idempotency_key=key, memo=reason, actor=actor
+        )
+    return wallet_debit(
+        user=user, amount=-amount, kind=Entry.Kind.ADJUSTMENT, idempotency_key=key, memo=reason, actor=actor
+    )
+
+
+def _checked_amount(amount: Decimal) -> Decimal:
+    if not isinstance(amount, Decimal):
+        raise TypeError("money amounts are Decimal")
+    if not amount.is_finite() or amount <= 0:
+        raise WalletError("The amount must be positive.")
+    if money(amount) != amount:
+        raise WalletError("Amounts have at most 5 decimal places.")
+    if amount >= MAX_AMOUNT:
+        raise WalletError("The amount is too large.")
+    return amount
+
+
+def _post(
+    *,
+    user: User,
+    delta: Decimal,
+    kind: str,
+    idempotency_key: str,
+    memo: str,
+    actor: User | None,
+    payment: Payment | None,
+    order_ref: int | None,
+) -> Entry:
+    if not idempotency_key or len(idempotency_key) > 128:
+        raise ValueError("an idempotency key of 1 to 128 characters is required")
+    try:
+        # A savepoint when the caller has a transaction (order placing does): a failure
+        # below undoes the balance change and leaves the caller's transaction usable.
+        with transaction.atomic():
+            balance_after = _move_balance(user_id=user.pk, delta=delta)
+            # The entry goes in after the balance row is locked by the UPDATE, so a user's
+            # entries get ids in the order their balance changed (the audit relies on it).
+            return Entry.objects.create(
+                user_id=user.pk,
+                amount=delta,
+                kind=kind,
+                idempotency_key=idempotency_key,
+                memo=memo[:255],
+                actor=actor,
+                payment=payment,
+                order_ref=order_ref,
+                balance_after=balance_after,
+            )
+    except IntegrityError:
+        # Most likely the key exists: a concurrent or earlier call moved the money. The
+        # unique index decided, not a read before the write.
+        existing = Entry.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+    except InsufficientFunds:
+        # A retry after the money already moved can find the balance short: answer it
+        # with the entry it asked for rather than an error.
+        existing = Entry.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+    same = (
+        existing.user_id == user.pk
+        and existing.amount == delta
+        and existing.kind == kind
+        and existing.order_ref == order_ref
+        and existing.payment_id == (payment.pk if payment else None)
+    )
+    if not same:
+        raise IdempotencyConflict(f"Idempotency key {idempotency_key!r} was already used for a different entry.")
+    return existing
+
+
+def _move_balance(*, user_id: int, delta: Decimal) -> Decimal:
+    """Apply delta to the balance, or raise InsufficientFunds; returns the new balance.
+
+    Runs inside the caller's transaction. A debit is one conditional UPDATE ... WHERE
+    balance >= amount, never a read followed by a write: two concurrent debits cannot both
+    spend the same money, and the row stays locked until the transaction ends.
+    """
+    wallets = Wallet.objects.filter(user_id=user_id)
+    if delta < 0:
+        if wallets.filter(balance__gte=-delta).update(balance=F("balance") + delta) == 0:
+            raise InsufficientFunds()  # short, or no wallet yet (an empty one)
+    elif wallets.update(balance=F("balance") + delta) == 0:
+        # First credit: create the wallet. ON CONFLICT DO NOTHING makes a concurrent first
+        # credit wait for the other insert instead of failing.
+        Wallet.objects.bulk_create([Wallet(user_id=user_id)], ignore_conflicts=True)
+        wallets.update(balance=F("balance") + delta)
+    # The UPDATE above holds the row lock: this reads our own new balance.
+    return wallets.values_list("balance", flat=True).get()
+
+
+# --- Deposits ----------------------------------------------------------------------------
+
+
+def _check_limits(*, amount: Decimal, limits: tuple[Decimal, Decimal]) -> None:
+    minimum, maximum = limits
+    if amount < minimum:
+        raise WalletError(f"The minimum deposit is {minimum} {conf.currency()}.")
+    if amount > maximum:
+        raise WalletError(f"The maximum deposit is {maximum} {conf.currency()}.")
+
+
+def payment_create_manual(*, user: User, amount: Decimal, reference: str) -> Payment:
+    """A customer reports a transfer; it waits for a staff member to approve it."""
+    if not MANUAL.enabled:
+        raise WalletError("Manual transfers are not available.")
+    _checked_amount(amount)
+    _check_limits(amount=amount, limits=MANUAL.limits)
+    reference = (reference or "").strip()
+    if not reference:
+        raise WalletError("Enter the reference of your transfer.")
+    pending = Payment.objects.filter(user=user, gateway=MANUAL.code, status=Payment.Status.PENDING).count()
+    if pending >= MAX_PENDING_MANUAL_PAYMENTS:
+        raise WalletError("You have too many transfers waiting for review. Please wait for them to be checked.")
+    return Payment.objects.create(
+        user=user, gateway=MANUAL.code, amount=amount, currency=conf.currency(), external_ref=reference[:255]
+    )
+
+
+def payment_start_stripe(*, user: User, amount: Decimal, success_url: str, cancel_url: str) -> tuple[Payment, str]:
+    """Create a pending payment and its Stripe Checkout Session; returns the page to send the customer to."""
+    if not STRIPE.enabled:
+        raise WalletError("Card payments are not available.")
+    _checked_amount(amount)
+    _check_limits(amount=amount, limits=STRIPE.limits)
+    currency = conf.currency()
+    amount_minor = STRIPE.minor_units(amount=amount, currency=currency)
+    if amount_minor is None:
+        raise WalletError(f"Card payments in {currency} take whole cents.")
+    # Committed before the network call (autocommit), never inside a transaction with it.
+    payment = Payment.objects.create(user=user, gateway=STRIPE.code, amount=amount, currency=currency)
+    try:
+        session = STRIPE.create_checkout_session(
+            payment_id=payment.pk,
+            amount_minor=amount_minor,
+            currency=currency,
+            email=user.email,
+            success_url=success_url,
+            cancel_url=cancel_url,
+        )
+    except GatewayError as exc:
+        logger.warning("stripe checkout for payment %s failed: %s", payment.pk, exc)
+        _payment_fail(payment_id=payment.pk, note="Could not start the card payment.")
+        raise WalletError("The card payment could not be started. Please try again later.") from exc
+    Payment.objects.filter(pk=payment.pk).update(external_ref=session.id, updated_at=timezone.now())
+    payment.external_ref = session.id
+    return payment, session.url
+
+
+def payment_approve(*, payment_id: int, actor: User) -> Payment:
+    """Staff approve a manual transfer: it becomes paid and is credited. Twice credits once."""
+    if actor is None or not actor.is_staff:
+        raise WalletError("Only staff can approve payments.")
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.gateway != MANUAL.code:
+        raise WalletError(
+            f"Payment #{payment.pk} is a {payment.get_gateway_display()} payment; its gateway confirms it."
+        )
+    if payment.user_id == actor.pk:
+        raise WalletError("Nobody can approve their own payment.")
+    return _payment_settle(payment_id=payment.pk, actor=actor, from_statuses={Payment.Status.PENDING})
+
+
+def payment_reject(*, payment_id: int, actor: User, reason: str = "") -> Payment:
+    """Staff reject a manual transfer that never arrived. A paid payment cannot be rejected."""
+    if actor is None or not actor.is_staff:
+        raise WalletError("Only staff can reject payments.")
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.gateway != MANUAL.code:
+        raise WalletError(
+            f"Payment #{payment.pk} is a {payment.get_gateway_display()} payment; its gateway confirms it."
+        )
+    if payment.user_id == actor.pk:
+        raise WalletError("Nobody can review their own payment.")
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if payment.status == Payment.Status.FAILED:
+            return payment
+        if payment.status != Payment.Status.PENDING:
+            raise WalletError(
+                f"Payment #{payment.pk} is {payment.get_status_display().lower()}; it cannot be rejected."
+            )
+        payment.status = Payment.Status.FAILED
+        payment.reviewed_by = actor
+        payment.note = (reason or "Rejected by staff.").strip()[:255]
+        payment.save(update_fields=["status", "reviewed_by", "note", "updated_at"])
+    return payment
+
+
+def payment_cancel(*, user: User, payment_id: int) -> Payment:
+    """A customer withdraws their own manual transfer report while it is still pending."""
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment_id, user=user)
+        if payment.gateway != MANUAL.code or payment.status != Payment.Status.PENDING:
+            raise WalletError("Only a pending transfer can be cancelled.")
+        payment.status = Payment.Status.FAILED
+        payment.note = "Cancelled by the customer."
+        payment.save(update_fields=["status", "note", "updated_at"])
+    return payment
+
+
+STRIPE_PAID_EVENTS = frozenset({"checkout.session.completed", "checkout.session.async_payment_succeeded"})
+STRIPE_FAILED_EVENTS = frozenset({"checkout.session.expired", "checkout.session.async_payment_failed"})
+
+
+def payment_handle_stripe_event(*, event: Mapping[str, Any]) -> Payment | None:
+    """Apply a verified Stripe event. Replays and duplicates are harmless: money moves once."""
+    event_type = event.get("type")
+    if event_type not in STRIPE_PAID_EVENTS | STRIPE_FAILED_EVENTS:
+        return None
+    session = (event.get("data") or {}).get("object") or {}
+    payment = _stripe_payment_for_session(session)
+    if payment is None:
+        logger.warning("stripe event %s for an unknown checkout session %s", event.get("id"), session.get("id"))
+        return None
+    raw = dict(event)
+    if event_type in STRIPE_FAILED_EVENTS:
+        return _payment_fail(payment_id=payment.pk, note=f"Stripe: {event_type}", raw_notification=raw)
+    if session.get("payment_status") not in ("paid", "no_payment_required"):
+        # Delayed methods complete the session unpaid; async_payment_succeeded follows.
+        _payment_note(payment_id=payment.pk, raw_notification=raw)
+        return payment
+    expected = STRIPE.minor_units(amount=payment.amount, currency=payment.currency)
+    if session.get("amount_total") != expected or str(session.get("currency", "")).upper() != payment.currency:
+        logger.error("stripe event %s: amount or currency does not match payment %s", event.get("id"), payment.pk)
+        _payment_note(payment_id=payment.pk, raw_notification=raw, note="Stripe amount or currency mismatch: check.")
+        return payment
+    return _payment_settle(
+        payment_id=payment.pk,
+        raw_notification=raw,
+        # Stripe took the money: credit even a payment we had given up on.
+        from_statuses={Payment.Status.PENDING, Payment.Status.FAILED},
+    )
+
+
+def _stripe_payment_for_session(session: Mapping[str, Any]) -> Payment | None:
+    session_id = str(session.get("id") or "")
+    if not session_id:
+        return None
+    found = Payment.objects.filter(gateway=STRIPE.code, external_ref=session_id).first()
+    if found is None:
+        # We crashed between creating the session and storing its id: our own payment id
+        # comes back as client_reference_id (the session id is still checked by Stripe's
+        # signature on the event, and the amount below).
+        ref = str(session.get("client_reference_id") or "")
+        if ref.isdigit():
+            found = Payment.objects.filter(pk=int(ref), gateway=STRIPE.code, external_ref="").first()
+    return found
+
+
+def _payment_note(*, payment_id: int, raw_notification: dict[str, Any], note: str | None = None) -> None:
+    fields: dict[str, Any] = {"raw_notification": raw_notification, "updated_at": timezone.now()}
+    if note is not None:
+        fields["note"] = note
+    Payment.objects.filter(pk=payment_id).update(**fields)
+
+
+def _payment_fail(*, payment_id: int, note: str, raw_notification: dict[str, Any] | None = None) -> Payment:
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if payment.status == Payment.Status.PENDING:
+            payment.status = Payment.Status.FAILED
+            payment.note = note[:255]
+            if raw_notification is not None:
+                payment.raw_notification = raw_notification
+            payment.save(update_fields=["status", "note", "raw_notification", "updated_at"])
+    return payment
+
+
+def _payment_settle(
+    *,
+    payment_id: int,
+    from_statuses: set[str],
+    actor: User | None = None,
+    raw_notification: dict[str, Any] | None = None,
+) -> Payment:
+    """Mark the payment paid and credit deposit, bonus and referral commission, atomically.
+
+    The row lock makes concurrent confirmations queue; the second sees `paid` and stops.
+    The ledger keys (`payment:<id>:deposit`, `:bonus`, `:commission`) would stop it anyway.
+    """
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update(of=("self",)).select_related("user__referred_by").get(pk=payment_id)
+        if payment.status == Payment.Status.PAID:
+            return payment
+        if payment.status not in from_statuses:
+            raise WalletError(f"Payment #{payment.pk} is {payment.get_status_display().lower()}; it cannot be paid.")
+        payment.status = Payment.Status.PAID
+        payment.paid_at = timezone.now()
+        update_fields = ["status", "paid_at", "updated_at"]
+        if actor is not None:
+            payment.reviewed_by = actor
+            update_fields.append("reviewed_by")
+        if raw_notification is not None:
+            payment.raw_notification = raw_notification
+            update_fields.append("raw_notification")
+        payment.save(update_fields=update_fields)
+        _payment_credit(payment=payment, actor=actor)
+    return payment
+
+
+def _payment_credit(*, payment: Payment, actor: User | None) -> None:
+    customer = payment.user
+    credits: list[tuple[User, Decimal, str, str, str]] = [
+        (customer, payment.amount, Entry.Kind.DEPOSIT, "deposit", f"Deposit #{payment.pk} ({payment.gateway})")
+    ]
+    tier, bonus = bonus_for_amount(amount=payment.amount)
+    if tier is not None and bonus > 0:
+        credits.append((customer, bonus, Entry.Kind.BONUS, "bonus", f"Bonus {tier.percent}% on deposit #{payment.pk}"))
+    referrer = customer.referred_by
+    if referrer is not None and referrer.is_active and referrer.pk != customer.pk:
+        commission = percent_of(payment.amount, conf.affiliate_percent())
+        if commission > 0:
+            memo = f"Referral commission on deposit #{payment.pk}"
+            credits.append((referrer, commission, Entry.Kind.COMMISSION, "commission", memo))
+    # Wallet rows are locked in user-id order so two settlements (customer and referrer
+    # referring each other) cannot deadlock.
+    for user, amount, kind, suffix, memo in sorted(credits, key=lambda c: c[0].pk):
+        wallet_credit(
+            user=user,
+            amount=amount,
+            kind=kind,
+            idempotency_key=f"payment:{payment.pk}:{suffix}",
+            memo=memo,
+            actor=actor,
+            payment=payment,
+        )
+
+
+# --- Affiliates --------------------------------------------------------------------------
+
+
+def affiliate_get_or_create(*, user: User) -> Affiliate:
+    """The customer's referral code, created on first use."""
+    found = Affiliate.objects.filter(user=user).first()
+    if found is not None:
+        return found
+    for _ in range(5):
+        try:
+            with transaction.atomic():
+                return Affiliate.objects.create(
+                    user=user, code=secrets.token_urlsafe(8).replace("_", "x").replace("-", "y")
+                )
+        except IntegrityError:
+            found = Affiliate.objects.filter(user=user).first()
+            if found is not None:
+                return found  # created concurrently
+    raise WalletError("Could not create a referral code; please try again.")
+
+
+def affiliate_record_visit(*, code: str) -> bool:
+    """Count a visit of a referral link; False when the code is unknown."""
+    return Affiliate.objects.filter(code=code).update(visits=F("visits") + 1) == 1
