@@ -1,0 +1,26 @@
+"""`python manage.py simulator`: run the provider simulator in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from providers import simulator
+
+
+class Command(BaseCommand):
+    help = "Run the provider simulator: an upstream SMM provider speaking API v2, with fault modes."
+    # It needs no database: no checks, so it starts in a fraction of a second under `make run`.
+    requires_system_checks: list[str] = []
+    requires_migrations_checks = False
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        simulator.add_arguments(parser)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        def write(line: str) -> None:
+            self.stdout.write(line)
+            self.stdout.flush()
+
+        simulator.serve(options, write=write)
