@@ -4,12 +4,14 @@ anyone else; lists page by key (`before=<id>`), never by OFFSET or COUNT over th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
+from catalog.selectors import service_list_for_sale, service_price_for_user
 from providers.models import ProviderCall
+from smmpanel import protocol
 
 from .models import Order, OrderEvent, Refill
 
@@ -33,7 +35,8 @@ def order_get_for_user(*, user: User, pk: int) -> Order:
     return order
 
 
-def _keyset(queryset: QuerySet, *, before: int | None, limit: int) -> Page:  # type: ignore[type-arg]
+def keyset_page(queryset: QuerySet, *, before: int | None, limit: int = PAGE_SIZE) -> Page:  # type: ignore[type-arg]
+    """One page, newest first, of rows with an id below `before` (limit + 1 rows read)."""
     if before is not None:
         queryset = queryset.filter(pk__lt=before)
     rows = list(queryset.order_by("-id")[: limit + 1])
@@ -42,24 +45,34 @@ def _keyset(queryset: QuerySet, *, before: int | None, limit: int) -> Page:  # t
     return Page(rows=rows, next_before=rows[-1].pk if more and rows else None)
 
 
+def order_queryset_for_user(*, user: User) -> QuerySet[Order]:
+    return Order.objects.filter(user=user).select_related("service")
+
+
+def order_search(queryset: QuerySet[Order], *, text: str) -> QuerySet[Order]:
+    """By order id (with or without #) or by part of the link."""
+    text = text.strip()
+    if not text:
+        return queryset
+    condition = Q(link__icontains=text)
+    number = text.lstrip("#")
+    if number.isdigit() and len(number) < 19:
+        condition |= Q(pk=int(number))
+    return queryset.filter(condition)
+
+
 def order_list_for_user(
     *, user: User, status: str | None = None, search: str = "", before: int | None = None, limit: int = PAGE_SIZE
 ) -> Page[Order]:
-    queryset = Order.objects.filter(user=user).select_related("service")
+    queryset = order_queryset_for_user(user=user)
     if status:
         queryset = queryset.filter(status=status)
-    search = search.strip()
-    if search:
-        condition = Q(link__icontains=search)
-        if search.lstrip("#").isdigit() and len(search) < 19:
-            condition |= Q(pk=int(search.lstrip("#")))
-        queryset = queryset.filter(condition)
-    return _keyset(queryset, before=before, limit=limit)
+    return keyset_page(order_search(queryset, text=search), before=before, limit=limit)
 
 
 def refill_list_for_user(*, user: User, before: int | None = None, limit: int = PAGE_SIZE) -> Page[Refill]:
     queryset = Refill.objects.filter(user=user).select_related("order", "order__service")
-    return _keyset(queryset, before=before, limit=limit)
+    return keyset_page(queryset, before=before, limit=limit)
 
 
 def order_events_for_customer(*, order: Order) -> list[OrderEvent]:
@@ -67,5 +80,60 @@ def order_events_for_customer(*, order: Order) -> list[OrderEvent]:
     return [e for e in order.events.all() if e.from_status != e.to_status]
 
 
+@dataclass(frozen=True)
+class OrderActions:
+    can_refill: bool
+    can_cancel: bool
+
+
+def order_actions(*, orders: list[Order]) -> dict[int, OrderActions]:
+    """Which buttons each order shows, in two queries for the whole page."""
+    from .services import cancel_refusal, cancels_pending, refill_refusal, refills_in_flight
+
+    ids = [o.pk for o in orders]
+    refilling = refills_in_flight(order_ids=ids) if ids else set()
+    canceling = cancels_pending(order_ids=ids) if ids else set()
+    return {
+        o.pk: OrderActions(
+            can_refill=refill_refusal(order=o, in_flight=o.pk in refilling) is None,
+            can_cancel=cancel_refusal(order=o, pending=o.pk in canceling) is None,
+        )
+        for o in orders
+    }
+
+
 def order_provider_calls(*, order: Order, limit: int = 50) -> list[ProviderCall]:
     return list(ProviderCall.objects.filter(order_ref=order.pk).order_by("-started_at")[:limit])
+
+
+def services_for_order_page(*, user: User) -> list[dict[str, Any]]:
+    """What the new-order page's script needs about each service for sale (JSON-ready).
+
+    The rate is this customer's; it is shown and previewed only: order_place prices again.
+    """
+    result = []
+    for service in service_list_for_sale().order_by("category__sort_order", "category__name", "name", "id"):
+        stype = protocol.SERVICE_TYPES_BY_NAME.get(service.type)
+        if stype is None:
+            continue
+        result.append(
+            {
+                "id": service.pk,
+                "name": service.name,
+                "category": service.category.name,
+                "type": stype.name,
+                "rate": str(service_price_for_user(service=service, user=user)),
+                "min": service.min_quantity,
+                "max": service.max_quantity,
+                "description": service.description,
+                "average_time": service.average_time_minutes,
+                "refill": service.refill,
+                "cancel": service.cancel,
+                "dripfeed": service.dripfeed and stype.dripfeed_capable,
+                "fields": [f for f in stype.fields if f not in ("runs", "interval")],
+                "required": list(stype.required),
+                "quantity_from": stype.quantity_from,
+                "has_quantity": stype.has_quantity,
+            }
+        )
+    return result

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -69,6 +70,8 @@ MAX_FIELDS_JSON = 200_000
 IDEMPOTENCY_KEY_MAX = 64
 SUBSCRIPTIONS = "Subscriptions"
 LABELS = {
+    "min": "Min per post",
+    "max": "Max per post",
     "comments": "Comments",
     "usernames": "Usernames",
     "hashtags": "Hashtags",
@@ -466,7 +469,7 @@ def _order_create(
         if request.link and not service.allow_duplicate_link:
             # Serialises this customer's placements so two parallel requests cannot both
             # pass the duplicate-link check. Lock order: user row, then the wallet row.
-            type(user).objects.select_for_update().filter(pk=user.pk).first()
+            get_user_model().objects.select_for_update().filter(pk=user.pk).first()
             duplicate = Order.objects.filter(
                 user=user, service=service, status__in=ACTIVE_STATUSES, link=request.link
             ).exists()
@@ -938,8 +941,9 @@ def _nonsense(*, order: Order, reply: OrderStatus | ProviderError | None) -> str
 # =========================================================================================
 # Refills
 # =========================================================================================
-def refill_refusal(*, order: Order, now: datetime | None = None) -> str | None:
-    """Why this order cannot be refilled now, or None when it can."""
+def refill_refusal(*, order: Order, now: datetime | None = None, in_flight: bool | None = None) -> str | None:
+    """Why this order cannot be refilled now, or None when it can. Lists pass `in_flight`
+    (whether a refill is open) computed for a whole page at once."""
     now = now or timezone.now()
     if not order.service.refill:
         return "Refill is not available for this service"
@@ -947,15 +951,29 @@ def refill_refusal(*, order: Order, now: datetime | None = None) -> str | None:
         return "Refill is available only for completed orders"
     if order.completed_at is None or now > order.completed_at + timedelta(days=order.service.refill_days):
         return "The refill period for this order has ended"
-    in_flight = (
-        Refill.objects.filter(order=order)
-        .exclude(status__in=REFILL_TERMINAL_STATUSES)
-        .exclude(state=RequestState.REJECTED)
-        .exists()
-    )
+    if in_flight is None:
+        in_flight = refills_in_flight(order_ids=[order.pk]) != set()
     if in_flight:
         return "A refill for this order is already in progress"
     return None
+
+
+def refills_in_flight(*, order_ids: list[int]) -> set[int]:
+    """The orders among these with a refill that is neither finished nor rejected."""
+    return set(
+        Refill.objects.filter(order_id__in=order_ids)
+        .exclude(status__in=REFILL_TERMINAL_STATUSES)
+        .exclude(state=RequestState.REJECTED)
+        .values_list("order_id", flat=True)
+    )
+
+
+def cancels_pending(*, order_ids: list[int]) -> set[int]:
+    return set(
+        CancelRequest.objects.filter(order_id__in=order_ids)
+        .exclude(state=RequestState.REJECTED)
+        .values_list("order_id", flat=True)
+    )
 
 
 def refill_request(*, user: User, order_id: int) -> Refill:
@@ -1105,7 +1123,7 @@ def refill_sync_chunk(*, provider_id: int, refill_ids: list[int]) -> dict[str, i
 # =========================================================================================
 # Cancel requests
 # =========================================================================================
-def cancel_refusal(*, order: Order) -> str | None:
+def cancel_refusal(*, order: Order, pending: bool | None = None) -> str | None:
     if not order.service.cancel:
         return "Cancel is not available for this service"
     if order.is_terminal:
@@ -1114,7 +1132,9 @@ def cancel_refusal(*, order: Order) -> str | None:
         return None
     if order.state != State.SENT or not order.provider_order_id:
         return "This order cannot be canceled right now"
-    if CancelRequest.objects.filter(order=order).exclude(state=RequestState.REJECTED).exists():
+    if pending is None:
+        pending = cancels_pending(order_ids=[order.pk]) != set()
+    if pending:
         return "A cancel request for this order is already pending"
     return None
 

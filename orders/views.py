@@ -1,0 +1,247 @@
+"""Customer pages: function views; POST → form → service → message → redirect.
+
+Orders are reached only through `order_get_for_user`, which 404s for anyone else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from .filters import OrderFilter
+from .forms import MassOrderForm, NewOrderForm, new_token
+from .models import Status
+from .selectors import (
+    keyset_page,
+    order_actions,
+    order_events_for_customer,
+    order_get_for_user,
+    order_queryset_for_user,
+    refill_list_for_user,
+    services_for_order_page,
+)
+from .services import LABELS, OrderError, cancel_request, order_place, refill_request
+from .tables import OrderTable, RefillTable
+
+MASS_RESULTS_KEY = "orders_mass_results"
+# Fields in the order the new-order page shows them; the script hides those the chosen
+# service's type does not take.
+FIELD_ORDER = (
+    "link",
+    "quantity",
+    "comments",
+    "usernames",
+    "hashtags",
+    "keywords",
+    "groups",
+    "hashtag",
+    "username",
+    "media",
+    "answer_number",
+    "country",
+    "device",
+    "type_of_traffic",
+    "google_keyword",
+    "referring_url",
+    "min",
+    "max",
+    "posts",
+    "old_posts",
+    "delay",
+    "expiry",
+)
+
+
+def _before(request: HttpRequest) -> int | None:
+    raw = request.GET.get("before", "")
+    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+
+
+def _back(request: HttpRequest, default: str) -> HttpResponseRedirect:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return HttpResponseRedirect(target)
+    return HttpResponseRedirect(default)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def new(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = NewOrderForm(request.POST)
+        if form.is_valid():
+            try:
+                order = order_place(
+                    user=request.user,  # type: ignore[arg-type]
+                    service_id=form.cleaned_data["service"],
+                    fields=form.api_fields(),
+                    idempotency_key=form.idempotency_key(),
+                )
+            except OrderError as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(
+                    request, f"Order #{order.pk} placed: {order.charge} {settings.PANEL_CURRENCY} charged."
+                )
+                return redirect("orders:detail", pk=order.pk)
+    else:
+        initial: dict[str, Any] = {"token": new_token()}
+        if request.GET.get("service", "").isdigit():
+            initial["service"] = int(request.GET["service"])
+        form = NewOrderForm(initial=initial)
+    selected = form["service"].value()
+    context = {
+        "form": form,
+        "services": services_for_order_page(user=request.user),  # type: ignore[arg-type]
+        "selected_service": str(selected) if selected not in (None, "") else "",
+        "type_fields": [form[name] for name in FIELD_ORDER],
+    }
+    return render(request, "orders/new.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def mass(request: HttpRequest) -> HttpResponse:
+    results: list[dict[str, Any]] | None = None
+    if request.method == "POST":
+        form = MassOrderForm(request.POST)
+        if form.is_valid():
+            results = _place_mass(request, form)
+            placed = sum(1 for r in results if r["ok"])
+            failed = len(results) - placed
+            request.session[MASS_RESULTS_KEY] = results
+            if failed:
+                messages.warning(request, f"{placed} orders placed, {failed} refused: see the results below.")
+            else:
+                messages.success(request, f"{placed} orders placed.")
+            return redirect("orders:mass")
+    else:
+        form = MassOrderForm(initial={"token": new_token()})
+        results = request.session.pop(MASS_RESULTS_KEY, None)
+    return render(request, "orders/mass.html", {"form": form, "results": results})
+
+
+def _place_mass(request: HttpRequest, form: MassOrderForm) -> list[dict[str, Any]]:
+    token = form.cleaned_data.get("token") or ""
+    results: list[dict[str, Any]] = []
+    for line in form.cleaned_data["orders"]:
+        result: dict[str, Any] = {"line": line.number, "text": line.text[:200], "ok": False, "message": line.problem}
+        if not line.problem:
+            try:
+                # Each line is its own order and transaction: a refused line charges nothing
+                # and does not stop the others. The token makes a resubmitted page idempotent.
+                order = order_place(
+                    user=request.user,  # type: ignore[arg-type]
+                    service_id=line.service_id,
+                    fields={"link": line.link, "quantity": line.quantity},
+                    idempotency_key=f"mass-{token}-{line.number}" if token else None,
+                )
+            except OrderError as exc:
+                result["message"] = exc.message
+            else:
+                result.update(ok=True, order=order.pk, message=f"Order #{order.pk}: {order.charge} charged")
+        results.append(result)
+    return results
+
+
+@login_required
+@require_GET
+def order_list(request: HttpRequest) -> HttpResponse:
+    filterset = OrderFilter(request.GET, queryset=order_queryset_for_user(user=request.user))  # type: ignore[arg-type]
+    page = keyset_page(filterset.qs, before=_before(request))
+    actions = order_actions(orders=page.rows)
+    for order in page.rows:
+        order.actions = actions[order.pk]  # type: ignore[attr-defined]
+    status = request.GET.get("status", "")
+    search = request.GET.get("q", "")
+    tabs = [("All", "", status == "")] + [(label, value, status == value) for value, label in Status.choices]
+    keep = {k: v for k, v in (("status", status), ("q", search)) if v}
+    context = {
+        "table": OrderTable(page.rows),
+        "filter": filterset,
+        "tabs": [
+            (
+                label,
+                "?" + urlencode({**({"status": value} if value else {}), **({"q": search} if search else {})}),
+                active,
+            )
+            for label, value, active in tabs
+        ],
+        "next_url": "?" + urlencode({**keep, "before": page.next_before}) if page.next_before else "",
+        "first_url": "?" + urlencode(keep) if _before(request) else "",
+        "search": search,
+        "status": status,
+    }
+    return render(request, "orders/list.html", context)
+
+
+@login_required
+@require_GET
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    order = order_get_for_user(user=request.user, pk=pk)  # type: ignore[arg-type]
+    context = {
+        "order": order,
+        "actions": order_actions(orders=[order])[order.pk],
+        "events": order_events_for_customer(order=order),
+        "refills": list(order.refills.all()[:20]),
+        "fields": [
+            (LABELS.get(name, name), ", ".join(map(str, value)) if isinstance(value, list) else value)
+            for name, value in order.fields.items()
+            if name not in ("link", "quantity", "runs", "interval")
+        ],
+    }
+    return render(request, "orders/detail.html", context)
+
+
+@login_required
+@require_POST
+def refill(request: HttpRequest, pk: int) -> HttpResponse:
+    order = order_get_for_user(user=request.user, pk=pk)  # type: ignore[arg-type]
+    try:
+        refill_request(user=request.user, order_id=order.pk)  # type: ignore[arg-type]
+    except OrderError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Refill requested for order #{order.pk}.")
+    return _back(request, reverse("orders:detail", args=[order.pk]))
+
+
+@login_required
+@require_POST
+def cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    order = order_get_for_user(user=request.user, pk=pk)  # type: ignore[arg-type]
+    try:
+        forwarded = cancel_request(user=request.user, order_id=order.pk)  # type: ignore[arg-type]
+    except OrderError as exc:
+        messages.error(request, exc.message)
+    else:
+        if forwarded is None:
+            messages.success(request, f"Order #{order.pk} canceled and refunded.")
+        else:
+            messages.success(
+                request, f"Cancel requested for order #{order.pk}; the refund follows once the provider cancels it."
+            )
+    return _back(request, reverse("orders:detail", args=[order.pk]))
+
+
+@login_required
+@require_GET
+def refills(request: HttpRequest) -> HttpResponse:
+    page = refill_list_for_user(user=request.user, before=_before(request))  # type: ignore[arg-type]
+    context = {
+        "table": RefillTable(page.rows),
+        "next_url": "?" + urlencode({"before": page.next_before}) if page.next_before else "",
+        "first_url": "?" if _before(request) else "",
+    }
+    return render(request, "orders/refills.html", context)
