@@ -17,6 +17,7 @@ from uuid import uuid4
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.functions import Round
 from django.utils import timezone
 
 from smmpanel.money import money, percent_of
@@ -214,14 +215,18 @@ def _move_balance(*, user_id: int, delta: Decimal) -> Decimal:
     spend the same money, and the row stays locked until the transaction ends.
     """
     wallets = Wallet.objects.filter(user_id=user_id)
+    # SQLite keeps decimals as binary floats: rounding the stored result to 5 places stops
+    # error from piling up (0.3 - 0.1 - 0.2 would be -2.8e-17 and trip the constraint).
+    # On PostgreSQL's exact numeric it changes nothing.
+    new_balance = Round(F("balance") + delta, 5)
     if delta < 0:
-        if wallets.filter(balance__gte=-delta).update(balance=F("balance") + delta) == 0:
+        if wallets.filter(balance__gte=-delta).update(balance=new_balance) == 0:
             raise InsufficientFunds()  # short, or no wallet yet (an empty one)
-    elif wallets.update(balance=F("balance") + delta) == 0:
+    elif wallets.update(balance=new_balance) == 0:
         # First credit: create the wallet. ON CONFLICT DO NOTHING makes a concurrent first
         # credit wait for the other insert instead of failing.
         Wallet.objects.bulk_create([Wallet(user_id=user_id)], ignore_conflicts=True)
-        wallets.update(balance=F("balance") + delta)
+        wallets.update(balance=new_balance)
     # The UPDATE above holds the row lock: this reads our own new balance.
     return wallets.values_list("balance", flat=True).get()
 

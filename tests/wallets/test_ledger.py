@@ -206,6 +206,20 @@ def test_the_database_refuses_a_negative_balance(customer):
     assert wallet_balance(user=customer) == D("1")
 
 
+def test_decimal_amounts_add_up_exactly_on_every_database(customer, other_customer):
+    # On SQLite decimals are floats underneath, where 0.3 - 0.1 < 0.2 and 0.1 + 0.2 > 0.3.
+    wallet_credit(user=customer, amount=D("0.3"), kind=Entry.Kind.DEPOSIT, idempotency_key="c0")
+    wallet_debit(user=customer, amount=D("0.1"), kind=Entry.Kind.CHARGE, idempotency_key="d0")
+    wallet_debit(user=customer, amount=D("0.2"), kind=Entry.Kind.CHARGE, idempotency_key="d1")
+    assert wallet_balance(user=customer) == D("0")
+    for i in range(3):
+        wallet_credit(user=other_customer, amount=D("0.1"), kind=Entry.Kind.DEPOSIT, idempotency_key=f"c{i + 1}")
+    wallet_debit(user=other_customer, amount=D("0.3"), kind=Entry.Kind.CHARGE, idempotency_key="d2")
+    with pytest.raises(InsufficientFunds):
+        wallet_debit(user=other_customer, amount=D("0.00001"), kind=Entry.Kind.CHARGE, idempotency_key="d3")
+    assert Wallet.objects.filter(balance=0).count() == 2
+
+
 def test_balance_after_follows_each_entry(customer):
     fund(customer, "10")
     wallet_debit(user=customer, amount=D("3"), kind=Entry.Kind.CHARGE, idempotency_key="order:1:charge")

@@ -1,0 +1,182 @@
+"""Staff interface. Money is read-only here: every change goes through a service."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import uuid4
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+
+from . import services
+from .forms import AdjustForm
+from .models import Affiliate, BonusTier, Entry, Payment, Wallet
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Wallet)
+class WalletAdmin(ReadOnlyAdmin):
+    list_display = ("user", "balance", "entries_link")
+    search_fields = ("user__username", "user__email")
+    list_select_related = ("user",)
+    ordering = ("-balance",)
+    show_full_result_count = False
+    actions = ["adjust_funds"]
+    change_list_template = "wallets/admin/wallet_change_list.html"
+
+    @admin.display(description="Ledger")
+    def entries_link(self, obj: Wallet) -> str:
+        url = reverse("admin:wallets_entry_changelist") + f"?user__id__exact={obj.user_id}"
+        return format_html('<a href="{}">entries</a>', url)
+
+    def has_adjust_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("wallets.adjust_wallet")
+
+    @admin.action(description="Add or deduct funds", permissions=["adjust"])
+    def adjust_funds(self, request: HttpRequest, queryset: QuerySet[Wallet]) -> HttpResponse | None:
+        wallets = list(queryset.select_related("user")[:2])
+        if len(wallets) != 1:
+            self.message_user(request, "Select exactly one wallet to adjust.", messages.WARNING)
+            return None
+        url = reverse("admin:wallets_wallet_adjust") + f"?user={wallets[0].user.username}"
+        return HttpResponseRedirect(url)
+
+    def get_urls(self) -> list[URLPattern]:
+        extra = [path("adjust/", self.admin_site.admin_view(self.adjust_view), name="wallets_wallet_adjust")]
+        return extra + super().get_urls()  # type: ignore[operator]
+
+    def adjust_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_adjust_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = AdjustForm(request.POST)
+            if form.is_valid():
+                user = form.cleaned_data["user"]
+                try:
+                    entry = services.wallet_adjust(
+                        user=user,
+                        amount=form.cleaned_data["amount"],
+                        reason=form.cleaned_data["reason"],
+                        actor=request.user,  # type: ignore[arg-type]
+                        idempotency_key=form.cleaned_data["key"],
+                    )
+                except services.WalletError as exc:
+                    form.add_error(None, str(exc))
+                else:
+                    self.message_user(
+                        request,
+                        f"{user}: {entry.amount:+} recorded, balance now {entry.balance_after}.",
+                        messages.SUCCESS,
+                    )
+                    return redirect("admin:wallets_wallet_changelist")
+        else:
+            form = AdjustForm(initial={"user": request.GET.get("user", ""), "key": f"adjust:{uuid4().hex}"})
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Add or deduct funds",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "wallets/admin/adjust.html", context)
+
+
+@admin.register(Entry)
+class EntryAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "created_at",
+        "user",
+        "kind",
+        "amount",
+        "balance_after",
+        "order_ref",
+        "payment",
+        "actor",
+        "memo",
+    )
+    list_filter = ("kind", "created_at")
+    search_fields = ("user__username", "idempotency_key", "=order_ref")
+    list_select_related = ("user", "actor", "payment")
+    raw_id_fields = ("user", "actor", "payment")
+    ordering = ("-id",)
+    show_full_result_count = False
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "created_at",
+        "user",
+        "gateway",
+        "amount",
+        "currency",
+        "status",
+        "external_ref",
+        "reviewed_by",
+    )
+    list_filter = ("gateway", "status", "created_at")
+    date_hierarchy = "created_at"
+    search_fields = ("user__username", "external_ref", "=id")
+    list_select_related = ("user", "reviewed_by")
+    ordering = ("-id",)
+    show_full_result_count = False
+    actions = ["approve_selected", "reject_selected"]
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("wallets.review_payment")
+
+    @admin.action(description="Approve selected manual payments (credits the customer)", permissions=["review"])
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
+        for payment_id in queryset.values_list("pk", flat=True):
+            try:
+                payment = services.payment_approve(payment_id=payment_id, actor=request.user)  # type: ignore[arg-type]
+            except services.WalletError as exc:
+                self.message_user(request, f"#{payment_id}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"#{payment_id}: {payment.get_status_display()}.", messages.SUCCESS)
+
+    @admin.action(description="Reject selected manual payments", permissions=["review"])
+    def reject_selected(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
+        for payment_id in queryset.values_list("pk", flat=True):
+            try:
+                services.payment_reject(
+                    payment_id=payment_id,
+                    actor=request.user,  # type: ignore[arg-type]
+                    reason=f"Rejected by {request.user}.",
+                )
+            except services.WalletError as exc:
+                self.message_user(request, f"#{payment_id}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"#{payment_id}: rejected.", messages.SUCCESS)
+
+
+@admin.register(BonusTier)
+class BonusTierAdmin(admin.ModelAdmin):
+    list_display = ("min_amount", "percent", "enabled")
+    list_editable = ("percent", "enabled")
+    list_filter = ("enabled",)
+    ordering = ("min_amount",)
+
+
+@admin.register(Affiliate)
+class AffiliateAdmin(ReadOnlyAdmin):
+    list_display = ("code", "user", "visits", "created_at")
+    search_fields = ("code", "user__username")
+    list_select_related = ("user",)

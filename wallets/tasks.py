@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.core.mail import mail_admins
+
+from .audit import ledger_audit_run
+
+logger = logging.getLogger(__name__)
+MAILED_LINES = 200
+
+
+# Daily, from CELERY_BEAT_SCHEDULE. Read-only and idempotent; the limits bound a run over
+# millions of orders (minutes) while never letting a stuck query hold a worker for ever.
+@shared_task(soft_time_limit=45 * 60, time_limit=50 * 60)
+def ledger_audit_daily() -> int:
+    report = ledger_audit_run()
+    if report.ok:
+        logger.info("ledger audit OK: %s", report.summary())
+        return 0
+    logger.error("ledger audit FAILED: %s", report.summary())
+    lines = report.lines()[:MAILED_LINES]
+    more = report.count - len(lines)
+    body = "\n".join([report.summary(), "", *lines, *([f"... and {more} more"] if more > 0 else [])])
+    mail_admins(f"Ledger audit: {report.count} violations", body)
+    return report.count

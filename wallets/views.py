@@ -1,0 +1,228 @@
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from smmpanel.money import MoneyFormatError, to_decimal
+
+from . import selectors, services
+from .filters import EntryFilter
+from .forms import ManualDepositForm, StripeDepositForm
+from .gateways import MANUAL, STRIPE, GatewayError
+from .models import Entry
+from .tables import EntryTable, PaymentTable
+
+logger = logging.getLogger(__name__)
+
+ENTRIES_PER_PAGE = 50
+RECENT_PAYMENTS = 20
+
+
+def _add_funds_page(
+    request: HttpRequest,
+    *,
+    manual_form: ManualDepositForm | None = None,
+    stripe_form: StripeDepositForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    user = request.user
+    payments = selectors.payment_list_for_user(user=user)[:RECENT_PAYMENTS]  # type: ignore[arg-type]
+    context = {
+        "balance": selectors.wallet_balance(user=user),
+        "manual": MANUAL if MANUAL.enabled else None,
+        "stripe": STRIPE if STRIPE.enabled else None,
+        "manual_form": manual_form or ManualDepositForm(),
+        "stripe_form": stripe_form or StripeDepositForm(),
+        "tiers": selectors.bonus_tier_list(),
+        "payments_table": PaymentTable(list(payments)),
+    }
+    return render(request, "wallets/add_funds.html", context, status=status)
+
+
+@login_required
+@require_GET
+def add_funds(request: HttpRequest) -> HttpResponse:
+    checkout = request.GET.get("checkout")
+    if checkout == "success":
+        messages.info(request, "Thank you. Your balance is credited as soon as the card payment is confirmed.")
+    elif checkout == "cancel":
+        messages.warning(request, "The card payment was cancelled.")
+    return _add_funds_page(request)
+
+
+@login_required
+@require_POST
+def deposit_manual(request: HttpRequest) -> HttpResponse:
+    form = ManualDepositForm(request.POST)
+    if not form.is_valid():
+        return _add_funds_page(request, manual_form=form, status=400)
+    try:
+        payment = services.payment_create_manual(
+            user=request.user,  # type: ignore[arg-type]
+            amount=form.cleaned_data["amount"],
+            reference=form.cleaned_data["reference"],
+        )
+    except services.WalletError as exc:
+        messages.error(request, str(exc))
+        return _add_funds_page(request, manual_form=form, status=400)
+    messages.success(request, f"Transfer #{payment.pk} reported. Your balance is credited once staff confirm it.")
+    return redirect("wallets:add_funds")
+
+
+@login_required
+@require_POST
+def deposit_stripe(request: HttpRequest) -> HttpResponse:
+    form = StripeDepositForm(request.POST)
+    if not form.is_valid():
+        return _add_funds_page(request, stripe_form=form, status=400)
+    back = request.build_absolute_uri(reverse("wallets:add_funds"))
+    try:
+        _payment, url = services.payment_start_stripe(
+            user=request.user,  # type: ignore[arg-type]
+            amount=form.cleaned_data["amount"],
+            success_url=f"{back}?checkout=success",
+            cancel_url=f"{back}?checkout=cancel",
+        )
+    except services.WalletError as exc:
+        messages.error(request, str(exc))
+        return _add_funds_page(request, stripe_form=form, status=400)
+    return redirect(url)
+
+
+@login_required
+@require_GET
+def bonus_preview(request: HttpRequest) -> JsonResponse:
+    """The bonus a typed amount would earn, for the add-funds page's script."""
+    try:
+        amount = to_decimal(request.GET.get("amount", ""))
+    except MoneyFormatError:
+        return JsonResponse({"bonus": None, "text": ""})
+    if amount <= 0 or amount >= services.MAX_AMOUNT:
+        return JsonResponse({"bonus": None, "text": ""})
+    tier, bonus = selectors.bonus_for_amount(amount=amount)
+    if tier is None or bonus <= 0:
+        return JsonResponse({"bonus": "0", "text": "No bonus for this amount."})
+    return JsonResponse(
+        {"bonus": str(bonus), "percent": str(tier.percent), "text": f"You get a {tier.percent}% bonus: +{bonus}."}
+    )
+
+
+@login_required
+@require_GET
+def payment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    payment = selectors.payment_get_for_user(user=request.user, pk=pk)  # type: ignore[arg-type]
+    entries = payment.entries.filter(user=payment.user).order_by("id")
+    return render(request, "wallets/payment_detail.html", {"payment": payment, "entries": entries})
+
+
+@login_required
+@require_POST
+def payment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    payment = selectors.payment_get_for_user(user=request.user, pk=pk)  # type: ignore[arg-type]
+    try:
+        services.payment_cancel(user=request.user, payment_id=payment.pk)  # type: ignore[arg-type]
+    except services.WalletError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Transfer #{payment.pk} cancelled.")
+    return redirect("wallets:payment_detail", pk=payment.pk)
+
+
+def _keyset_page(request: HttpRequest, entries: QuerySet[Entry]) -> tuple[list[Entry], int | None, int | None]:
+    """One page of entries newest first, by id: no OFFSET and no COUNT over the ledger.
+
+    ?before=<id> pages to older entries, ?after=<id> back to newer ones.
+    """
+    before, after = _int_param(request, "before"), _int_param(request, "after")
+    if after is not None:
+        rows = list(entries.filter(id__gt=after).order_by("id")[: ENTRIES_PER_PAGE + 1])
+        has_newer = len(rows) > ENTRIES_PER_PAGE
+        rows = rows[:ENTRIES_PER_PAGE][::-1]
+        has_older = bool(rows)
+    else:
+        if before is not None:
+            entries = entries.filter(id__lt=before)
+        rows = list(entries.order_by("-id")[: ENTRIES_PER_PAGE + 1])
+        has_older = len(rows) > ENTRIES_PER_PAGE
+        rows = rows[:ENTRIES_PER_PAGE]
+        has_newer = before is not None and bool(rows)
+    older = rows[-1].pk if rows and has_older else None
+    newer = rows[0].pk if rows and has_newer else None
+    return rows, older, newer
+
+
+def _int_param(request: HttpRequest, name: str) -> int | None:
+    value = request.GET.get(name, "")
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
+@login_required
+@require_GET
+def transactions(request: HttpRequest) -> HttpResponse:
+    entry_filter = EntryFilter(request.GET, queryset=selectors.entry_list_for_user(user=request.user))  # type: ignore[arg-type]
+    rows, older, newer = _keyset_page(request, entry_filter.qs)
+    params = request.GET.copy()
+    for name in ("before", "after"):
+        params.pop(name, None)
+    context: dict[str, Any] = {
+        "filter": entry_filter,
+        "table": EntryTable(rows),
+        "older": older,
+        "newer": newer,
+        "filter_query": params.urlencode(),
+        "balance": selectors.wallet_balance(user=request.user),
+    }
+    return render(request, "wallets/transactions.html", context)
+
+
+@login_required
+@require_GET
+def affiliates(request: HttpRequest) -> HttpResponse:
+    affiliate = services.affiliate_get_or_create(user=request.user)  # type: ignore[arg-type]
+    context = {
+        "stats": selectors.affiliate_stats(affiliate=affiliate),
+        "link": request.build_absolute_uri(reverse("wallets:referral", args=[affiliate.code])),
+        "commissions": selectors.commission_list_for_user(user=request.user)[:20],  # type: ignore[arg-type]
+    }
+    return render(request, "wallets/affiliates.html", context)
+
+
+@never_cache
+@require_GET
+def referral(request: HttpRequest, code: str) -> HttpResponse:
+    """A referral link: count the visit (once per session), remember the code for sign-up."""
+    if request.session.get(services.REFERRAL_SESSION_KEY) != code:
+        referrer = selectors.affiliate_referrer_for_code(code=code)
+        if referrer is not None and referrer.pk != request.user.pk:
+            services.affiliate_record_visit(code=code)
+            request.session[services.REFERRAL_SESSION_KEY] = code
+    if request.user.is_authenticated:
+        return redirect("home")
+    return redirect("account_signup")
+
+
+@csrf_exempt  # Stripe cannot send our CSRF token; the signature authenticates the request instead.
+@require_POST
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    try:
+        event = STRIPE.parse_webhook(payload=request.body, sig_header=request.headers.get("Stripe-Signature", ""))
+    except GatewayError as exc:
+        logger.warning("stripe webhook refused: %s", exc)
+        return HttpResponseBadRequest("invalid signature")
+    try:
+        services.payment_handle_stripe_event(event=event)
+    except services.WalletError as exc:
+        # A rule refused it (e.g. the payment was refunded meanwhile): acknowledge so Stripe
+        # stops retrying; the notification stays on the payment for staff.
+        logger.error("stripe event %s not applied: %s", event.get("id"), exc)
+    return HttpResponse(status=200)
