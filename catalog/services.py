@@ -13,6 +13,7 @@ from accounts.models import User
 from providers.client import ServiceInfo
 from providers.models import Provider, UpstreamService
 from providers.services import provider_client
+from smmpanel.db import bulk_update_fast
 
 from .models import Category, PanelSettings, PriceChange, Route, Service
 from .pricing import cost_per_1000, decide_price_change, effective_markup
@@ -115,7 +116,7 @@ def upstream_services_mirror(*, provider: Provider, services: Iterable[ServiceIn
     removed_ids = [row.pk for ext_id, row in existing.items() if ext_id not in seen and not row.is_removed]
     with transaction.atomic():
         UpstreamService.objects.bulk_create(to_create, batch_size=BATCH)
-        UpstreamService.objects.bulk_update(to_update, [*_MIRRORED, "is_removed", "last_seen_at"], batch_size=BATCH)
+        bulk_update_fast(to_update, [*_MIRRORED, "is_removed", "last_seen_at"], batch_size=BATCH)
         for start in range(0, len(removed_ids), BATCH):
             chunk = removed_ids[start : start + BATCH]
             UpstreamService.objects.filter(pk__in=chunk).update(is_removed=True)
@@ -149,81 +150,91 @@ def _primary_route(service: Service) -> Route | None:
     return None
 
 
+def _reprice_one(
+    service: Service, upstream: UpstreamService | None, row: PanelSettings, result: SyncResult
+) -> PriceChange | None:
+    """Apply DESIGN.md's price rules to one service in memory; the caller saves it.
+
+    Returns the PriceChange to record, or None when the price did not change. Sets
+    `service._dirty` when anything on the row changed.
+    """
+    old_price, old_cost = service.price, service.cost
+    if upstream is None:
+        if service.is_enabled:
+            service.is_enabled, service.disabled_reason = False, REASON_NO_ROUTE
+            service._dirty = True  # type: ignore[attr-defined]
+            result.disabled += 1
+        return None
+    if service.disabled_reason == REASON_NO_ROUTE:
+        # A route came back: the service sells again at its recomputed price.
+        service.is_enabled, service.disabled_reason = True, ""
+        service._dirty = True  # type: ignore[attr-defined]
+    decision = decide_price_change(
+        old_price=old_price,
+        old_cost=old_cost,
+        new_cost=cost_per_1000(upstream_rate=upstream.rate, exchange_rate=upstream.provider.exchange_rate),
+        markup_percent=effective_markup(
+            service_markup=service.markup_percent,
+            category_markup=service.category.markup_percent,
+            default_markup=row.default_markup_percent,
+        ),
+        fixed_price=service.fixed_price,
+        jump_threshold_percent=row.price_jump_threshold_percent,
+    )
+    if decision.action == "unchanged":
+        return None
+    if decision.action == "hold":
+        if service.held_price == decision.price and service.held_cost == decision.cost:
+            return None
+        service.held_price, service.held_cost = decision.price, decision.cost
+        if old_price < decision.cost and service.is_enabled:
+            service.is_enabled, service.disabled_reason = False, REASON_HELD_BELOW_COST
+        result.held += 1
+        status = PriceChange.Status.HELD
+    elif decision.action == "disable":
+        service.price, service.cost = decision.price, decision.cost
+        service.is_enabled, service.disabled_reason = False, decision.reason[:255]
+        result.disabled += 1
+        status = PriceChange.Status.DISABLED
+    else:
+        service.price, service.cost = decision.price, decision.cost
+        service.held_price = service.held_cost = None
+        result.repriced += 1
+        status = PriceChange.Status.APPLIED
+    service._dirty = True  # type: ignore[attr-defined]
+    return PriceChange(
+        service=service,
+        old_price=old_price,
+        new_price=decision.price,
+        old_cost=old_cost,
+        new_cost=decision.cost,
+        status=status,
+        reason=decision.reason[:200],
+    )
+
+
+_PRICE_FIELDS = ["price", "cost", "held_price", "held_cost", "is_enabled", "disabled_reason", "updated_at"]
+
+
 def services_reprice(*, services: QuerySet[Service], reason: str, actor: User | None = None) -> SyncResult:
     """Recompute cost and price of services from their primary route, following DESIGN.md's rules."""
     result = SyncResult()
     row = panel_settings_get()
-    queryset = services.select_related("category").prefetch_related("routes__upstream__provider")
+    now = timezone.now()
     changed: list[Service] = []
     changes: list[PriceChange] = []
-    for service in queryset:
-        old_price, old_cost = service.price, service.cost
+    for service in services.select_related("category").prefetch_related("routes__upstream__provider"):
         route = _primary_route(service)
-        if route is None:
-            if service.is_enabled:
-                service.is_enabled = False
-                service.disabled_reason = REASON_NO_ROUTE
-                changed.append(service)
-                result.disabled += 1
-            continue
-        new_cost = cost_per_1000(upstream_rate=route.upstream.rate, exchange_rate=route.upstream.provider.exchange_rate)
-        markup = effective_markup(
-            service_markup=service.markup_percent,
-            category_markup=service.category.markup_percent,
-            default_markup=row.default_markup_percent,
-        )
-        decision = decide_price_change(
-            old_price=old_price,
-            old_cost=old_cost,
-            new_cost=new_cost,
-            markup_percent=markup,
-            fixed_price=service.fixed_price,
-            jump_threshold_percent=row.price_jump_threshold_percent,
-        )
-        if service.disabled_reason == REASON_NO_ROUTE:
-            # A route came back: the service sells again at its recomputed price.
-            service.is_enabled, service.disabled_reason = True, ""
+        change = _reprice_one(service, route.upstream if route else None, row, result)
+        if change is not None:
+            change.reason = f"{change.reason} ({reason})"[:255]
+            change.actor = actor
+            changes.append(change)
+        if getattr(service, "_dirty", False):
+            service.updated_at = now
             changed.append(service)
-        if decision.action == "unchanged":
-            continue
-        if decision.action == "hold":
-            if service.held_price == decision.price and service.held_cost == decision.cost:
-                continue
-            service.held_price, service.held_cost = decision.price, decision.cost
-            if old_price < decision.cost and service.is_enabled:
-                service.is_enabled, service.disabled_reason = False, REASON_HELD_BELOW_COST
-            result.held += 1
-            status = PriceChange.Status.HELD
-        elif decision.action == "disable":
-            service.cost = decision.cost
-            service.price = decision.price
-            service.is_enabled, service.disabled_reason = False, decision.reason[:255]
-            result.disabled += 1
-            status = PriceChange.Status.DISABLED
-        else:
-            service.price, service.cost = decision.price, decision.cost
-            service.held_price = service.held_cost = None
-            result.repriced += 1
-            status = PriceChange.Status.APPLIED
-        changed.append(service)
-        changes.append(
-            PriceChange(
-                service=service,
-                old_price=old_price,
-                new_price=decision.price,
-                old_cost=old_cost,
-                new_cost=decision.cost,
-                status=status,
-                reason=f"{decision.reason} ({reason})"[:255],
-                actor=actor,
-            )
-        )
     with transaction.atomic():
-        Service.objects.bulk_update(
-            changed,
-            ["price", "cost", "held_price", "held_cost", "is_enabled", "disabled_reason", "updated_at"],
-            batch_size=BATCH,
-        )
+        bulk_update_fast(changed, _PRICE_FIELDS, batch_size=BATCH)
         PriceChange.objects.bulk_create(changes, batch_size=BATCH)
     return result
 
@@ -272,7 +283,6 @@ def service_price_reject(*, service: Service, actor: User) -> None:
 
 
 # --- Importing upstream services into the catalogue -----------------------------------------
-@transaction.atomic
 def catalog_import_upstream(
     *,
     upstream_ids: Iterable[int],
@@ -280,42 +290,58 @@ def catalog_import_upstream(
     markup_percent: Decimal | None = None,
     actor: User | None = None,
 ) -> list[Service]:
-    """Create panel services for upstream services not sold yet, each with one route.
+    """Create panel services for upstream services not sold yet, each with one route, priced.
 
-    Without a category, each goes to a category named like its upstream category.
+    Without a category, each goes to a category named like its upstream category. Bulk
+    inserts keep an import of thousands of services to seconds.
     """
-    upstreams = (
-        UpstreamService.objects.filter(pk__in=list(upstream_ids), is_removed=False)
-        .exclude(routes__isnull=False)
-        .select_related("provider")
-        .order_by("pk")
-    )
+    ids = list(upstream_ids)
+    row = panel_settings_get()
+    result = SyncResult()
     created: list[Service] = []
-    categories: dict[str, Category] = {}
-    for upstream in upstreams:
-        target = category
-        if target is None:
-            name = (upstream.category or "Other").strip()[:255] or "Other"
-            if name not in categories:
-                categories[name], _ = Category.objects.get_or_create(name=name)
-            target = categories[name]
-        service = Service.objects.create(
-            category=target,
-            name=upstream.name,
-            description=upstream.description,
-            type=upstream.type,
-            min_quantity=max(upstream.min_quantity, 1),
-            max_quantity=max(upstream.max_quantity, upstream.min_quantity, 1),
-            refill=upstream.refill,
-            cancel=upstream.cancel,
-            dripfeed=upstream.dripfeed,
-            markup_percent=markup_percent,
+    with transaction.atomic():
+        upstreams: list[UpstreamService] = []
+        for start in range(0, len(ids), BATCH):
+            upstreams += list(
+                UpstreamService.objects.filter(pk__in=ids[start : start + BATCH], is_removed=False, routes__isnull=True)
+                .select_related("provider")
+                .order_by("pk")
+            )
+        categories: dict[str, Category] = {}
+        changes: list[PriceChange] = []
+        for upstream in upstreams:
+            target = category
+            if target is None:
+                name = (upstream.category or "Other").strip()[:255] or "Other"
+                if name not in categories:
+                    categories[name], _ = Category.objects.get_or_create(name=name)
+                target = categories[name]
+            service = Service(
+                category=target,
+                name=upstream.name,
+                description=upstream.description,
+                type=upstream.type,
+                min_quantity=max(upstream.min_quantity, 1),
+                max_quantity=max(upstream.max_quantity, upstream.min_quantity, 1),
+                refill=upstream.refill,
+                cancel=upstream.cancel,
+                dripfeed=upstream.dripfeed,
+                markup_percent=markup_percent,
+            )
+            change = _reprice_one(service, upstream, row, result)
+            if change is not None:
+                change.reason, change.actor = "imported", actor
+                changes.append(change)
+            created.append(service)
+        Service.objects.bulk_create(created, batch_size=BATCH)
+        Route.objects.bulk_create(
+            [Route(service=s, upstream=u, priority=1) for s, u in zip(created, upstreams, strict=True)],
+            batch_size=BATCH,
         )
-        Route.objects.create(service=service, upstream=upstream, priority=1)
-        created.append(service)
-    fresh = Service.objects.filter(pk__in=[s.pk for s in created]).order_by("pk")
-    services_reprice(services=fresh, reason="imported", actor=actor)
-    return list(fresh.all())
+        for change in changes:
+            change.service_id = change.service.pk
+        PriceChange.objects.bulk_create(changes, batch_size=BATCH)
+    return created
 
 
 def category_reprice(*, category: Category, actor: User | None = None) -> SyncResult:
