@@ -1,0 +1,432 @@
+"""Staff interface for orders. Money, status and upstream ids are read-only here: every
+change goes through a service (resend, resolve unknown, cancel and refund, set Partial,
+mark Completed), which records who did it and why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from accounts.models import User
+
+from . import services
+from .models import CancelRequest, Order, OrderEvent, Refill, State
+from .selectors import order_provider_calls
+
+
+class CustomerFilter(admin.SimpleListFilter):
+    """A text box (username, e-mail or id), not a list of every customer."""
+
+    title = "customer"
+    parameter_name = "customer"
+    template = "orders/admin_input_filter.html"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("", "")]  # the filter only shows when it has lookups
+
+    def choices(self, changelist: Any) -> Any:
+        others = []
+        for name, values in changelist.get_filters_params().items():
+            if name == self.parameter_name:
+                continue
+            for value in values if isinstance(values, list) else [values]:
+                others.append((name, value))
+        yield {"value": self.value() or "", "parameter_name": self.parameter_name, "others": others}
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = (self.value() or "").strip()
+        if not value:
+            return queryset
+        condition = Q(user__username=value) | Q(user__email__iexact=value)
+        if value.isdigit():
+            condition |= Q(user_id=int(value))
+        return queryset.filter(condition)
+
+
+class OrderEventInline(admin.TabularInline):
+    model = OrderEvent
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "from_status", "to_status", "from_state", "to_state", "reason", "actor")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class RefillInline(admin.TabularInline):
+    model = Refill
+    extra = 0
+    can_delete = False
+    fields = ("id", "created_at", "provider_refill_id", "status", "state", "note")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ResolveUnknownForm(forms.Form):
+    resolution = forms.ChoiceField(
+        widget=forms.RadioSelect,
+        choices=[
+            (services.RESOLVE_PLACED, "The provider has it: attach its order id (becomes sent)"),
+            (services.RESOLVE_REQUEUE, "The provider never placed it: send it again"),
+            (services.RESOLVE_CANCEL, "The provider never placed it: cancel and refund the customer"),
+        ],
+    )
+    provider_order_id = forms.CharField(required=False, max_length=64, label="Provider's order id")
+
+
+class PartialForm(forms.Form):
+    remains = forms.IntegerField(min_value=0, label="Remains (units not delivered)")
+
+
+class CancelRefundForm(forms.Form):
+    reason = forms.CharField(max_length=200, required=False, label="Reason (kept in the history)")
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "created_at",
+        "user",
+        "service_name",
+        "status",
+        "state",
+        "provider",
+        "provider_order_id",
+        "charge",
+        "quantity",
+        "remains",
+        "sync_flag",
+    )
+    list_filter = ("status", "state", "provider", "sync_flag", CustomerFilter, "created_at")
+    date_hierarchy = "created_at"
+    search_fields = ("=id", "link", "=provider_order_id", "user__username", "user__email")
+    list_select_related = ("user", "service", "provider")
+    show_full_result_count = False
+    list_per_page = 50
+    ordering = ("-id",)
+    inlines = (OrderEventInline, RefillInline)
+    change_form_template = "orders/admin_order_change_form.html"
+    actions = ("resend", "resend_unknown", "cancel_and_refund", "mark_completed")
+    fieldsets = (
+        (None, {"fields": ("user", "service", "service_type", "link", "quantity", "runs", "interval", "fields")}),
+        (
+            "Status",
+            {"fields": ("status", "state", "remains", "start_count", "customer_note", "sync_flag", "sync_note")},
+        ),
+        ("Money", {"fields": ("price_per_1000", "charge", "provider_rate", "cost", "refund")}),
+        (
+            "Upstream",
+            {
+                "fields": (
+                    "provider",
+                    "route",
+                    "external_service_id",
+                    "provider_order_id",
+                    "routes_tried",
+                    "attempts",
+                    "next_attempt_at",
+                    "sending_started_at",
+                    "sent_at",
+                    "last_checked_at",
+                    "completed_at",
+                    "idempotency_key",
+                    "created_at",
+                    "updated_at",
+                )
+            },
+        ),
+        ("Provider calls", {"fields": ("provider_calls",)}),
+    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # Everything: changes are actions that go through the services.
+        return [f.name for f in Order._meta.fields] + ["refund", "provider_calls"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="Service", ordering="service__name")
+    def service_name(self, obj: Order) -> str:
+        return obj.service.name[:60]
+
+    @admin.display(description="Refund due by status")
+    def refund(self, obj: Order) -> Any:
+        return services.refund_amount(order=obj)
+
+    @admin.display(description="Calls to the provider")
+    def provider_calls(self, obj: Order) -> str:
+        calls = order_provider_calls(order=obj)
+        if not calls:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ms</td><td>{}</td><td><code>{}</code></td></tr>",
+            (
+                (
+                    c.started_at,
+                    c.provider,
+                    c.action,
+                    c.outcome,
+                    c.duration_ms,
+                    c.http_status or "—",
+                    (c.error or c.body)[:300],
+                )
+                for c in calls
+            ),
+        )
+        return format_html(
+            '<table class="provider-calls"><tr><th>When</th><th>Provider</th><th>Action</th><th>Outcome</th>'
+            "<th>Took</th><th>HTTP</th><th>Error or body</th></tr>{}</table>",
+            rows,
+        )
+
+    # --- Per-order pages -----------------------------------------------------------------------
+    def get_urls(self) -> list[Any]:
+        own = [
+            path("<int:pk>/resolve/", self.admin_site.admin_view(self.resolve_view), name="orders_order_resolve"),
+            path("<int:pk>/partial/", self.admin_site.admin_view(self.partial_view), name="orders_order_partial"),
+        ]
+        return own + super().get_urls()
+
+    def _change_url(self, order: Order) -> str:
+        return reverse("admin:orders_order_change", args=[order.pk])
+
+    def _page(self, request: HttpRequest, order: Order, form: forms.Form, title: str) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": order,
+            "title": title,
+            "form": form,
+        }
+        return TemplateResponse(request, "orders/admin_order_form.html", context)
+
+    def resolve_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        order = get_object_or_404(Order, pk=pk)
+        if not self.has_change_permission(request, order):
+            return HttpResponseRedirect(self._change_url(order))
+        form = ResolveUnknownForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.order_resolve_unknown(
+                    order_id=order.pk,
+                    actor=self._staff(request),
+                    resolution=form.cleaned_data["resolution"],
+                    provider_order_id=form.cleaned_data["provider_order_id"],
+                )
+            except services.OrderError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(request, f"Order #{order.pk} resolved.", messages.SUCCESS)
+                return HttpResponseRedirect(self._change_url(order))
+        return self._page(request, order, form, f"Resolve order #{order.pk} (outcome unknown)")
+
+    def partial_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        order = get_object_or_404(Order, pk=pk)
+        if not self.has_change_permission(request, order):
+            return HttpResponseRedirect(self._change_url(order))
+        form = PartialForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.order_set_partial(
+                    order_id=order.pk,
+                    actor=self._staff(request),
+                    remains=form.cleaned_data["remains"],
+                )
+            except services.OrderError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(request, f"Order #{order.pk} set Partial and refunded its remains.", messages.SUCCESS)
+                return HttpResponseRedirect(self._change_url(order))
+        return self._page(request, order, form, f"Set order #{order.pk} Partial")
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
+        extra = dict(extra_context or {})
+        order = Order.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        if order is not None:
+            extra["can_resolve"] = order.state == State.UNKNOWN
+            extra["can_set_partial"] = order.state == State.SENT and not order.is_terminal
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    # --- Actions ---------------------------------------------------------------------------------
+    @staticmethod
+    def _staff(request: HttpRequest) -> User:
+        assert isinstance(request.user, User)  # the admin only lets staff in
+        return request.user
+
+    def _each(self, request: HttpRequest, queryset: QuerySet[Order], verb: str, func: Any) -> None:
+        done, refused = 0, []
+        for order_id in queryset.order_by("id").values_list("id", flat=True):
+            try:
+                func(order_id)
+            except services.OrderError as exc:
+                refused.append(exc.message)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"{verb}: {done} orders.", messages.SUCCESS)
+        for message in refused[:20]:
+            self.message_user(request, message, messages.WARNING)
+
+    @admin.action(description="Send queued orders now")
+    def resend(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        unknown = queryset.filter(state=State.UNKNOWN).count()
+        if unknown:
+            self.message_user(
+                request,
+                f"{unknown} orders have an unknown outcome and were left alone: use "
+                "“Resend unknown orders” after checking with the provider.",
+                messages.WARNING,
+            )
+        self._each(
+            request,
+            queryset.exclude(state=State.UNKNOWN),
+            "Queued for sending",
+            lambda pk: services.order_resend(order_id=pk, actor=self._staff(request)),
+        )
+
+    @admin.action(description="Resend unknown orders (after confirming the provider never placed them)")
+    def resend_unknown(self, request: HttpRequest, queryset: QuerySet[Order]) -> TemplateResponse | None:
+        chosen = queryset.filter(state=State.UNKNOWN)
+        if request.POST.get("confirm") == "yes":
+            self._each(
+                request,
+                chosen,
+                "Resent",
+                lambda pk: services.order_resend(order_id=pk, actor=self._staff(request), confirm_unknown=True),
+            )
+            return None
+        return self._confirm(
+            request,
+            chosen,
+            action="resend_unknown",
+            title="Resend orders whose outcome is unknown",
+            warning="The provider may already have these orders. Resend only after checking with the provider "
+            "that it never placed them; otherwise the customer is served twice and we pay twice.",
+        )
+
+    @admin.action(description="Cancel and refund")
+    def cancel_and_refund(self, request: HttpRequest, queryset: QuerySet[Order]) -> TemplateResponse | None:
+        if request.POST.get("confirm") == "yes":
+            reason = request.POST.get("reason", "")[:200]
+            self._each(
+                request,
+                queryset,
+                "Canceled and refunded",
+                lambda pk: services.order_cancel_refund(order_id=pk, actor=self._staff(request), reason=reason),
+            )
+            return None
+        return self._confirm(
+            request,
+            queryset,
+            action="cancel_and_refund",
+            title="Cancel and refund the whole charge",
+            warning="Each customer gets the whole charge back, whatever the provider still delivers.",
+            form=CancelRefundForm(),
+        )
+
+    @admin.action(description="Mark Completed")
+    def mark_completed(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        self._each(
+            request,
+            queryset,
+            "Marked Completed",
+            lambda pk: services.order_mark_completed(order_id=pk, actor=self._staff(request)),
+        )
+
+    def _confirm(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Order],
+        *,
+        action: str,
+        title: str,
+        warning: str,
+        form: forms.Form | None = None,
+    ) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": title,
+            "warning": warning,
+            "orders": list(queryset.select_related("user", "provider")[:200]),
+            "action": action,
+            "form": form,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "orders/admin_confirm_action.html", context)
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Refill)
+class RefillAdmin(_ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "created_at",
+        "order_link",
+        "user",
+        "provider",
+        "provider_refill_id",
+        "status",
+        "state",
+        "note",
+    )
+    list_filter = ("status", "state", "provider", "created_at")
+    search_fields = ("=id", "=order__id", "=provider_refill_id", "user__username")
+    list_select_related = ("user", "provider")
+    ordering = ("-id",)
+
+    @admin.display(description="Order")
+    def order_link(self, obj: Refill) -> str:
+        return format_html(
+            '<a href="{}">#{}</a>', reverse("admin:orders_order_change", args=[obj.order_id]), obj.order_id
+        )
+
+
+@admin.register(CancelRequest)
+class CancelRequestAdmin(_ReadOnlyAdmin):
+    list_display = ("id", "created_at", "order_link", "user", "provider", "state", "note")
+    list_filter = ("state", "provider", "created_at")
+    search_fields = ("=id", "=order__id", "user__username")
+    list_select_related = ("user", "provider")
+    ordering = ("-id",)
+
+    @admin.display(description="Order")
+    def order_link(self, obj: CancelRequest) -> str:
+        return format_html(
+            '<a href="{}">#{}</a>', reverse("admin:orders_order_change", args=[obj.order_id]), obj.order_id
+        )
