@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from django.conf import settings
 from django.db import connection
 
+from providers.simulator import Simulator
 from tests.factories import UserFactory
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -57,3 +60,30 @@ def other_customer(db):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def staff(db):  # type: ignore[no-untyped-def]
     return UserFactory(username="staff", email="staff@example.com", is_staff=True, is_superuser=True)
+
+
+# --- The provider simulator -------------------------------------------------------------------
+# `simulator` is manual and unsurprising: orders move only when a test calls
+# `simulator.advance_all()` (or `simulator.set_speed(0.05)`), and every order ends Completed
+# unless the test forces another outcome (`force_status`, `set_outcome`, `set_outcomes`).
+# `make_simulator(**options)` starts one with other options (dialect=True, services=5000, ...).
+MANUAL = {"speed": None, "partial": 0.0, "canceled": 0.0, "refill_rejected": 0.0}
+
+
+@pytest.fixture
+def make_simulator() -> Iterator[Callable[..., Simulator]]:
+    started: list[Simulator] = []
+
+    def make(**options: Any) -> Simulator:
+        sim = Simulator(**{**MANUAL, **options}).start(host="127.0.0.1", port=0)
+        started.append(sim)
+        return sim
+
+    yield make
+    for sim in started:
+        sim.stop()
+
+
+@pytest.fixture
+def simulator(make_simulator: Callable[..., Simulator]) -> Simulator:
+    return make_simulator()

@@ -10,7 +10,6 @@ from django.urls import reverse
 from accounts.models import ApiKey, User
 from catalog.models import Service
 from providers.models import Provider, ProviderCall, UpstreamService
-from tests.providers.conftest import make_simulator, simulator  # noqa: F401 - the simulator fixtures
 from wallets.selectors import wallet_balance
 
 pytestmark = pytest.mark.django_db
