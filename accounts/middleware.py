@@ -1,0 +1,89 @@
+"""Per-request account rules: the customer's time zone, and two-factor authentication for staff."""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+
+
+def _zone(name: str) -> zoneinfo.ZoneInfo | None:
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+class TimezoneMiddleware:
+    """Dates on every page are shown in the logged-in user's own time zone."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        zone = _zone(getattr(user, "timezone", "") or "") if user is not None and user.is_authenticated else None
+        if zone is not None:
+            timezone.activate(zone)
+        else:
+            timezone.deactivate()
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
+
+
+def staff_mfa_satisfied(request: HttpRequest) -> bool:
+    """Whether this session's staff user signed in with a second factor."""
+    from allauth.account.internal.flows.login import get_authentication_records
+
+    records = get_authentication_records(request, request.user)  # type: ignore[arg-type]
+    return any(record.get("method") == "mfa" for record in records)
+
+
+class StaffMFAMiddleware:
+    """The admin is reached only through allauth's login (rate limits, second factor), and,
+    when STAFF_REQUIRE_MFA is on, only by staff who passed a second factor in this session.
+
+    Django's own admin login form would bypass both, so it redirects to allauth's.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        admin_root = reverse("admin:index")
+        if request.path.startswith(admin_root):
+            response = self._guard(request, admin_root)
+            if response is not None:
+                return response
+        return self.get_response(request)
+
+    def _guard(self, request: HttpRequest, admin_root: str) -> HttpResponse | None:
+        if request.path == reverse("admin:login"):
+            target = request.GET.get("next", admin_root)
+            if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+                target = admin_root
+            return HttpResponseRedirect(f"{reverse('account_login')}?{urlencode({'next': target})}")
+        user = request.user
+        if not settings.STAFF_REQUIRE_MFA or not (user.is_authenticated and user.is_staff):
+            return None
+        if request.path == reverse("admin:logout"):
+            return None
+        from allauth.mfa.utils import is_mfa_enabled
+
+        back = urlencode({"next": request.get_full_path()})
+        if not is_mfa_enabled(user):  # type: ignore[arg-type]
+            messages.warning(request, "Staff accounts need two-factor authentication: set up an authenticator app.")
+            return HttpResponseRedirect(reverse("mfa_activate_totp"))
+        if not staff_mfa_satisfied(request):
+            messages.info(request, "Confirm with your authenticator code to open the admin.")
+            return HttpResponseRedirect(f"{reverse('mfa_reauthenticate')}?{back}")
+        return None

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from .forms import TimezoneForm
+from .preferences import PreferenceError, account_summary, user_set_timezone
+from .utils import request_user
+
+
+def _url(name: str) -> str | None:
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return None
+
+
+def _render_account(request: HttpRequest, form: TimezoneForm, status: int = 200) -> HttpResponse:
+    user = request_user(request)
+    context = {
+        "form": form,
+        "summary": account_summary(user=user),
+        "now": timezone.now(),
+        "api_url": _url("api:page"),
+        "affiliates_url": _url("wallets:affiliates"),
+    }
+    return render(request, "account/account.html", context, status=status)
+
+
+@require_GET
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    user = request_user(request)
+    return _render_account(request, TimezoneForm(initial={"timezone": user.timezone}))
+
+
+@require_POST
+@login_required
+def timezone_update(request: HttpRequest) -> HttpResponse:
+    user = request_user(request)
+    form = TimezoneForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Your time zone was not changed.")
+        return _render_account(request, form, status=400)
+    try:
+        user_set_timezone(user=user, timezone_name=form.cleaned_data["timezone"])
+    except PreferenceError as exc:
+        form.add_error("timezone", str(exc))
+        return _render_account(request, form, status=400)
+    messages.success(request, f"Time zone set to {user.timezone}. Dates are now shown in it.")
+    return redirect("accounts:account")

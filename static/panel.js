@@ -1,0 +1,31 @@
+// The panel's small scripts. No inline scripts anywhere: the CSP allows only 'self'.
+(function () {
+  "use strict";
+
+  // Ticket form: the order fields only matter for an order ticket.
+  function syncTicketKind(form) {
+    var kind = form.querySelector("[name=kind]");
+    if (!kind) return;
+    var isOrder = kind.value === "order";
+    form.querySelectorAll("[data-order-only]").forEach(function (el) {
+      el.hidden = !isOrder;
+    });
+  }
+  document.querySelectorAll("form[data-ticket-form]").forEach(function (form) {
+    syncTicketKind(form);
+    form.addEventListener("change", function (event) {
+      if (event.target.name === "kind") syncTicketKind(form);
+    });
+  });
+
+  // Account page: offer the browser's own time zone.
+  document.querySelectorAll("[data-detect-timezone]").forEach(function (button) {
+    var zone;
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { zone = ""; }
+    var select = document.getElementById(button.getAttribute("data-detect-timezone"));
+    if (!zone || !select || !select.querySelector('option[value="' + zone.replace(/"/g, "") + '"]')) return;
+    button.hidden = false;
+    button.textContent = "Use " + zone.replace(/_/g, " ");
+    button.addEventListener("click", function () { select.value = zone; });
+  });
+})();

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+
+from .models import Kind, OrderAction
+from .services import MAX_ORDER_IDS
+
+
+class TicketForm(forms.Form):
+    subject = forms.CharField(max_length=200)
+    kind = forms.ChoiceField(label="About", choices=Kind.choices, initial=Kind.ORDER)
+    order_action = forms.ChoiceField(label="Request", choices=[("", "Choose…"), *OrderAction.choices], required=False)
+    order_ids = forms.CharField(
+        label="Order IDs",
+        required=False,
+        max_length=1000,
+        help_text="One or more of your order IDs, separated by commas or spaces.",
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "placeholder": "e.g. 1042, 1043"}),
+    )
+    message = forms.CharField(max_length=10000, widget=forms.Textarea(attrs={"rows": 6}))
+
+    def clean_order_ids(self) -> list[int]:
+        raw = self.cleaned_data.get("order_ids", "").replace("#", " ")
+        parts = [p for p in re.split(r"[\s,;]+", raw) if p]
+        if any(not p.isdigit() or len(p) > 18 for p in parts):
+            raise forms.ValidationError("Use order numbers only, e.g. 1042, 1043.")
+        ids = list(dict.fromkeys(int(p) for p in parts))
+        if len(ids) > MAX_ORDER_IDS:
+            raise forms.ValidationError(f"Name at most {MAX_ORDER_IDS} orders.")
+        return ids
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("kind") == Kind.ORDER:
+            if not data.get("order_action"):
+                self.add_error("order_action", "Choose what you need for these orders.")
+            if "order_ids" in data and not data["order_ids"]:
+                self.add_error("order_ids", "Name the orders the ticket is about.")
+        return data
+
+
+class ReplyForm(forms.Form):
+    body = forms.CharField(label="Your reply", max_length=10000, widget=forms.Textarea(attrs={"rows": 4}))
