@@ -41,7 +41,7 @@ def queue(monkeypatch: pytest.MonkeyPatch) -> Queue:
 
 
 @pytest.fixture
-def shop(db: Any, simulator: Simulator) -> Shop:  # noqa: F811 - the fixture above
+def shop(db: Any, simulator: Simulator) -> Shop:
     return Shop(simulator=simulator)
 
 
