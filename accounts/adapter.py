@@ -16,7 +16,7 @@ class AccountAdapter(DefaultAccountAdapter):
 
         user = super().save_user(request, user, form, commit=False)
         session = getattr(request, "session", None)
-        code = session.get(REFERRAL_SESSION_KEY) if session is not None else None
+        code = session.pop(REFERRAL_SESSION_KEY, None) if session is not None else None
         if code and user.referred_by_id is None:
             referrer = affiliate_referrer_for_code(code=str(code))
             if referrer is not None and referrer.pk != user.pk:

@@ -15,12 +15,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
-from django.db.models.functions import Round
 from django.utils import timezone
 
-from smmpanel.money import money, percent_of
+from smmpanel.money import money, percent_of, to_decimal
 from smmpanel.protocol import ERR_NOT_ENOUGH_FUNDS
 
 from . import conf
@@ -214,21 +213,37 @@ def _move_balance(*, user_id: int, delta: Decimal) -> Decimal:
     balance >= amount, never a read followed by a write: two concurrent debits cannot both
     spend the same money, and the row stays locked until the transaction ends.
     """
-    wallets = Wallet.objects.filter(user_id=user_id)
-    # SQLite keeps decimals as binary floats: rounding the stored result to 5 places stops
-    # error from piling up (0.3 - 0.1 - 0.2 would be -2.8e-17 and trip the constraint).
-    # On PostgreSQL's exact numeric it changes nothing.
-    new_balance = Round(F("balance") + delta, 5)
-    if delta < 0:
-        if wallets.filter(balance__gte=-delta).update(balance=new_balance) == 0:
-            raise InsufficientFunds()  # short, or no wallet yet (an empty one)
-    elif wallets.update(balance=new_balance) == 0:
+    balance = _update_balance(user_id=user_id, delta=delta)
+    if balance is None and delta > 0:
         # First credit: create the wallet. ON CONFLICT DO NOTHING makes a concurrent first
         # credit wait for the other insert instead of failing.
         Wallet.objects.bulk_create([Wallet(user_id=user_id)], ignore_conflicts=True)
-        wallets.update(balance=new_balance)
-    # The UPDATE above holds the row lock: this reads our own new balance.
-    return wallets.values_list("balance", flat=True).get()
+        balance = _update_balance(user_id=user_id, delta=delta)
+    if balance is None:
+        raise InsufficientFunds()  # short, or no wallet yet (an empty one)
+    return money(to_decimal(balance))
+
+
+def _update_balance(*, user_id: int, delta: Decimal) -> Any:
+    """The compare-and-set itself; the new balance, or None when no row matched.
+
+    Written out because the ORM's update() cannot say RETURNING: reading the new balance
+    in the same statement saves a round trip while the row lock is held, which is what
+    bounds debits per second on one busy wallet. ROUND keeps SQLite's float decimals from
+    drifting (there 0.3 - 0.1 - 0.2 is -2.8e-17 and would trip the >= 0 constraint); on
+    PostgreSQL's exact numeric it changes nothing.
+    """
+    qn = connection.ops.quote_name
+    table, balance, user = qn(Wallet._meta.db_table), qn("balance"), qn("user_id")
+    sql = f"UPDATE {table} SET {balance} = ROUND({balance} + %s, 5) WHERE {user} = %s"  # noqa: S608  (identifiers only)
+    params: list[Any] = [delta, user_id]
+    if delta < 0:
+        sql += f" AND {balance} >= %s"
+        params.append(-delta)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {balance}", params)
+        row = cursor.fetchone()
+    return None if row is None else row[0]
 
 
 # --- Deposits ----------------------------------------------------------------------------

@@ -74,6 +74,7 @@ def test_sign_up_through_the_link_sets_referred_by(client, customer):
     newcomer = _sign_up(client, "newcomer")
     assert newcomer.referred_by == customer
     assert newcomer.check_password("a-long-and-unusual-passphrase-42")
+    assert REFERRAL_SESSION_KEY not in client.session
 
 
 def test_sign_up_without_a_link_has_no_referrer(client, customer):

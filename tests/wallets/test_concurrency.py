@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -11,10 +12,18 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from tests.factories import UserFactory
+from tests.wallets.conftest import checkout_event
 from tests.wallets.factories import PaymentFactory, fund
 from wallets.models import Entry, Payment, Wallet
 from wallets.selectors import wallet_balance
-from wallets.services import InsufficientFunds, payment_approve, wallet_credit, wallet_debit
+from wallets.services import (
+    InsufficientFunds,
+    payment_approve,
+    payment_handle_stripe_event,
+    wallet_credit,
+    wallet_debit,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 D = Decimal
@@ -107,3 +116,16 @@ def test_concurrent_approvals_of_one_payment_credit_once(customer, staff):
     assert results == [Payment.Status.PAID] * 10
     assert wallet_balance(user=customer) == D("25")
     assert Entry.objects.filter(payment=payment, kind=Entry.Kind.DEPOSIT).count() == 1
+
+
+def test_concurrent_deliveries_of_one_stripe_event_credit_once(customer, settings):
+    settings.WALLET_AFFILIATE_PERCENT = "5"
+    referred = UserFactory(username="referred", referred_by=customer)
+    payment = PaymentFactory(user=referred, gateway=Payment.Gateway.STRIPE, amount=D("40"), external_ref="cs_race")
+    event = json.loads(checkout_event(session_id="cs_race", payment_id=payment.pk, amount_minor=4000))
+
+    results = run_together(10, lambda i: payment_handle_stripe_event(event=event).status)
+    assert results == [Payment.Status.PAID] * 10
+    assert wallet_balance(user=referred) == D("40")
+    assert wallet_balance(user=customer) == D("2")
+    assert Entry.objects.filter(payment=payment).count() == 2
