@@ -41,6 +41,16 @@ def test_api_never_answers_500(case, valid_key, settings_override):
 
 @pytest.fixture
 def settings_override(settings):
+    # Requests go straight to the WSGI app; like Django's test client, keep the test's
+    # database connection (and its transaction) open between them.
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
     # Fuzzing sends many requests from one address with one key: no rate limit here.
     settings.API_RATE_LIMIT_PER_KEY = "100000/m"
     settings.API_RATE_LIMIT_INVALID_KEY = "100000/m"
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
