@@ -7,7 +7,6 @@ import pytest
 from orders import services
 from providers.simulator import Simulator
 from tests.orders.factories import Shop
-from tests.providers.conftest import make_simulator, simulator  # noqa: F401 - the simulator fixtures
 
 
 @pytest.fixture(autouse=True)
