@@ -23,7 +23,8 @@
     var zone;
     try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { zone = ""; }
     var select = document.getElementById(button.getAttribute("data-detect-timezone"));
-    if (!zone || !select || !select.querySelector('option[value="' + zone.replace(/"/g, "") + '"]')) return;
+    if (!zone || !select || select.value === zone) return;
+    if (!select.querySelector('option[value="' + zone.replace(/"/g, "") + '"]')) return;
     button.hidden = false;
     button.textContent = "Use " + zone.replace(/_/g, " ");
     button.addEventListener("click", function () { select.value = zone; });

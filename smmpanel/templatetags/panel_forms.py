@@ -23,7 +23,9 @@ def _css_class(field: BoundField) -> str:
 @register.filter
 def bs_widget(field: BoundField) -> SafeString:
     """The field's widget with Bootstrap's classes (and is-invalid when it has errors)."""
-    attrs: dict[str, str | bool] = {"class": " ".join(filter(None, [field.field.widget.attrs.get("class", ""), _css_class(field)]))}
+    attrs: dict[str, str | bool] = {
+        "class": " ".join(filter(None, [field.field.widget.attrs.get("class", ""), _css_class(field)]))
+    }
     if field.errors:
         attrs["aria-invalid"] = "true"
         attrs["aria-describedby"] = f"{field.auto_id}_errors"

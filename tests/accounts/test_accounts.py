@@ -1,0 +1,267 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import (
+    TOTP,
+    format_hotp_value,
+    generate_totp_secret,
+    hotp_value,
+    yield_hotp_counters_from_time,
+)
+from django.core.cache import cache
+from django.test import Client
+from django.urls import reverse
+from freezegun import freeze_time
+
+from accounts.models import User
+from support import services as support_services
+from tests.factories import PASSWORD, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    # allauth keeps failed-login counters in the cache, which may be a shared Redis.
+    cache.clear()
+
+
+def _totp_code(secret: str) -> str:
+    return format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time())))
+
+
+def _with_totp(user: User) -> str:
+    secret = generate_totp_secret()
+    TOTP.activate(user, secret)
+    return secret
+
+
+def _login(client: Client, login: str, password: str) -> Any:
+    return client.post(reverse("account_login"), {"login": login, "password": password})
+
+
+# --- the account page ------------------------------------------------------------------------
+def test_account_page_shows_email_security_and_links(client: Client, customer: User) -> None:
+    client.force_login(customer)
+    response = client.get(reverse("accounts:account"))
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert customer.email in body
+    assert reverse("account_change_password") in body
+    assert reverse("mfa_activate_totp") in body and 'id="mfa-status">Off' in body
+    assert reverse("api:page") in body
+    assert 'name="timezone"' in body
+
+
+def test_account_page_needs_login(client: Client) -> None:
+    response = client.get(reverse("accounts:account"))
+    assert response.status_code == 302 and reverse("account_login") in response["Location"]
+
+
+def test_timezone_is_saved_and_dates_are_shown_in_it(client: Client, customer: User) -> None:
+    client.force_login(customer)
+    with freeze_time("2030-01-15 23:30:00"):
+        ticket = support_services.ticket_open(user=customer, subject="Late", kind="other", body="x")
+    page = client.get(reverse("support:detail", args=[ticket.pk])).content.decode()
+    assert "2030-01-15 23:30" in page  # UTC by default
+    response = client.post(reverse("accounts:timezone"), {"timezone": "Asia/Tokyo"})
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.timezone == "Asia/Tokyo"
+    assert "Time zone set to Asia/Tokyo" in client.get(response["Location"]).content.decode()
+    page = client.get(reverse("support:detail", args=[ticket.pk])).content.decode()
+    assert "2030-01-16 08:30" in page  # UTC+9
+
+
+def test_unknown_timezone_is_refused_and_nothing_changes(client: Client, customer: User) -> None:
+    client.force_login(customer)
+    response = client.post(reverse("accounts:timezone"), {"timezone": "Mars/Olympus"})
+    assert response.status_code == 400
+    assert "Select a valid choice" in response.content.decode()
+    customer.refresh_from_db()
+    assert customer.timezone == "UTC"
+
+
+def test_a_broken_stored_timezone_falls_back_to_utc(client: Client, customer: User) -> None:
+    User.objects.filter(pk=customer.pk).update(timezone="Nowhere/Land")
+    client.force_login(customer)
+    assert client.get(reverse("accounts:account")).status_code == 200
+
+
+def test_timezone_update_is_post_only_and_csrf_protected(customer: User) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(customer)
+    assert client.get(reverse("accounts:timezone")).status_code == 405
+    assert client.post(reverse("accounts:timezone"), {"timezone": "Europe/Paris"}).status_code == 403
+    customer.refresh_from_db()
+    assert customer.timezone == "UTC"
+
+
+# --- sign-up, verification, password reset --------------------------------------------------
+def test_signup_sends_a_verification_email_and_the_link_verifies(
+    client: Client, settings: Any, mailoutbox: Any
+) -> None:
+    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+    response = client.post(
+        reverse("account_signup"),
+        {"email": "new@example.com", "username": "newbie", "password1": PASSWORD, "password2": PASSWORD},
+    )
+    assert response.status_code == 302
+    [email] = mailoutbox
+    assert email.to == ["new@example.com"]
+    link = next(word for word in email.body.split() if "/accounts/confirm-email/" in word)
+    path = link.split("testserver", 1)[-1]
+    assert client.get(path).status_code == 200
+    response = client.post(path)
+    assert response.status_code == 302
+    from allauth.account.models import EmailAddress
+
+    assert EmailAddress.objects.get(email="new@example.com").verified
+
+
+def test_password_reset_mail_is_sent_for_known_addresses_only(client: Client, customer: User, mailoutbox: Any) -> None:
+    known = client.post(reverse("account_reset_password"), {"email": customer.email})
+    unknown = client.post(reverse("account_reset_password"), {"email": "nobody@example.com"})
+    assert known.status_code == unknown.status_code == 302
+    assert known["Location"] == unknown["Location"]
+    # An unknown address gets a "no account" notice instead of a link: the page does not tell.
+    assert "/accounts/password/reset/key/" in mailoutbox[0].body
+    assert all("/password/reset/key/" not in m.body for m in mailoutbox[1:])
+
+
+# --- brute force -------------------------------------------------------------------------------
+@pytest.mark.parametrize("known", [True, False])
+def test_login_is_throttled_after_five_failures_with_the_same_answer(client: Client, known: bool) -> None:
+    if known:
+        UserFactory(username="victim", email="victim@example.com")
+    answers = [_login(client, "victim@example.com", "wrong password") for _ in range(5)]
+    assert {r.status_code for r in answers} == {200}
+    assert all("not correct" in r.content.decode() for r in answers)
+    locked = _login(client, "victim@example.com", PASSWORD)
+    assert locked.status_code in (200, 429)
+    assert "Too many failed login attempts" in locked.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_throttled_responses_look_the_same_for_known_and_unknown_accounts() -> None:
+    UserFactory(username="victim", email="victim@example.com")
+    seen = []
+    for login in ("victim@example.com", "ghost@example.com"):
+        cache.clear()
+        client = Client()
+        for _ in range(5):
+            _login(client, login, "wrong")
+        response = _login(client, login, "wrong")
+        seen.append((response.status_code, "Too many failed login attempts" in response.content.decode()))
+    assert seen[0] == seen[1] and seen[0][1]
+
+
+# --- two-factor authentication for staff -------------------------------------------------------
+def test_admin_login_form_redirects_to_allauth(client: Client) -> None:
+    response = client.get(reverse("admin:login") + "?next=/admin/orders/")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("account_login") + "?next=%2Fadmin%2Forders%2F"
+    evil = client.get(reverse("admin:login") + "?next=https://evil.example/")
+    assert "evil" not in evil["Location"]
+
+
+def test_staff_without_2fa_are_sent_to_set_it_up(client: Client, staff: User, settings: Any) -> None:
+    settings.STAFF_REQUIRE_MFA = True
+    client.force_login(staff)
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 302 and response["Location"] == reverse("mfa_activate_totp")
+
+
+def test_staff_with_2fa_must_have_used_it_in_this_session(client: Client, staff: User, settings: Any) -> None:
+    settings.STAFF_REQUIRE_MFA = True
+    _with_totp(staff)
+    client.force_login(staff)  # no second factor in this session
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("mfa_reauthenticate"))
+
+
+def test_staff_login_with_password_and_code_opens_the_admin(client: Client, staff: User, settings: Any) -> None:
+    settings.STAFF_REQUIRE_MFA = True
+    secret = _with_totp(staff)
+    response = _login(client, staff.username, PASSWORD)
+    assert response.status_code == 302 and response["Location"] == reverse("mfa_authenticate")
+    assert "_auth_user_id" not in client.session  # the password alone does not sign in
+    assert client.get(reverse("admin:index")).status_code == 302
+    response = client.post(reverse("mfa_authenticate"), {"code": _totp_code(secret)})
+    assert response.status_code == 302
+    assert client.get(reverse("admin:index")).status_code == 200
+
+
+def test_a_wrong_code_does_not_sign_in(client: Client, staff: User) -> None:
+    _with_totp(staff)
+    _login(client, staff.username, PASSWORD)
+    response = client.post(reverse("mfa_authenticate"), {"code": "000000"})
+    assert response.status_code == 200 and "Incorrect code" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_rule_can_be_switched_off_and_never_applies_to_customers(
+    client: Client, staff: User, customer: User, settings: Any
+) -> None:
+    settings.STAFF_REQUIRE_MFA = False
+    client.force_login(staff)
+    assert client.get(reverse("admin:index")).status_code == 200
+    settings.STAFF_REQUIRE_MFA = True
+    client.force_login(customer)
+    assert client.get(reverse("accounts:account")).status_code == 200
+    # A customer in the admin gets Django's own refusal (a redirect to login), not a 2FA page.
+    assert reverse("mfa_activate_totp") not in client.get(reverse("admin:index"))["Location"]
+
+
+def test_totp_setup_page_renders_in_the_panel_layout(client: Client, customer: User) -> None:
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.create(user=customer, email=customer.email, primary=True, verified=True)
+    _login(client, customer.username, PASSWORD)
+    # Setting up 2FA asks for the password again first.
+    response = client.get(reverse("mfa_activate_totp"))
+    assert response["Location"].startswith(reverse("account_reauthenticate"))
+    client.post(response["Location"], {"password": PASSWORD})
+    body = client.get(reverse("mfa_activate_totp")).content.decode()
+    assert "Authenticator" in body and "bootstrap.min.css" in body and 'id="sidebar"' in body
+    assert "data:image/svg+xml" in body  # the QR code needs no external service
+    assert Authenticator.objects.count() == 0
+
+
+def test_allauth_pages_use_the_panel_layout(client: Client) -> None:
+    for name in ("account_login", "account_signup", "account_reset_password"):
+        body = client.get(reverse(name)).content.decode()
+        assert "bootstrap.min.css" in body and "panel-entrance" in body, name
+        assert "form-control" in body, name
+
+
+def test_home_is_the_landing_page_for_visitors(client: Client) -> None:
+    body = client.get("/").content.decode()
+    assert reverse("account_signup") in body and reverse("catalog:services") in body
+
+
+def test_home_sends_customers_to_the_new_order_page_when_it_exists(client: Client, customer: User) -> None:
+    from django.urls import NoReverseMatch
+
+    client.force_login(customer)
+    response = client.get("/")
+    try:
+        target = reverse("orders:new")
+    except NoReverseMatch:
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 302 and response["Location"] == target
+
+
+def test_dates_use_the_users_zone_only_during_their_request(client: Client, customer: User) -> None:
+    from django.utils import timezone
+
+    User.objects.filter(pk=customer.pk).update(timezone="America/New_York")
+    client.force_login(customer)
+    client.get(reverse("accounts:account"))
+    assert timezone.get_current_timezone_name() == "UTC"
+    assert dt.datetime.now(dt.UTC)  # the test itself still runs in UTC
