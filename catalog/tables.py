@@ -17,12 +17,23 @@ class ServiceTable(tables.Table):
     price = tables.Column(verbose_name="Rate per 1000")
     min_quantity = tables.Column(verbose_name="Min")
     max_quantity = tables.Column(verbose_name="Max")
+    average_time_minutes = tables.Column(verbose_name="Average time", default="—")
     badges = tables.Column(empty_values=(), orderable=False, verbose_name="")
     description = tables.Column(orderable=False, verbose_name="Description")
 
     class Meta:
         model = Service
-        fields = ("id", "name", "category", "price", "min_quantity", "max_quantity", "badges", "description")
+        fields = (
+            "id",
+            "name",
+            "category",
+            "price",
+            "min_quantity",
+            "max_quantity",
+            "average_time_minutes",
+            "badges",
+            "description",
+        )
         attrs = {"class": "table table-sm table-striped align-middle", "id": "services-table"}
         order_by = ("category", "id")
 
@@ -32,6 +43,10 @@ class ServiceTable(tables.Table):
 
     def render_price(self, value: Decimal) -> str:
         return f"{price_for_customer(price=value, discount_percent=self.discount_percent).normalize():f}"
+
+    def render_average_time_minutes(self, value: int) -> str:
+        hours, minutes = divmod(value, 60)
+        return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
     def render_badges(self, record: Service) -> str:
         flags = [
