@@ -198,8 +198,9 @@ def test_terminal_statuses_never_regress(sent, simulator):
     assert refunds(order) == []
 
 
-def test_a_batch_of_100_refunds_exactly_and_a_second_sync_adds_nothing(sent, simulator):
-    orders = sent(100, quantity="997")
+def test_a_batch_refunds_exactly_and_a_second_sync_adds_nothing(sent, simulator):
+    # 40 here; test_worker.py runs the full 100 through the workers.
+    orders = sent(40, quantity="997")
     expected: dict[int, tuple[str, Decimal]] = {}
     for i, order in enumerate(orders):
         kind = i % 5
@@ -219,9 +220,9 @@ def test_a_batch_of_100_refunds_exactly_and_a_second_sync_adds_nothing(sent, sim
             Order.objects.filter(pk=order.pk).update(provider_order_id=f"9{order.pk:07d}")
             expected[order.pk] = (Status.PENDING, Decimal("0"))
     plan = orders_sync_plan()
-    assert [len(ids) for _, ids in plan] == [100]
+    assert [len(ids) for _, ids in plan] == [40]
     counts = order_sync_chunk(provider_id=plan[0][0], order_ids=plan[0][1])
-    assert counts == {"checked": 0, "changed": 80, "flagged": 20, "skipped": 0}
+    assert counts == {"checked": 0, "changed": 32, "flagged": 8, "skipped": 0}
     for order in Order.objects.filter(pk__in=expected):
         status, refund = expected[order.pk]
         assert order.status == status
