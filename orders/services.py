@@ -865,31 +865,61 @@ def orders_sync_plan(*, now: datetime | None = None, max_chunks: int | None = No
 
 
 def order_sync_chunk(*, provider_id: int, order_ids: list[int]) -> dict[str, int]:
-    """Ask the provider about ≤100 orders and apply each answer in its own transaction."""
+    """Ask the provider about ≤100 orders and apply each answer on its own.
+
+    Most answers repeat the status we have: those are one compare-and-set UPDATE each
+    (it matches only while the order is still sent and in the status we read). A new
+    status takes the row-locked path through order_transition, which may refund.
+    """
     counts = {"checked": 0, "changed": 0, "flagged": 0, "skipped": 0}
     provider = Provider.objects.filter(pk=provider_id).first()
     if provider is None:
         return counts
-    rows = [
-        (pk, str(pid))
-        for pk, pid in Order.objects.filter(pk__in=order_ids[: protocol.MAX_IDS], provider=provider, state=State.SENT)
+    orders = list(
+        Order.objects.filter(pk__in=order_ids[: protocol.MAX_IDS], provider=provider, state=State.SENT)
         .exclude(status__in=TERMINAL_STATUSES)
         .exclude(provider_order_id__isnull=True)
-        .values_list("id", "provider_order_id")
-    ]
-    if not rows:
+        .only("id", "provider_order_id", "status", "state", "quantity")
+        .order_by("id")
+    )
+    if not orders:
         return counts
     try:
-        replies = provider_client(provider=provider).statuses([pid for _, pid in rows])
+        replies = provider_client(provider=provider).statuses([str(o.provider_order_id) for o in orders])
     except (ProviderError, ValidationError) as exc:
         # A whole-request failure says nothing about any single order: change nothing.
-        logger.warning("status sync of %s orders at %s failed: %s", len(rows), provider.name, exc)
-        counts["skipped"] = len(rows)
+        logger.warning("status sync of %s orders at %s failed: %s", len(orders), provider.name, exc)
+        counts["skipped"] = len(orders)
         return counts
-    for order_id, pid in sorted(rows):
-        outcome = _sync_one(order_id=order_id, reply=replies.get(pid))
+    for order in orders:
+        reply = replies.get(str(order.provider_order_id))
+        outcome = _sync_quick(order=order, reply=reply) or _sync_one(order_id=order.pk, reply=reply)
         counts[outcome] += 1
     return counts
+
+
+def _sync_changes(reply: OrderStatus, now: datetime) -> dict[str, Any]:
+    changes: dict[str, Any] = {"last_checked_at": now, "updated_at": now, "sync_flag": False, "sync_note": ""}
+    if reply.start_count is not None and reply.start_count >= 0:
+        changes["start_count"] = reply.start_count
+    if reply.remains is not None:
+        changes["remains"] = reply.remains
+    return changes
+
+
+def _sync_quick(*, order: Order, reply: OrderStatus | ProviderError | None) -> str | None:
+    """Apply a reply that changes no status without a transaction; None when it does not
+    apply (a new status, or the order moved since we read it)."""
+    now = timezone.now()
+    unchanged = Order.objects.filter(pk=order.pk, state=State.SENT, status=order.status)
+    nonsense = _nonsense(order=order, reply=reply)
+    if nonsense is not None:
+        moved = unchanged.update(sync_flag=True, sync_note=nonsense[:500], last_checked_at=now, updated_at=now)
+        return "flagged" if moved else None
+    assert isinstance(reply, OrderStatus)
+    if reply.status != order.status:
+        return None
+    return "checked" if unchanged.update(**_sync_changes(reply, now)) else None
 
 
 def _sync_one(*, order_id: int, reply: OrderStatus | ProviderError | None) -> str:
@@ -907,14 +937,11 @@ def _sync_one(*, order_id: int, reply: OrderStatus | ProviderError | None) -> st
             )
             return "flagged"
         assert isinstance(reply, OrderStatus)
-        changes: dict[str, Any] = {"last_checked_at": now, "sync_flag": False, "sync_note": ""}
-        if reply.start_count is not None and reply.start_count >= 0:
-            changes["start_count"] = reply.start_count
-        if reply.remains is not None:
-            changes["remains"] = reply.remains
+        changes = _sync_changes(reply, now)
         if reply.status == order.status:
-            Order.objects.filter(pk=order.pk).update(updated_at=now, **changes)
+            Order.objects.filter(pk=order.pk).update(**changes)
             return "checked"
+        changes.pop("updated_at")
         order_transition(
             order=order, status=reply.status, reason=f"provider reports {reply.raw_status}", changes=changes
         )
