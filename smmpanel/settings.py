@@ -19,7 +19,10 @@ env = environ.Env()
 if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env")
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+_debug = env.str("DJANGO_DEBUG", default="true").strip().lower()
+if _debug not in {"true", "false", "1", "0", "yes", "no", "on", "off"}:
+    raise ImproperlyConfigured(f"DJANGO_DEBUG must be true or false, not {_debug!r}.")
+DEBUG = _debug in {"true", "1", "yes", "on"}
 
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me-0123456789abcdefghijklmnop"
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET if DEBUG else "")
@@ -221,7 +224,11 @@ API_KEY_PEPPER = env.str("API_KEY_PEPPER", default="")
 SIMULATOR_URL = env.str("SIMULATOR_URL", default="http://127.0.0.1:8900/api/v2")
 SIMULATOR_KEY = env.str("SIMULATOR_KEY", default="demo-provider-key")
 
-for _name, _value in (("PROVIDER_CONNECT_TIMEOUT", PROVIDER_CONNECT_TIMEOUT),):
+for _name, _value in (
+    ("PROVIDER_CONNECT_TIMEOUT", PROVIDER_CONNECT_TIMEOUT),
+    ("PROVIDER_READ_TIMEOUT", PROVIDER_READ_TIMEOUT),
+    ("PROVIDER_MAX_RESPONSE_BYTES", PROVIDER_MAX_RESPONSE_BYTES),
+):
     if _value <= 0:
         raise ImproperlyConfigured(f"{_name} must be positive.")
 

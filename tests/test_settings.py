@@ -1,0 +1,48 @@
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_env_example_lists_every_setting_read_from_the_environment():
+    read = set(re.findall(r'env(?:\.[a-z_]+)?\(\s*"([A-Z_]+)"', (ROOT / "smmpanel/settings.py").read_text()))
+    read |= set(re.findall(r'os\.environ\.get\("([A-Z_]+)"', (ROOT / "gunicorn.conf.py").read_text()))
+    listed = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+    assert read - listed == set()
+
+
+def _start(**env):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL"))}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='smmpanel.settings'; django.setup()",
+        ],
+        env={**clean, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_production_without_a_secret_key_fails_at_start_up():
+    result = _start(DJANGO_DEBUG="false")
+    assert result.returncode != 0 and "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_bad_values_fail_at_start_up_with_a_clear_message():
+    result = _start(DJANGO_DEBUG="maybe-not")
+    assert result.returncode != 0 and "DJANGO_DEBUG must be true or false" in result.stderr
+    result = _start(PROVIDER_READ_TIMEOUT="0")
+    assert result.returncode != 0 and "PROVIDER_READ_TIMEOUT must be positive" in result.stderr
+    result = _start(ACCOUNT_EMAIL_VERIFICATION="sometimes")
+    assert result.returncode != 0 and "ACCOUNT_EMAIL_VERIFICATION" in result.stderr
+
+
+def test_production_settings_start_with_a_secret_key():
+    assert _start(DJANGO_DEBUG="false", DJANGO_SECRET_KEY="x" * 60).returncode == 0
