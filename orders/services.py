@@ -611,10 +611,22 @@ def refund_amount(*, order: Order) -> Decimal:
 # =========================================================================================
 # Submission
 # =========================================================================================
+# Publishing gives up quickly when the broker is down: the row stays queued and the beat
+# sweeper sends it later, so a customer's request never waits on (or fails with) the broker.
+PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.25, "interval_max": 0.5}
+
+
+def _publish(task: Any, *, countdown: float | None, **kwargs: int) -> None:
+    try:
+        task.apply_async(kwargs=kwargs, countdown=countdown, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+    except Exception:  # any broker failure: the sweeper re-sends from the database
+        logger.warning("could not enqueue %s %s; the sweeper will retry", task.name, kwargs, exc_info=True)
+
+
 def enqueue_submit(*, order_id: int, countdown: float | None = None) -> None:
     from . import tasks
 
-    tasks.order_submit_task.apply_async(kwargs={"order_id": order_id}, countdown=countdown)
+    _publish(tasks.order_submit_task, countdown=countdown, order_id=order_id)
 
 
 def _retry_delay(attempts: int) -> float:
@@ -1021,7 +1033,7 @@ def refill_request(*, user: User, order_id: int) -> Refill:
 def enqueue_refill(*, pk: int, countdown: float | None = None) -> None:
     from . import tasks
 
-    tasks.refill_submit_task.apply_async(kwargs={"refill_id": pk}, countdown=countdown)
+    _publish(tasks.refill_submit_task, countdown=countdown, refill_id=pk)
 
 
 def _request_move(obj: Refill | CancelRequest, *, old: str, new: str, **changes: Any) -> bool:
@@ -1198,7 +1210,7 @@ def cancel_request(*, user: User, order_id: int) -> CancelRequest | None:
 def enqueue_cancel(*, pk: int, countdown: float | None = None) -> None:
     from . import tasks
 
-    tasks.cancel_submit_task.apply_async(kwargs={"cancel_id": pk}, countdown=countdown)
+    _publish(tasks.cancel_submit_task, countdown=countdown, cancel_id=pk)
 
 
 def cancel_submit(*, cancel_id: int) -> str:

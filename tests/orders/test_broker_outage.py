@@ -1,0 +1,160 @@
+"""The broker goes away while customers place orders, then comes back: every order is
+submitted, none twice. The test runs its own redis-server (so the machine's Redis is left
+alone) and a real Celery worker process against it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from kombu import pools as kombu_pools
+
+from orders.models import Order, State
+from orders.services import order_place, orders_sweep
+from smmpanel.celery import app
+from tests.conftest import IN_CI
+from tests.orders.factories import fund
+from wallets.audit import ledger_audit
+
+pytestmark = [pytest.mark.broker, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Redis:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+def _reset_pools() -> None:
+    # Connection and producer pools are built lazily from broker_url and kept in kombu's
+    # global registry: drop them all to switch brokers.
+    kombu_pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def outage_broker(settings: Any) -> Any:
+    if shutil.which("redis-server") is None:
+        if IN_CI:
+            pytest.fail("required in CI: redis-server")
+        pytest.skip("needs redis-server")
+    redis = Redis(free_port())
+    redis.start()
+    url = f"redis://127.0.0.1:{redis.port}/0"
+    old = {k: app.conf[k] for k in ("broker_url", "broker_write_url", "broker_read_url")}
+    app.conf.update(broker_url=url, broker_write_url=url, broker_read_url=url)
+    _reset_pools()
+    settings.PROVIDERS_ALLOW_PRIVATE_URLS = True
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": url,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "PROVIDERS_ALLOW_PRIVATE_URLS": "true",
+        "ORDERS_RETRY_BASE_SECONDS": "1",
+    }
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "smmpanel",
+            "worker",
+            "--pool",
+            "threads",
+            "-c",
+            "4",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        yield redis
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        redis.stop()
+        app.conf.update(**old)
+        _reset_pools()
+
+
+def wait_until_sent(orders: list[Order], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if set(Order.objects.filter(pk__in=[o.pk for o in orders]).values_list("state", flat=True)) == {State.SENT}:
+            return
+        time.sleep(0.2)
+    states = list(Order.objects.filter(pk__in=[o.pk for o in orders]).values_list("pk", "state"))
+    raise AssertionError(f"not all sent: {states}")
+
+
+def test_orders_placed_while_the_broker_is_down_are_all_submitted_once(outage_broker, customer, shop, simulator):
+    fund(customer, "100")
+    service = shop.service(min=10, max=1000)
+    before = [
+        order_place(user=customer, service_id=service.pk, fields={"link": f"https://x.io/up{i}", "quantity": "100"})
+        for i in range(3)
+    ]
+    wait_until_sent(before)
+
+    outage_broker.stop()
+    started = time.monotonic()
+    during = [
+        order_place(user=customer, service_id=service.pk, fields={"link": f"https://x.io/down{i}", "quantity": "100"})
+        for i in range(4)
+    ]
+    # Placing neither failed nor hung on the missing broker: charged and queued.
+    assert time.monotonic() - started < 15
+    assert set(Order.objects.filter(pk__in=[o.pk for o in during]).values_list("state", flat=True)) == {State.QUEUED}
+
+    outage_broker.start()  # an empty Redis: every message sent before is gone too
+    orders_sweep(now=timezone.now() + timedelta(minutes=5))  # what beat runs every minute
+    wait_until_sent(before + during)
+
+    for i in range(3):
+        assert simulator.add_count(int(service.routes.get().upstream.external_id), f"https://x.io/up{i}", 100) == 1
+    for i in range(4):
+        assert simulator.add_count(int(service.routes.get().upstream.external_id), f"https://x.io/down{i}", 100) == 1
+    assert simulator.adds_total() == 7
+    assert ledger_audit() == []
