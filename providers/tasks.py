@@ -41,4 +41,7 @@ def providers_refresh_balances() -> None:
             logger.warning("balance of %s failed: %s", provider.name, exc)
             continue
         if provider.balance is not None and provider.balance < provider.low_balance_alert:
-            mail_admins(f"Provider {provider.name} is low on balance", f"Balance: {provider.balance} {provider.balance_currency}")
+            mail_admins(
+                f"Provider {provider.name} is low on balance",
+                f"Balance: {provider.balance} {provider.balance_currency}",
+            )

@@ -1,6 +1,6 @@
 """How long syncing a 5,000-service provider takes, first and later runs, and importing it.
 
-    python -m tests.bench.bench_sync [--services 5000]
+python -m tests.bench.bench_sync [--services 5000]
 """
 
 from __future__ import annotations
