@@ -71,6 +71,10 @@ _STATUS_ALIASES = {
     "partial": PARTIAL,
     "canceled": CANCELED,
     "cancelled": CANCELED,
+    # Subscriptions report their own words; customers see them in the order vocabulary.
+    "active": IN_PROGRESS,
+    "paused": PROCESSING,
+    "expired": COMPLETED,
 }
 
 

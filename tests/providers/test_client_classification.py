@@ -262,3 +262,19 @@ def test_key_is_never_recorded(client, calls):
     client.balance()
     assert "key=" not in calls[-1].request
     assert calls[-1].request == "action=balance"
+
+
+@responses.activate
+def test_subscription_statuses_map_to_the_order_vocabulary(client):
+    responses.post(
+        URL,
+        json={
+            "1": {"status": "Active", "remains": "0"},
+            "2": {"status": "Paused"},
+            "3": {"status": "Expired"},
+            "4": {"status": "Canceled"},
+        },
+    )
+    result = client.statuses(["1", "2", "3", "4"])
+    assert [result[i].status for i in "1234"] == ["In progress", "Processing", "Completed", "Canceled"]
+    assert result["1"].raw_status == "Active"
