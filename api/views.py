@@ -71,7 +71,12 @@ def _client_ip(request: HttpRequest) -> str:
 
 
 def _limited(request: HttpRequest, *, group: str, key: str, rate: str) -> JsonResponse | None:
-    if is_ratelimited(request, group=group, key=lambda _g, _r: key, rate=rate, increment=True):
+    try:
+        limited = is_ratelimited(request, group=group, key=lambda _g, _r: key, rate=rate, increment=True)
+    except Exception as exc:  # noqa: BLE001 - the shared cache is down (Redis restarting): serve, do not fail every call
+        logger.warning("rate limit not checked: the cache is unreachable (%s: %s)", exc.__class__.__name__, exc)
+        return None
+    if limited:
         period = rate.split("/")[-1]
         seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(period[-1:], 60)
         response = _reply({"error": "Too many requests, slow down"}, status=429)

@@ -90,6 +90,33 @@ def test_invalid_keys_are_rate_limited_per_ip(client, settings):
     assert codes == [200, 200, 429, 429]
 
 
+def test_orders_are_placed_while_the_rate_limit_cache_is_down(client, key, service, settings, caplog):
+    # Found by `make chaos`: with the cache on Redis, a Redis restart made every API call a 500.
+    # The broker outage already leaves placing alone; the rate limit must not take it down either.
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closed}/0",
+        }
+    }
+    with caplog.at_level(logging.WARNING, logger="api.views"):
+        placed = body(
+            client.post(
+                "/api/v2",
+                {"key": key, "action": "add", "service": service.pk, "link": "https://x.io/p", "quantity": 100},
+            )
+        )
+        bad_key = body(client.post("/api/v2", {"key": "nope", "action": "balance"}))
+    assert Order.objects.filter(pk=placed["order"]).exists()
+    assert bad_key == {"error": "Invalid API key"}
+    assert "rate limit not checked" in caplog.text
+
+
 # --- Envelope errors ------------------------------------------------------------------------------
 @pytest.mark.parametrize("action", [None, "", "launch_rockets"])
 def test_e1_missing_or_unknown_action(client, key, action):
