@@ -469,7 +469,10 @@ def _order_create(
         if request.link and not service.allow_duplicate_link:
             # Serialises this customer's placements so two parallel requests cannot both
             # pass the duplicate-link check. Lock order: user row, then the wallet row.
-            get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+            # NO KEY UPDATE, so it does not block the FOR KEY SHARE that PostgreSQL takes on
+            # the user row when another transaction (a refund holding the wallet row) checks
+            # its ledger entry's foreign key at commit: FOR UPDATE made that a deadlock.
+            get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk).first()
             duplicate = Order.objects.filter(
                 user=user, service=service, status__in=ACTIVE_STATUSES, link=request.link
             ).exists()

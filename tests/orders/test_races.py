@@ -134,3 +134,37 @@ def test_customer_cancel_racing_the_submit_either_sends_or_refunds(customer, sho
         else:
             assert order.state == State.SENT and refunds == 0
     assert ledger_audit() == []
+
+
+def test_a_refund_committing_while_the_customer_places_an_order_does_not_deadlock(customer, shop, place, queue):
+    # Found by `make chaos`. A status sync that refunds holds the customer's wallet row and,
+    # at COMMIT, checks the ledger entry's deferred foreign key with FOR KEY SHARE on the
+    # user row. Placing locked that user row (the duplicate-link guard) and then waited for
+    # the wallet row: PostgreSQL broke the cycle by killing one of the two transactions.
+    import time
+
+    from django.db import transaction
+
+    from orders.services import order_transition
+
+    fund(customer)
+    service = shop.service(cancel=True)  # duplicate links refused: placing takes the guard's lock
+    order = place(customer, service, link=f"{LINK}/refunded", quantity="100")
+    holding = threading.Event()
+
+    def refund() -> None:
+        with transaction.atomic():  # the shape of _sync_one: row lock, transition, refund
+            locked = Order.objects.select_for_update().get(pk=order.pk)
+            order_transition(order=locked, state=State.CANCELED, status=Status.CANCELED, reason="provider canceled")
+            holding.set()
+            time.sleep(1.5)  # placing meanwhile takes its lock and waits for the wallet row
+
+    def place_another() -> Order:
+        assert holding.wait(10)
+        return order_place(user=customer, service_id=service.pk, fields={"link": f"{LINK}/new", "quantity": 100})
+
+    results = together(2, lambda i: refund() if i == 0 else place_another())
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert isinstance(results[1], Order)
+    assert Entry.objects.filter(order_ref=order.pk, kind="refund").count() == 1
+    assert ledger_audit() == []
