@@ -40,6 +40,7 @@ class Redis:
     def __init__(self, port: int) -> None:
         self.port = port
         self.proc: subprocess.Popen[bytes] | None = None
+        self.worker: subprocess.Popen[bytes] | None = None  # the Celery worker using it
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
@@ -109,6 +110,7 @@ def outage_broker(settings: Any) -> Any:
         cwd=ROOT,
         env=env,
     )
+    redis.worker = worker
     try:
         yield redis
     finally:
@@ -158,3 +160,27 @@ def test_orders_placed_while_the_broker_is_down_are_all_submitted_once(outage_br
         assert simulator.add_count(int(service.routes.get().upstream.external_id), f"https://x.io/down{i}", 100) == 1
     assert simulator.adds_total() == 7
     assert ledger_audit() == []
+
+
+def test_a_worker_holding_unacknowledged_messages_survives_a_redis_restart(outage_broker, customer, shop, simulator):
+    # Found by `make chaos`: Celery 5.7.0 closes the lost connection a second time after
+    # collecting it; on Redis, closing a channel that still holds unacknowledged messages (a
+    # retry's countdown, a prefetched task) then raised AttributeError and the worker exited.
+    from orders.tasks import order_submit_task
+
+    fund(customer, "100")
+    service = shop.service(min=10, max=1000)
+    held = order_submit_task.apply_async(kwargs={"order_id": 0}, countdown=600)  # held by the worker, unacked
+    deadline = time.monotonic() + 30
+    while held.id not in str(app.control.inspect(timeout=1).scheduled()):
+        assert time.monotonic() < deadline, "the worker never received the delayed task"
+    outage_broker.stop()
+    time.sleep(2)
+    outage_broker.start()
+    time.sleep(5)
+    assert outage_broker.worker is not None and outage_broker.worker.poll() is None, "the worker exited"
+
+    order = order_place(user=customer, service_id=service.pk, fields={"link": "https://x.io/after", "quantity": "100"})
+    orders_sweep(now=timezone.now() + timedelta(minutes=5))
+    wait_until_sent([order])
+    assert simulator.adds_total() == 1
