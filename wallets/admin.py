@@ -14,6 +14,8 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
+from smmpanel.db import EstimatedCountPaginator
+
 from . import services
 from .forms import AdjustForm
 from .models import Affiliate, BonusTier, Entry, Payment, Wallet
@@ -115,6 +117,8 @@ class EntryAdmin(ReadOnlyAdmin):
     list_select_related = ("user", "actor", "payment")
     raw_id_fields = ("user", "actor", "payment")
     ordering = ("-id",)
+    # Millions of entries: never COUNT them, and read a deep page's ids before its rows.
+    paginator = EstimatedCountPaginator
     show_full_result_count = False
 
 
