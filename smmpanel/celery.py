@@ -13,28 +13,23 @@ logger = logging.getLogger(__name__)
 class BrokerLossTolerantConsumer(Consumer):
     """The worker's consumer, made to survive losing a Redis broker while it holds messages.
 
-    Celery 5.7.0 closes a lost broker connection once more after collecting it. On Redis,
-    the channel then tries to hand its unacknowledged messages (a retry's countdown, a
-    prefetched task) back through the transport that collect() already detached, raises
-    AttributeError, and the whole worker exits on the first Redis restart. Those messages
-    stay in Redis's unacked set, or are gone with it, and the sweeper re-sends every order
-    from the database either way: the second close may fail quietly, and the consumer then
-    reconnects as it does for any other connection loss.
+    Celery 5.7.0 closes a lost broker connection once more after collecting it. On Redis
+    that second close drops the channel's connection pool after collect() detached its
+    transport, so handing back unacknowledged messages (a retry's countdown, a prefetched
+    task) or acknowledging a task that was running meanwhile then raises AttributeError,
+    and the whole worker exits on a Redis restart. Collecting is enough, as in Celery 5.6:
+    the old socket goes with the old connection, and the consumer reconnects as usual.
+    Messages the broker lost are re-sent by the sweeper from the database.
     """
 
     def on_connection_error_after_connected(self, exc: Any) -> None:
-        connection = self.connection
-        if connection is not None:
-            close = connection.close
-
-            def close_quietly() -> None:
-                try:
-                    close()
-                except AttributeError as error:
-                    logger.warning("broker connection lost with unacknowledged messages: %r", error)
-
-            connection.close = close_quietly  # type: ignore[method-assign]
+        if self.connection is not None:
+            self.connection.close = _collected_already  # type: ignore[method-assign]
         super().on_connection_error_after_connected(exc)
+
+
+def _collected_already() -> None:
+    logger.info("broker connection lost: collected, not closed again")
 
 
 app = Celery("smmpanel")

@@ -164,23 +164,32 @@ def test_orders_placed_while_the_broker_is_down_are_all_submitted_once(outage_br
 
 def test_a_worker_holding_unacknowledged_messages_survives_a_redis_restart(outage_broker, customer, shop, simulator):
     # Found by `make chaos`: Celery 5.7.0 closes the lost connection a second time after
-    # collecting it; on Redis, closing a channel that still holds unacknowledged messages (a
-    # retry's countdown, a prefetched task) then raised AttributeError and the worker exited.
-    from orders.tasks import order_submit_task
+    # collecting it; on Redis, a channel holding unacknowledged messages (a retry's countdown,
+    # a task acknowledged late that was running meanwhile) then raised AttributeError and the
+    # worker exited.
+    from orders.tasks import order_submit_task, order_sync_chunk_task
 
     fund(customer, "100")
     service = shop.service(min=10, max=1000)
+    sent = order_place(user=customer, service_id=service.pk, fields={"link": "https://x.io/before", "quantity": "100"})
+    wait_until_sent([sent])
     held = order_submit_task.apply_async(kwargs={"order_id": 0}, countdown=600)  # held by the worker, unacked
+    simulator.set_latency(4000)
+    running = order_sync_chunk_task.apply_async(kwargs={"provider_id": sent.provider_id, "order_ids": [sent.pk]})
     deadline = time.monotonic() + 30
-    while held.id not in str(app.control.inspect(timeout=1).scheduled()):
-        assert time.monotonic() < deadline, "the worker never received the delayed task"
+    while True:
+        inspect = app.control.inspect(timeout=1)
+        if held.id in str(inspect.scheduled()) and running.id in str(inspect.active()):
+            break
+        assert time.monotonic() < deadline, "the worker never took both tasks"
     outage_broker.stop()
     time.sleep(2)
     outage_broker.start()
-    time.sleep(5)
+    time.sleep(6)  # the sync task finishes and is acknowledged on the old channel
     assert outage_broker.worker is not None and outage_broker.worker.poll() is None, "the worker exited"
 
+    simulator.set_latency(0)
     order = order_place(user=customer, service_id=service.pk, fields={"link": "https://x.io/after", "quantity": "100"})
     orders_sweep(now=timezone.now() + timedelta(minutes=5))
     wait_until_sent([order])
-    assert simulator.adds_total() == 1
+    assert simulator.adds_total() == 2
