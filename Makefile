@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint typecheck e2e-deps clean
+.PHONY: run test venv lint typecheck e2e-deps clean chaos
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) is needed (set PYTHON=...)"; exit 1; }
@@ -30,6 +30,10 @@ e2e-deps:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
 	      || echo "could not install chromium: browser tests will not run"; \
 	  else echo "chromium is not installed: browser tests will not run (apt-get install chromium)"; fi; }
+
+# A bounded chaos run (at most 10 minutes; CHAOS_ARGS="--minutes 6"): see chaos/run.py.
+chaos: $(STAMP)
+	$(PY) -m chaos.run $(CHAOS_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,793 @@
+"""`make chaos`: the whole panel under a mixed workload while faults are injected in turn.
+
+    .venv/bin/python -m chaos.run [--minutes 6] [--seed 1] [--restart-postgres]
+
+Brings up, on this machine and for this run only: a fresh PostgreSQL database (`chaos` on
+the local server, or CHAOS_DATABASE_URL), a private redis-server on a free port (broker and
+cache; the machine's Redis is left alone), the provider simulator as its own process,
+gunicorn serving the panel, two Celery workers and celery beat. Customers then place
+orders through the web pages and the API (real HTTP) while these faults come in turn,
+each for a bounded time:
+
+- a worker killed with SIGKILL while submit tasks are in flight, then restarted;
+- Redis killed and started again, empty;
+- PostgreSQL: every connection of the chaos database terminated, again and again, for a
+  while (the server is shared with other work on this machine, so it is not restarted
+  unless --restart-postgres is given and nothing else is connected);
+- the simulator hanging after `add`, answering an HTML challenge page (HTTP 200), an nginx
+  502 page, and refusing connections.
+
+Then the load stops, the system settles (sweep and sync run until nothing moves, bounded),
+and the run checks that every order is final, `sent` or `unknown`; that the provider's add
+counter matches the orders' histories exactly (never two adds for one order); that
+`ledger_audit` passes; and that every customer was told the truth. It prints the timeline
+of faults, the workload counts and the findings, and exits 1 if a check fails. Everything
+it started is stopped on exit, Ctrl-C or failure; the database is kept for inspection.
+
+Time runs faster than in production so that a few minutes hold many sweeps and syncs:
+beat every 10 s, a 10 s provider read timeout, `sending` given up after 40 s, retries from
+5 s (see ENV below).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import random
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+import requests
+
+from chaos.workload import Customer, ServiceChoice, Stats, Workload
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/chaos"
+MAX_MINUTES = 10.0
+SETTLE_SECONDS = 90.0
+CHECK_RESERVE = 25.0
+SIM_KEY = "demo-provider-key"
+WEB_CUSTOMERS = 3
+API_CUSTOMERS = 3
+# Compressed time (production defaults in parentheses).
+ENV = {
+    "CHAOS_BEAT_SECONDS": "10",  # sweep and sync dispatch (60 s)
+    "PROVIDER_CONNECT_TIMEOUT": "3",  # (5 s)
+    "PROVIDER_READ_TIMEOUT": "10",  # (30 s)
+    "ORDERS_SENDING_TIMEOUT_SECONDS": "40",  # (600 s)
+    "ORDERS_RETRY_BASE_SECONDS": "5",  # (15 s)
+    "ORDERS_RETRY_MAX_SECONDS": "60",  # (900 s)
+    "ORDERS_SWEEP_LEASE_SECONDS": "60",  # (300 s)
+    "ORDERS_SYNC_MIN_INTERVAL_SECONDS": "5",  # (60 s)
+}
+
+
+# --- Output --------------------------------------------------------------------------------
+class Timeline:
+    """Timestamped lines, printed as they happen and kept for the summary."""
+
+    def __init__(self, out: TextIO = sys.stdout) -> None:
+        self.t0 = time.monotonic()
+        self.wall0 = time.time()
+        self.out = out
+        self.entries: list[tuple[float, str]] = []
+        self.windows: list[tuple[str, float, float]] = []  # fault, start, end
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def log(self, text: str) -> None:
+        with self._lock:
+            stamp = self.now()
+            self.entries.append((stamp, text))
+            print(f"[{stamp:6.1f}s] {text}", file=self.out, flush=True)
+
+    @contextlib.contextmanager
+    def window(self, name: str) -> Iterator[None]:
+        start = self.now()
+        try:
+            yield
+        finally:
+            self.windows.append((name, start, self.now()))
+
+
+# --- Processes -----------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float, proc: Proc | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and not proc.alive:
+            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode if proc.popen else '?'}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout:.0f} s")
+
+
+class Proc:
+    """A child process in its own session (so it and its children are stopped as a group)."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], logdir: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.logfile = logdir / f"{name}.log"
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Proc:
+        with self.logfile.open("ab") as log:
+            self.popen = subprocess.Popen(  # noqa: S603 - our own argv
+                self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid if self.popen is not None else -1
+
+    @property
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.popen is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, sig)  # the group this process leads: it and its children
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        if self.popen is not None:
+            self.popen.wait()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.popen is None:
+            return
+        if self.popen.poll() is None:
+            self.signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout)
+        self.signal(signal.SIGKILL)  # whatever is left of the group
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(5)
+
+
+class Cluster:
+    """Every process of the run, started and stopped here."""
+
+    def __init__(self, *, env: dict[str, str], logdir: Path, ports: dict[str, int], sim_speed: float, seed: int):
+        self.env = env
+        self.logdir = logdir
+        self.ports = ports
+        self.sim_speed = sim_speed
+        self.seed = seed
+        self.procs: dict[str, Proc] = {}
+
+    def _proc(self, name: str, argv: list[str]) -> Proc:
+        old = self.procs.get(name)
+        if old is not None and old.alive:
+            raise RuntimeError(f"{name} is already running")
+        proc = Proc(name, argv, self.env, self.logdir).start()
+        self.procs[name] = proc
+        return proc
+
+    def start_redis(self) -> Proc:
+        if shutil.which("redis-server") is None:
+            raise RuntimeError("redis-server is needed (apt-get install redis-server)")
+        argv = ["redis-server", "--port", str(self.ports["redis"]), "--bind", "127.0.0.1"]
+        proc = self._proc("redis", [*argv, "--save", "", "--appendonly", "no", "--loglevel", "warning"])
+        wait_port(self.ports["redis"], 10, proc)
+        return proc
+
+    def start_simulator(self) -> Proc:
+        argv = [str(BIN / "python"), "manage.py", "simulator", "--port", str(self.ports["sim"])]
+        proc = self._proc("simulator", [*argv, "--speed", str(self.sim_speed), "--seed", str(self.seed)])
+        wait_port(self.ports["sim"], 30, proc)
+        return proc
+
+    def start_web(self) -> Proc:
+        return self._proc("gunicorn", [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "smmpanel.wsgi"])
+
+    def start_worker(self, name: str) -> Proc:
+        argv = [str(BIN / "celery"), "-A", "smmpanel", "worker", "--pool", "threads", "--concurrency", "8"]
+        argv += ["--hostname", f"{name}@chaos", "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
+        return self._proc(name, argv)
+
+    def start_beat(self) -> Proc:
+        schedule = self.logdir / "celerybeat-schedule"
+        return self._proc(
+            "beat", [str(BIN / "celery"), "-A", "smmpanel", "beat", "--schedule", str(schedule), "--loglevel", "INFO"]
+        )
+
+    def stop_all(self) -> None:
+        # Load-bearing order: web and beat first, then workers, then what they talk to.
+        order = ["gunicorn", "beat", "w1", "w2", "simulator", "redis"]
+        for name in sorted(self.procs, key=lambda n: order.index(n) if n in order else -1):
+            self.procs[name].stop()
+
+
+# --- The simulator's control endpoint --------------------------------------------------------
+class Sim:
+    def __init__(self, port: int) -> None:
+        self.api_url = f"http://127.0.0.1:{port}/api/v2"
+        self.control_url = f"http://127.0.0.1:{port}/control"
+
+    def command(self, **command: Any) -> Any:
+        response = requests.post(self.control_url, json=command, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def summary(self) -> dict[str, Any]:
+        response = requests.get(self.control_url, timeout=30)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def clear(self) -> None:
+        self.command(cmd="clear_fault")
+
+
+# --- Django, in this process -----------------------------------------------------------------
+def database_create(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if not name.replace("_", "").isalnum():
+        raise RuntimeError(f"unexpected database name {name!r}")
+    with psycopg.connect(admin_url(url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def admin_url(url: str) -> str:
+    parts = urlsplit(url)
+    return parts._replace(scheme="postgresql", path="/postgres").geturl()
+
+
+def django_setup() -> None:
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
+def seed_panel(*, sim: Sim, rng: random.Random) -> tuple[list[tuple[str, Customer]], list[ServiceChoice]]:
+    from decimal import Decimal
+
+    from allauth.account.models import EmailAddress
+
+    from accounts.models import User
+    from accounts.services import api_key_issue
+    from catalog.models import Service
+    from catalog.services import catalog_import_upstream, provider_sync
+    from providers.models import Provider, UpstreamService
+    from wallets.services import wallet_credit
+
+    provider = Provider.objects.create(name="Chaos simulator", api_url=sim.api_url, api_key=SIM_KEY)
+    provider_sync(provider=provider)
+    catalog_import_upstream(
+        upstream_ids=list(UpstreamService.objects.filter(provider=provider).values_list("pk", flat=True))
+    )
+    services = [
+        ServiceChoice(pk=s.pk, min=s.min_quantity, max=s.max_quantity, cancel=s.cancel, refill=s.refill)
+        for s in Service.objects.filter(type="Default", is_enabled=True, min_quantity__lte=1000).order_by("pk")
+    ]
+    if not services or not any(s.cancel for s in services) or not any(s.refill for s in services):
+        raise RuntimeError("the simulator's catalogue lacks Default services with cancel and refill")
+
+    customers: list[tuple[str, Customer]] = []
+    for channel, count in (("web", WEB_CUSTOMERS), ("api", API_CUSTOMERS)):
+        for n in range(1, count + 1):
+            username = f"chaos-{channel}-{n}"
+            password = secrets.token_urlsafe(12)
+            user = User.objects.create_user(username=username, email=f"{username}@example.com", password=password)
+            EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+            wallet_credit(
+                user=user,
+                amount=Decimal("1000000"),
+                kind="adjustment",
+                idempotency_key=f"chaos:{user.pk}:funding",
+                memo="Chaos run funds",
+            )
+            customers.append((channel, Customer(username, password, api_key_issue(user=user))))
+    rng.shuffle(customers)
+    return customers, services
+
+
+# --- Faults ----------------------------------------------------------------------------------
+class Faults:
+    def __init__(self, *, cluster: Cluster, sim: Sim, timeline: Timeline, db_url: str, restart_postgres: bool):
+        self.cluster = cluster
+        self.sim = sim
+        self.tl = timeline
+        self.db_url = db_url
+        self.restart_postgres = restart_postgres
+        self.db_name = urlsplit(db_url).path.lstrip("/")
+
+    def _reset_broker_pools(self) -> None:
+        from kombu import pools
+
+        from smmpanel.celery import app
+
+        pools.reset()
+        app._pool = None  # type: ignore[attr-defined]
+        app.amqp._producer_pool = None  # type: ignore[attr-defined]
+
+    def _active_submits(self, worker: str) -> list[int]:
+        from smmpanel.celery import app
+
+        replies = app.control.inspect(destination=[f"{worker}@chaos"], timeout=1.0).active() or {}
+        return [
+            int(task.get("kwargs", {}).get("order_id", 0))
+            for tasks in replies.values()
+            for task in tasks
+            if task.get("name") == "orders.tasks.order_submit_task"
+        ]
+
+    def wait_worker(self, worker: str, timeout: float = 40.0) -> bool:
+        from smmpanel.celery import app
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                if app.control.ping(destination=[f"{worker}@chaos"], timeout=1.0):
+                    return True
+            time.sleep(0.5)
+        return False
+
+    def kill_worker(self, seconds: float) -> None:
+        """SIGKILL a worker while it is in the middle of submit tasks, then start it again."""
+        worker = "w1"
+        # Slow adds (the provider takes 3 s to answer) keep several submissions in flight.
+        self.sim.command(cmd="set_fault", mode="latency", action="add", latency_ms=3000)
+        self.tl.log("simulator: adds take 3 s (so submit tasks are in flight)")
+        in_flight: list[int] = []
+        deadline = time.monotonic() + max(seconds, 15)
+        first_seen: float | None = None
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                in_flight = self._active_submits(worker)
+            if in_flight and first_seen is None:
+                first_seen = time.monotonic()
+            if len(in_flight) >= 2 or (first_seen is not None and time.monotonic() - first_seen > 5):
+                break
+            time.sleep(0.3)
+        proc = self.cluster.procs[worker]
+        proc.kill()
+        ids = ", ".join(f"#{pk}" for pk in in_flight) or "none seen"
+        self.tl.log(f"FAULT worker {worker} (pid {proc.pid}) killed with SIGKILL; submit tasks in flight: {ids}")
+        self.sim.clear()
+        time.sleep(3)
+        self.cluster.start_worker(worker)
+        ready = self.wait_worker(worker)
+        self.tl.log(
+            f"worker {worker} restarted (pid {self.cluster.procs[worker].pid})" + ("" if ready else ", NOT answering")
+        )
+
+    def restart_redis(self, seconds: float) -> None:
+        proc = self.cluster.procs["redis"]
+        proc.kill()
+        self.tl.log(f"FAULT Redis (broker and cache) killed with SIGKILL; down for {seconds:.0f} s")
+        time.sleep(seconds)
+        self.cluster.start_redis()
+        self._reset_broker_pools()
+        self.tl.log("Redis started again, empty (every queued message is lost)")
+
+    def postgres(self, seconds: float) -> None:
+        if self.restart_postgres and self._restart_postgres():
+            return
+        import psycopg
+
+        terminated = 0
+        rounds = 0
+        deadline = time.monotonic() + seconds
+        self.tl.log(
+            f"FAULT PostgreSQL: terminating every backend of database {self.db_name!r} for {seconds:.0f} s "
+            "(the server is shared, so it is not restarted)"
+        )
+        with psycopg.connect(admin_url(self.db_url), autocommit=True) as conn:
+            while time.monotonic() < deadline:
+                row = conn.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (self.db_name,),
+                ).fetchone()
+                terminated += int(row[0]) if row else 0
+                rounds += 1
+                time.sleep(0.25)
+        self.tl.log(f"PostgreSQL: {terminated} connections terminated in {rounds} rounds; connections allowed again")
+
+    def _restart_postgres(self) -> bool:
+        """A real restart, only when nothing but this run is connected to the server."""
+        import psycopg
+
+        with psycopg.connect(admin_url(self.db_url), autocommit=True) as conn:
+            others = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                "AND datname IS DISTINCT FROM %s AND pid <> pg_backend_pid()",
+                (self.db_name,),
+            ).fetchone()
+            version = conn.execute("SHOW server_version_num").fetchone()
+        if not others or others[0] or not version or shutil.which("pg_ctlcluster") is None:
+            self.tl.log(f"PostgreSQL restart skipped: {others[0] if others else '?'} other client(s) connected")
+            return False
+        major = str(int(version[0]) // 10000)
+        self.tl.log(f"FAULT PostgreSQL {major}/main restarted (pg_ctlcluster restart -m fast)")
+        started = time.monotonic()
+        subprocess.run(  # noqa: S603
+            ["pg_ctlcluster", "--skip-systemctl-redirect", major, "main", "restart", "-m", "fast"],  # noqa: S607
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        self.tl.log(f"PostgreSQL accepts connections again after {time.monotonic() - started:.1f} s")
+        return True
+
+    def sim_fault(self, mode: str, seconds: float, **options: Any) -> None:
+        self.sim.command(cmd="set_fault", mode=mode, **options)
+        self.tl.log(f"FAULT simulator {mode} for {seconds:.0f} s")
+        time.sleep(seconds)
+        self.sim.clear()
+        self.tl.log(f"simulator {mode} cleared")
+
+    def refuse(self, seconds: float) -> None:
+        self.sim.command(cmd="set_fault", mode="refuse", seconds=seconds)
+        self.tl.log(f"FAULT simulator refuses connections for {seconds:.0f} s")
+        time.sleep(seconds + 0.5)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(requests.RequestException):
+                self.sim.summary()
+                break
+            time.sleep(0.2)
+        self.tl.log("simulator listens again")
+
+    def plan(self, seconds: float) -> list[tuple[str, Callable[[], None]]]:
+        return [
+            ("worker SIGKILL", lambda: self.kill_worker(seconds)),
+            ("Redis restart", lambda: self.restart_redis(seconds)),
+            ("PostgreSQL", lambda: self.postgres(seconds)),
+            ("simulator hang_after_add", lambda: self.sim_fault("hang_after_add", seconds, hang_seconds=60)),
+            ("simulator http200_html", lambda: self.sim_fault("http200_html", seconds)),
+            ("simulator http502_html", lambda: self.sim_fault("http502_html", seconds)),
+            ("simulator refuse", lambda: self.refuse(seconds)),
+        ]
+
+
+# --- Settling --------------------------------------------------------------------------------
+def settle_pass() -> dict[str, int]:
+    """One sweep and one sync pass, here and now (beat and the workers keep running too)."""
+    from django.db import close_old_connections, connections
+
+    from orders.models import CancelRequest, Order, Refill, RequestState, State
+    from orders.services import (
+        ACTIVE_STATUSES,
+        order_sync_chunk,
+        orders_sweep,
+        orders_sync_plan,
+        refill_sync_chunk,
+        refills_sync_plan,
+    )
+
+    close_old_connections()
+    try:
+        orders_sweep()
+        for provider_id, ids in orders_sync_plan():
+            order_sync_chunk(provider_id=provider_id, order_ids=ids)
+        for provider_id, ids in refills_sync_plan():
+            refill_sync_chunk(provider_id=provider_id, refill_ids=ids)
+        in_flight = (RequestState.QUEUED, RequestState.SENDING)
+        return {
+            "queued": Order.objects.filter(state=State.QUEUED).count(),
+            "sending": Order.objects.filter(state=State.SENDING).count(),
+            "active": Order.objects.filter(state=State.SENT, status__in=ACTIVE_STATUSES).count(),
+            "requests": Refill.objects.filter(state__in=in_flight).count()
+            + CancelRequest.objects.filter(state__in=in_flight).count(),
+        }
+    finally:
+        connections.close_all()
+
+
+def settle(tl: Timeline, until: float) -> bool:
+    """Sweep and sync until nothing is on its way and active orders stop moving. True when quiet."""
+    previous: dict[str, int] | None = None
+    steady = 0
+    while tl.now() < until:
+        counts = settle_pass()
+        moving = counts["queued"] + counts["sending"] + counts["requests"]
+        steady = steady + 1 if previous is not None and counts["active"] == previous["active"] else 0
+        previous = counts
+        if moving == 0 and (counts["active"] == 0 or steady >= 3):
+            tl.log(f"settled: {counts['active']} sent orders still active upstream, nothing queued or sending")
+            return True
+        time.sleep(5)
+    tl.log(f"NOT settled within the time allowed: {previous}")
+    return False
+
+
+# --- The report ------------------------------------------------------------------------------
+def report_workload(stats: Stats, tl: Timeline) -> list[str]:
+    c = stats.counts
+    lines = []
+    for channel in ("web", "api"):
+        intents = [i for i in stats.intents if i.channel == channel]
+        lines.append(
+            f"{channel}: {c[f'{channel}.placed']} orders placed of {len(intents)} attempted "
+            f"({c[f'{channel}.refused']} refused by the panel, {c[f'{channel}.gave_up']} given up after retries, "
+            f"{sum(i.tries - 1 for i in intents)} retries); {c[f'{channel}.requests']} requests, "
+            f"{c[f'{channel}.5xx']} 5xx, {c[f'{channel}.connection_error']} connection errors, "
+            f"{c[f'{channel}.timeout']} timeouts, {c[f'{channel}.429']} 429"
+        )
+    lines.append(
+        f"web: {c['web.logins']} logins, {c['web.relogins']} re-logins, {c['web.list_pages']} order list pages, "
+        f"{c['web.cancels']} cancels; api: {c['api.status_calls']} status calls, {c['api.cancels']} cancels "
+        f"accepted ({c['api.cancel_refused']} refused), {c['api.refills']} refills ({c['api.refill_refused']} refused)"
+    )
+    for text, n in stats.refusals.most_common(6):
+        lines.append(f"  refused x{n}: {text}")
+    for key, n in sorted(
+        Counter(f"{window}: {channel} {kind}" for window, channel, kind in failures_by_window(stats, tl)).items()
+    ):
+        lines.append(f"  client failures during {key}: {n}")
+    return lines
+
+
+def window_at(tl: Timeline, moment: float, grace: float) -> str:
+    """The fault going on (or just ended) at this moment of the run."""
+    windows = [name for name, start, end in tl.windows if start <= moment <= end + grace]
+    return windows[-1] if windows else "no fault"
+
+
+def failures_by_window(stats: Stats, tl: Timeline, grace: float = 5.0) -> list[tuple[str, str, str]]:
+    """(fault, channel, kind) for each failure a client saw."""
+    return [(window_at(tl, moment, grace), channel, kind) for moment, channel, kind in stats.failures]
+
+
+LOG_ERROR_RE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+): (?:ERROR|CRITICAL)/[^\]]*\] (.*)")
+TASK_ID_RE = re.compile(r"\[[0-9a-f-]{36}\]")
+
+
+def check_processes(cluster: Cluster) -> Any:
+    """Every process is still running at the end: none died of a fault it should survive."""
+    from chaos.checks import Check
+
+    dead = [
+        f"{name} (pid {proc.pid}) exited with {proc.popen.returncode if proc.popen else '?'}"
+        for name, proc in cluster.procs.items()
+        if not proc.alive
+    ]
+    return Check(
+        "every process survived the faults (the worker killed on purpose was restarted)",
+        not dead,
+        dead or [", ".join(f"{name} {proc.pid}" for name, proc in cluster.procs.items())],
+    )
+
+
+def check_process_logs(rundir: Path, tl: Timeline) -> Any:
+    """Workers and beat log errors only while the database or the broker is gone; never a deadlock."""
+    from chaos.checks import Check
+
+    expected = ("PostgreSQL", "Redis restart")
+    seen: Counter[str] = Counter()
+    problems: Counter[str] = Counter()
+    for log in sorted(rundir.glob("*.log")):
+        if log.stem not in ("beat", "w1", "w2"):
+            continue
+        for line in log.read_text(errors="replace").splitlines():
+            match = LOG_ERROR_RE.match(line)
+            if match is None:
+                continue
+            moment = datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S,%f").timestamp() - tl.wall0
+            window = window_at(tl, moment, grace=10.0)
+            text = TASK_ID_RE.sub("", match[2])[:150]
+            seen[window] += 1
+            if "deadlock" in text or window not in expected:
+                problems[f"{log.stem} at {moment:.0f}s ({window}): {text}"] += 1
+    return Check(
+        "workers and beat logged errors only while PostgreSQL or Redis was down, and no deadlock",
+        not problems,
+        [", ".join(f"{n} during {w}" for w, n in sorted(seen.items())) or "no errors logged"]
+        + [f"{text} (x{n})" if n > 1 else text for text, n in problems.most_common(12)],
+    )
+
+
+def check_client_failures(stats: Stats, tl: Timeline) -> Any:
+    """Customers meet errors only while the database itself is gone: every other fault is absorbed."""
+    from chaos.checks import Check
+
+    outside = Counter(f"{w}: {c} {k}" for w, c, k in failures_by_window(stats, tl) if w != "PostgreSQL" and k != "429")
+    return Check(
+        "customers saw errors (5xx, dropped connections, timeouts) only while PostgreSQL was down",
+        not outside,
+        [f"{key}: {n}" for key, n in sorted(outside.items())]
+        or [f"{len(stats.failures)} failure(s), all during the PostgreSQL fault"],
+    )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--minutes", type=float, default=6.0, help="the whole run, at most 10 (default 6)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--restart-postgres", action="store_true", help="restart the server instead (only if alone)")
+    args = parser.parse_args(argv)
+    if not 3.0 <= args.minutes <= MAX_MINUTES:
+        parser.error(f"--minutes must be between 3 and {MAX_MINUTES:.0f}")
+    return args
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    tl = Timeline()
+    budget = args.minutes * 60
+    rng = random.Random(args.seed)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    rundir = ROOT / "var" / "chaos" / stamp
+    rundir.mkdir(parents=True, exist_ok=True)
+    db_url = os.environ.get("CHAOS_DATABASE_URL", DEFAULT_DATABASE_URL)
+    ports = {"redis": free_port(), "sim": free_port(), "web": free_port()}
+    redis_url = f"redis://127.0.0.1:{ports['redis']}"
+    env = {
+        **os.environ,
+        **ENV,
+        "DJANGO_SETTINGS_MODULE": "chaos.settings",
+        "DATABASE_URL": db_url,
+        "CELERY_BROKER_URL": f"{redis_url}/0",
+        "CACHE_URL": f"rediscache://127.0.0.1:{ports['redis']}/1",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_SECURE_COOKIES": "false",
+        "DJANGO_HSTS_SECONDS": "0",
+        "PROVIDERS_ALLOW_PRIVATE_URLS": "true",
+        "STAFF_REQUIRE_MFA": "false",
+        "CHAOS_STATIC_ROOT": str(rundir / "static"),
+        "GUNICORN_BIND": f"127.0.0.1:{ports['web']}",
+        "GUNICORN_WORKERS": "3",
+        "GUNICORN_THREADS": "4",
+        "PYTHONUNBUFFERED": "1",
+    }
+    os.environ.update(env)
+    cluster = Cluster(env=env, logdir=rundir, ports=ports, sim_speed=3.0, seed=args.seed)
+    sim = Sim(ports["sim"])
+    workload: Workload | None = None
+    stats = Stats(tl.now)
+    checks: list[Any] = []
+    failed_setup = ""
+    print(f"Chaos run, at most {args.minutes:g} min; logs in {rundir.relative_to(ROOT)}/", flush=True)
+    try:
+        database_create(db_url)
+        django_setup()
+        tl.log(f"database {urlsplit(db_url).path.lstrip('/')!r} created fresh and migrated")
+        cluster.start_redis()
+        tl.log(f"private redis-server on port {ports['redis']} (broker db 0, cache db 1)")
+        cluster.start_simulator()
+        customers, services = seed_panel(sim=sim, rng=rng)
+        tl.log(
+            f"simulator on port {ports['sim']} (order step every 3 s); {len(services)} services for sale; "
+            f"{WEB_CUSTOMERS} web and {API_CUSTOMERS} API customers"
+        )
+        web = cluster.start_web()
+        for name in ("w1", "w2"):
+            cluster.start_worker(name)
+        cluster.start_beat()
+        wait_port(ports["web"], 30, web)
+        faults = Faults(cluster=cluster, sim=sim, timeline=tl, db_url=db_url, restart_postgres=args.restart_postgres)
+        for name in ("w1", "w2"):
+            if not faults.wait_worker(name):
+                raise RuntimeError(f"worker {name} does not answer")
+        health = requests.get(f"http://127.0.0.1:{ports['web']}/healthz", timeout=10)
+        if health.status_code != 200:
+            raise RuntimeError(f"/healthz answers {health.status_code}: {health.text[:200]}")
+        tl.log(f"gunicorn on port {ports['web']} (3 workers x 4 threads), workers w1 and w2 (8 threads each), beat")
+
+        workload = Workload(
+            base_url=f"http://127.0.0.1:{ports['web']}",
+            customers=customers,
+            services=services,
+            stats=stats,
+            run_id=uuid.uuid4().hex[:8],
+            seed=args.seed,
+        )
+        workload.start()
+        load_end = budget - SETTLE_SECONDS - CHECK_RESERVE
+        plan = faults.plan(0)
+        first = tl.now() + 20  # a warm-up first
+        slot = (load_end - first) / len(plan)
+        duration = max(6.0, min(20.0, slot * 0.5))
+        tl.log(f"load starts; {len(plan)} faults of {duration:.0f} s each, one every {slot:.0f} s after a 20 s warm-up")
+        for n, (name, inject) in enumerate(faults.plan(duration)):
+            time.sleep(max(0.0, first + slot * n - tl.now()))
+            with tl.window(name):
+                inject()
+        time.sleep(max(0.0, load_end - tl.now()))
+        problems = workload.finish()
+        tl.log(f"load stopped ({len(stats.intents)} placements attempted)")
+        for problem in problems:
+            tl.log(f"CLIENT PROBLEM {problem}")
+        sim.clear()
+        settled = settle(tl, until=budget - CHECK_RESERVE)
+
+        from chaos import checks as chk
+
+        checks = [chk.check_nothing_stuck(), *chk.check_adds(sim.summary()), chk.check_ledger()]
+        checks += [chk.check_statuses(api_url=sim.api_url, key=SIM_KEY), chk.check_clients(stats.intents)]
+        checks += [check_client_failures(stats, tl), check_processes(cluster), check_process_logs(rundir, tl)]
+        checks.append(chk.check_provider())
+        if problems:
+            checks.append(chk.Check("every customer thread ran to the end", False, problems))
+        if not settled:
+            checks.append(chk.Check("the system settled in time", False, []))
+        total, statuses, states = chk.order_breakdown()
+    except KeyboardInterrupt:
+        failed_setup = "interrupted"
+    except Exception as exc:  # noqa: BLE001 - reported, and the run fails
+        import traceback
+
+        traceback.print_exc()
+        failed_setup = f"{exc.__class__.__name__}: {exc}"
+    finally:
+        if workload is not None:
+            workload.stop.set()
+        cluster.stop_all()
+        with contextlib.suppress(Exception):
+            from django.db import connections
+
+            connections.close_all()
+
+    print("\n==================== chaos run summary ====================")
+    print(f"took {tl.now() / 60:.1f} min (budget {args.minutes:g} min); logs in {rundir.relative_to(ROOT)}/")
+    print("\nTimeline:")
+    for moment, text in tl.entries:
+        print(f"  {moment:6.1f}s  {text}")
+    print("\nWorkload:")
+    for line in report_workload(stats, tl):
+        print(f"  {line}")
+    if failed_setup:
+        print(f"\nRun aborted: {failed_setup}")
+        return 2
+    print(f"\nOrders at the end: {total}")
+    print("  status: " + ", ".join(f"{k} {v}" for k, v in statuses.most_common()))
+    print("  state:  " + ", ".join(f"{k} {v}" for k, v in states.most_common()))
+    print("\nChecks:")
+    for check in checks:
+        print(f"  {'PASS' if check.ok else 'FAIL'}  {check.name}")
+        for line in check.lines:
+            print(f"        {line}")
+    failed = [c for c in checks if not c.ok]
+    print(f"\nResult: {'PASS' if not failed else f'FAIL ({len(failed)} check(s) failed)'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Settings for the chaos run: the panel's own settings, with beat's periodic work compressed.
+
+Every process of the run (gunicorn, workers, beat, the orchestrator) uses this module, so
+they share one configuration. Only time is compressed: the sweeper and status sync run
+every CHAOS_BEAT_SECONDS instead of every minute, so a run of a few minutes sees many of
+their passes. Everything else comes from the environment, as in production.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from smmpanel.settings import *  # noqa: F403
+from smmpanel.settings import CELERY_BEAT_SCHEDULE as _SCHEDULE
+
+_EVERY = float(os.environ.get("CHAOS_BEAT_SECONDS", "10"))
+CELERY_BEAT_SCHEDULE = {
+    **_SCHEDULE,
+    "orders-sweep": {**_SCHEDULE["orders-sweep"], "schedule": _EVERY},
+    "orders-sync": {**_SCHEDULE["orders-sync"], "schedule": _EVERY},
+    "orders-refills-sync": {**_SCHEDULE["orders-refills-sync"], "schedule": _EVERY * 3},
+}
+# Static files collected for this run only (production settings need the manifest); not
+# compressed, which would only slow the start.
+if os.environ.get("CHAOS_STATIC_ROOT"):
+    STATIC_ROOT = Path(os.environ["CHAOS_STATIC_ROOT"])
+    STORAGES = {
+        **STORAGES,  # noqa: F405
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+    }
