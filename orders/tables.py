@@ -24,7 +24,8 @@ class OrderTable(tables.Table):
         model = Order
         fields = ("id", "created_at", "link", "charge", "start_count", "quantity", "service", "status", "remains")
         orderable = False
-        template_name = "django_tables2/bootstrap5.html"
+        # The columns above define the header; the rows are written out by this template.
+        template_name = "orders/_orders_table.html"
         attrs = {"class": "table table-sm table-hover align-middle", "id": "orders-table"}
         empty_text = "No orders yet."
 

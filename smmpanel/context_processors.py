@@ -34,7 +34,13 @@ def panel(request: HttpRequest) -> dict[str, Any]:
     from wallets.selectors import wallet_balance
 
     user = getattr(request, "user", None)
-    balance = wallet_balance(user=user) if user is not None and user.is_authenticated else None
+    balance = None
+    if user is not None and user.is_authenticated:
+        # A page that renders a table (django-tables2) runs the context processors twice.
+        balance = getattr(request, "_panel_balance", None)
+        if balance is None:
+            balance = wallet_balance(user=user)
+            request._panel_balance = balance  # type: ignore[attr-defined]
     return {
         "PANEL_NAME": settings.PANEL_NAME,
         "PANEL_CURRENCY": settings.PANEL_CURRENCY,
