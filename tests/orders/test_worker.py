@@ -165,7 +165,12 @@ def test_connection_refused_then_up_is_submitted_once_after_retries(worker, cust
     fund(customer)
     simulator.refuse()
     order = place(customer, shop.service(), link=LINK, quantity="100")
-    wait_for("two failed attempts", lambda: Order.objects.get(pk=order.pk).attempts >= 2, timeout=15)
+    # `attempts` counts an attempt when it starts: wait until the second one is over too.
+    wait_for(
+        "two failed attempts",
+        lambda: (o := Order.objects.get(pk=order.pk)).attempts >= 2 and o.state != State.SENDING,
+        timeout=15,
+    )
     assert states(order) == {State.QUEUED}
     simulator.recover()
     wait_for("sent", lambda: states(order) == {State.SENT}, timeout=15)
