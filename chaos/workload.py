@@ -88,6 +88,11 @@ class Stats:
             self.counts[f"{channel}.refused"] += 1
             self.refusals[f"{channel}: {text[:80]}"] += 1
 
+    def reason(self, label: str, text: str) -> None:
+        """Why the panel said no to something other than a placement (cancel, refill)."""
+        with self._lock:
+            self.refusals[f"{label}: {text[:80]}"] += 1
+
     def intent(self, intent: Intent) -> None:
         with self._lock:
             self.intents.append(intent)
@@ -387,7 +392,10 @@ class ApiCustomer(Client):
             return
         body = self.call("cancel", orders=str(self.rng.choice(candidates[-30:])))
         if isinstance(body, list) and body and isinstance(body[0], dict):
-            self.stats.count("api.cancels" if body[0].get("cancel") == 1 else "api.cancel_refused")
+            answer = body[0].get("cancel")
+            self.stats.count("api.cancels" if answer == 1 else "api.cancel_refused")
+            if isinstance(answer, dict):
+                self.stats.reason("api cancel", str(answer.get("error")))
 
     def refill(self) -> None:
         pk = self.completed.pop(0)
@@ -398,6 +406,7 @@ class ApiCustomer(Client):
             self.call("refill_status", refill=str(body["refill"]))
         else:
             self.stats.count("api.refill_refused")
+            self.stats.reason("api refill", str(body.get("error")) if isinstance(body, dict) else "no answer")
 
 
 @dataclass
