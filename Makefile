@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint typecheck e2e-deps clean chaos
+.PHONY: run test venv lint typecheck e2e-deps clean chaos bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) is needed (set PYTHON=...)"; exit 1; }
@@ -34,6 +34,15 @@ e2e-deps:
 # A bounded chaos run (at most 10 minutes; CHAOS_ARGS="--minutes 6"): see chaos/run.py.
 chaos: $(STAMP)
 	$(PY) -m chaos.run $(CHAOS_ARGS)
+
+# Benchmarks on this machine's PostgreSQL and Redis, against the README's targets
+# (BENCH_ARGS="--quick" for a short rehearsal): see tests/bench/run_all.py. wrk comes from Debian.
+bench: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else echo "wrk is needed: apt-get install wrk"; exit 1; fi; }
+	$(PY) -m tests.bench.run_all $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -11,12 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import timeit
 from decimal import Decimal
@@ -24,57 +21,12 @@ from pathlib import Path
 
 import requests
 
+from tests.bench import wrk
 from tests.bench.setup import setup_django
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT = 8765
 BROKER = "redis://127.0.0.1:6379/12"
-
-LUA_COMMON = """
-local keys = {%(keys)s}
-local services = {%(services)s}
-local counter = 0
-local thread_id = 0
-local threads = {}
-function setup(thread)
-  thread:set("id", #threads)
-  table.insert(threads, thread)
-end
-function init(args)
-  thread_id = id
-end
-function done(summary, latency, requests)
-  io.write(string.format("RESULT %%d %%d %%d %%d %%d %%d %%d\\n", summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(95), latency:percentile(99), summary.errors.status, summary.errors.timeout))
-end
-"""
-
-LUA_ADD = (
-    LUA_COMMON
-    + """
-function request()
-  counter = counter + 1
-  local key = keys[(thread_id * 7919 + counter) %% #keys + 1]
-  local service = services[counter %% #services + 1]
-  local body = "key=" .. key .. "&action=add&service=" .. service ..
-    "&link=https%%3A%%2F%%2Finstagram.com%%2Fp%%2Fb" .. thread_id .. "x" .. counter .. "&quantity=100"
-  return wrk.format("POST", "/api/v2", {["Content-Type"] = "application/x-www-form-urlencoded"}, body)
-end
-"""
-)
-
-LUA_STATUS = (
-    LUA_COMMON
-    + """
-local ids = {%(ids)s}
-function request()
-  counter = counter + 1
-  local i = (thread_id * 7919 + counter) %% #keys + 1
-  local body = "key=" .. keys[i] .. "&action=status&orders=" .. ids[i]
-  return wrk.format("POST", "/api/v2", {["Content-Type"] = "application/x-www-form-urlencoded"}, body)
-end
-"""
-)
 
 
 def seed(customers: int, services: int) -> tuple[list[str], list[int], list[str]]:
@@ -137,39 +89,6 @@ def seed(customers: int, services: int) -> tuple[list[str], list[int], list[str]
     return keys, service_ids, id_lists
 
 
-def run_wrk(script: str, *, duration: int, connections: int) -> dict[str, float]:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(script)
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            f"-c{connections}",
-            f"-d{duration}s",
-            "--timeout",
-            "10s",
-            "-s",
-            f.name,
-            f"http://127.0.0.1:{PORT}/api/v2",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    match = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)", out.stdout)
-    assert match, out.stdout + out.stderr
-    reqs, dur_us, p50, p95, p99, bad_status, timeouts = map(int, match.groups())
-    return {
-        "requests": reqs,
-        "rps": round(reqs / (dur_us / 1e6), 1),
-        "p50_ms": round(p50 / 1000, 1),
-        "p95_ms": round(p95 / 1000, 1),
-        "p99_ms": round(p99 / 1000, 1),
-        "non_2xx": bad_status,
-        "timeouts": timeouts,
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=20)
@@ -177,7 +96,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--output", default="")
     args = parser.parse_args()
-    if not shutil.which("wrk"):
+    if not wrk.available():
         sys.exit("wrk is needed (apt-get install wrk)")
     os.environ["CELERY_BROKER_URL"] = BROKER
     setup_django()
@@ -243,16 +162,12 @@ def main() -> None:
                     break
             except requests.RequestException:
                 time.sleep(0.2)
-        key_list = ",".join(f'"{k}"' for k in keys)
-        service_list = ",".join(str(s) for s in services)
-        id_list = ",".join(f'"{i}"' for i in ids)
-        results["status_100_ids"] = run_wrk(
-            LUA_STATUS % {"keys": key_list, "services": service_list, "ids": id_list},
-            duration=args.duration,
-            connections=args.connections,
+        url = f"http://127.0.0.1:{PORT}/api/v2"
+        results["status_100_ids"] = wrk.run(
+            wrk.status_script(keys=keys, id_lists=ids), url=url, duration=args.duration, connections=args.connections
         )
-        results["add"] = run_wrk(
-            LUA_ADD % {"keys": key_list, "services": service_list}, duration=args.duration, connections=args.connections
+        results["add"] = wrk.run(
+            wrk.add_script(keys=keys, services=services), url=url, duration=args.duration, connections=args.connections
         )
     finally:
         server.send_signal(signal.SIGTERM)

@@ -1,0 +1,857 @@
+"""`make bench`: the panel under load on PostgreSQL and Redis, with gunicorn, real Celery
+worker processes and the provider simulator in its own process; figures against the
+README's targets.
+
+    .venv/bin/python -m tests.bench.run_all [--quick] [--keep-db] [--update-readme]
+
+Phases, in order (each prints as it goes; `--quick` shrinks every one for development):
+
+1. data: a fresh `bench` database; 1,000 services through the real provider sync and import;
+   10,000 customers; 1,000,000 finished orders over a year with their ledger (SQL
+   `generate_series`, seconds instead of hours); API keys for the busiest customers.
+2. pages: the customer's orders page and the admin's order list, first page and a page far
+   down, in-process (django.test.Client): median server time of several runs and the SQL
+   queries of one.
+3. api: gunicorn (gunicorn.conf.py) under wrk, 32 connections: `status` of 100 ids, then `add`.
+4. wallet: one customer placing orders from 16 threads through order_place: orders per second;
+   no deadlock, no negative balance, the ledger matches.
+5. drain: 10,000 orders placed through order_place (their submit tasks enqueued on commit,
+   the real path) while no worker runs; then Celery worker processes start and send them to
+   the simulator answering after 100 ms. Time from the first claim to the last `sent`, and
+   the simulator's `add` count.
+6. sync: 100,000 active sent orders (the simulator holds each), the simulator answering after
+   50 ms; one dispatch task (the beat's) plans chunks of 100 and the workers run them. Time
+   until every order has been checked once. 10 % of the orders change status (some refund).
+7. audit: `ledger_audit` over everything the run did.
+
+Results: a table, bench/results.json, bench/results.svg; `--update-readme` rewrites the
+README's results table. Everything started is stopped and the Redis databases used (10, 11)
+are flushed on success, failure, Ctrl-C or when the time budget runs out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import socket
+import statistics
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.bench import report, wrk
+from tests.bench.procs import ForeignLoad, Processes, wait_for
+from tests.bench.setup import setup_django
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+RESULTS = ROOT / "bench"
+LOGS = ROOT / "var" / "bench"
+REDIS = "redis://127.0.0.1:6379"
+BROKER_DB, CACHE_DB = 10, 11
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench")
+SIM_KEY = "demo-provider-key"
+
+
+@dataclass(frozen=True)
+class Plan:
+    customers: int = 10_000
+    services: int = 1_000
+    orders: int = 1_000_000
+    api_keys: int = 256
+    connections: int = 32
+    wrk_seconds: int = 60
+    wallet_threads: int = 16
+    wallet_seconds: int = 15
+    drain_orders: int = 10_000
+    drain_latency_ms: int = 100
+    placing_processes: int = 2
+    sync_orders: int = 100_000
+    sync_latency_ms: int = 50
+    worker_processes: int = 2
+    worker_threads: int = 16
+    gunicorn_workers: int | None = None  # None: gunicorn.conf.py's default
+    page_runs: int = 7
+    budget_seconds: int = 45 * 60
+
+
+QUICK = Plan(
+    customers=2_000,
+    services=300,
+    orders=100_000,
+    api_keys=64,
+    wrk_seconds=10,
+    wallet_seconds=3,
+    drain_orders=1_000,
+    sync_orders=10_000,
+    page_runs=3,
+    budget_seconds=15 * 60,
+)
+
+
+def log(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def loadavg() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def bench_env(plan: Plan) -> dict[str, str]:
+    """The production-like settings every process of the run shares."""
+    env = {
+        "DATABASE_URL": DATABASE_URL,
+        "BENCH_DATABASE_URL": DATABASE_URL,
+        "CELERY_BROKER_URL": f"{REDIS}/{BROKER_DB}",
+        "CACHE_URL": f"rediscache://127.0.0.1:6379/{CACHE_DB}",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "bench-only-" + "k" * 60,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_SECURE_COOKIES": "false",
+        "DJANGO_HSTS_SECONDS": "0",
+        # Staff would pass a second factor in production; the benchmark's admin does not.
+        "STAFF_REQUIRE_MFA": "false",
+        "PROVIDERS_ALLOW_PRIVATE_URLS": "true",
+        "LOG_LEVEL": "WARNING",
+        "EMAIL_URL": "consolemail://",
+        # One dispatch plans the whole pass (the default, 20 chunks, paces it over minutes).
+        "ORDERS_SYNC_MAX_CHUNKS_PER_PROVIDER": str(max(20, plan.sync_orders // 100 + 10)),
+        "DJANGO_SETTINGS_MODULE": "smmpanel.settings",
+    }
+    if plan.gunicorn_workers:
+        env["GUNICORN_WORKERS"] = str(plan.gunicorn_workers)
+    return env
+
+
+class Sim:
+    """The simulator process, through its control endpoint."""
+
+    def __init__(self, port: int) -> None:
+        self.base = f"http://127.0.0.1:{port}"
+        self.url = f"{self.base}/api/v2"
+
+    def cmd(self, cmd: str, **arguments: Any) -> Any:
+        reply = requests.post(f"{self.base}/control", json={"cmd": cmd, **arguments}, timeout=300)
+        reply.raise_for_status()
+        return reply.json()["results"][0]
+
+    def summary(self) -> dict[str, Any]:
+        reply = requests.get(f"{self.base}/control", timeout=120)
+        reply.raise_for_status()
+        return reply.json()
+
+
+class BudgetExceeded(Exception):
+    pass
+
+
+@dataclass
+class Run:
+    plan: Plan
+    procs: Processes
+    sim: Sim
+    figures: list[report.Figure] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    provider: Any = None
+    customers: Any = None
+    keys: list[str] = field(default_factory=list)
+    drain_ids: list[int] = field(default_factory=list)
+
+    def add(self, key: str, label: str, value: float | None, unit: str = "", **kwargs: Any) -> None:
+        self.figures.append(report.figure(key, label, value, unit, **kwargs))
+
+
+# --- Phases -------------------------------------------------------------------------------------
+def phase_data(run: Run) -> None:
+    from django.core.management import call_command
+    from django.db import transaction
+
+    from accounts.models import User
+    from tests.bench import seed
+
+    plan = run.plan
+    t0 = time.monotonic()
+    call_command("collectstatic", "--noinput", verbosity=0)  # DEBUG is off: pages need the manifest
+    run.provider = seed.seed_catalogue(api_url=run.sim.url, api_key=SIM_KEY)
+    log(f"catalogue: {plan.services} services synced and imported ({time.monotonic() - t0:.1f} s)")
+    t1 = time.monotonic()
+    with transaction.atomic():
+        run.customers = seed.seed_customers(count=plan.customers)
+        first_order, last_order = seed.seed_history(customers=run.customers, count=plan.orders)
+        log(f"{plan.customers} customers, {plan.orders} orders inserted ({time.monotonic() - t1:.1f} s)")
+        seed.seed_ledger(
+            first_user=run.customers.first_id,
+            last_user=run.customers.first_id + plan.customers - 1,
+            first_order=first_order,
+        )
+        User.objects.create_superuser(username="bench-admin", email="admin@bench.example", password=None)
+    t2 = time.monotonic()
+    log(f"ledger written ({t2 - t1:.1f} s since the customers)")
+    key_users = [run.customers.user_id(i) for i in range(plan.api_keys)]
+    run.keys = seed.seed_api_keys(user_ids=key_users)
+    seed.vacuum_analyze()
+    log(f"VACUUM ANALYZE ({time.monotonic() - t2:.1f} s)")
+    run.details["data"] = {
+        "customers": plan.customers,
+        "services": plan.services,
+        "orders": plan.orders,
+        "order_ids": [first_order, last_order],
+        "seconds": round(time.monotonic() - t0, 1),
+    }
+
+
+def _page(client: Any, url: str, runs: int) -> dict[str, Any]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    first = client.get(url)  # warms templates and caches, as a running server has them
+    if first.status_code != 200:
+        raise RuntimeError(f"{url} answered {first.status_code}")
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        client.get(url)
+        times.append((time.perf_counter() - began) * 1000)
+    with CaptureQueriesContext(connection) as queries:
+        client.get(url)
+    slowest = sorted(queries.captured_queries, key=lambda q: -float(q["time"]))[:3]
+    return {
+        "url": url,
+        "median_ms": round(statistics.median(times), 1),
+        "min_ms": round(min(times), 1),
+        "max_ms": round(max(times), 1),
+        "queries": len(queries),
+        "slowest_sql": [{"ms": round(float(q["time"]) * 1000, 1), "sql": q["sql"][:300]} for q in slowest],
+    }
+
+
+def phase_pages(run: Run) -> None:
+    from django.test import Client
+
+    from accounts.models import User
+    from orders.models import Order
+
+    whale = User.objects.get(pk=run.customers.user_id(0))
+    mine = Order.objects.filter(user=whale).order_by("-id").values_list("id", flat=True)
+    count = mine.count()
+    deep_before = mine[int(count * 0.95)]
+    customer = Client()
+    customer.force_login(whale)
+    first = _page(customer, "/orders/", run.plan.page_runs)
+    deep = _page(customer, f"/orders/?before={deep_before}", run.plan.page_runs)
+
+    staff = Client()
+    staff.force_login(User.objects.get(username="bench-admin"))
+    total = Order.objects.count()
+    deep_page = max(1, int(total / 50 * 0.5))
+    admin_first = _page(staff, "/admin/orders/order/", run.plan.page_runs)
+    admin_deep = _page(staff, f"/admin/orders/order/?p={deep_page}", run.plan.page_runs)
+    dashboard = _page(staff, "/admin/", run.plan.page_runs)
+    run.details["pages"] = {
+        "customer_orders": count,
+        "orders_first": first,
+        "orders_deep": deep,
+        "admin_first": admin_first,
+        "admin_deep": admin_deep,
+        "dashboard": dashboard,
+    }
+    run.add("orders_page_first_ms", "Orders page, first page: server time", first["median_ms"], "ms")
+    run.add("orders_page_first_queries", "Orders page, first page: SQL queries", first["queries"])
+    run.add(
+        "orders_page_deep_ms",
+        f"Orders page, {int(count * 0.95):,} orders down: server time",
+        deep["median_ms"],
+        "ms",
+    )
+    run.add("orders_page_deep_queries", "Orders page, far down: SQL queries", deep["queries"])
+    run.add("admin_list_first_ms", "Admin order list, first page: server time", admin_first["median_ms"], "ms")
+    run.add("admin_list_first_queries", "Admin order list, first page: SQL queries", admin_first["queries"])
+    run.add("admin_list_deep_ms", f"Admin order list, page {deep_page:,}: server time", admin_deep["median_ms"], "ms")
+    run.add("admin_list_deep_queries", "Admin order list, far down: SQL queries", admin_deep["queries"])
+    run.add("dashboard_ms", "Staff dashboard: server time", dashboard["median_ms"], "ms")
+    for name in ("orders_first", "orders_deep", "admin_first", "admin_deep", "dashboard"):
+        row = run.details["pages"][name]
+        log(f"{row['url']}: {row['median_ms']} ms, {row['queries']} queries")
+
+
+def _flush_broker() -> None:
+    import redis
+
+    redis.Redis.from_url(f"{REDIS}/{BROKER_DB}").flushdb()
+
+
+def phase_api(run: Run) -> None:
+    from django.db import connection
+
+    from tests.bench import seed
+
+    plan = run.plan
+    key_users = [run.customers.user_id(i) for i in range(plan.api_keys)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT u.uid, string_agg(o.id::text, ',')
+            FROM unnest(%s::bigint[]) AS u(uid)
+            CROSS JOIN LATERAL (SELECT id FROM orders_order WHERE user_id = u.uid ORDER BY id DESC LIMIT 100) o
+            GROUP BY u.uid
+            """,
+            [key_users],
+        )
+        ids_by_user = dict(cursor.fetchall())
+    id_lists = [ids_by_user.get(uid, "") for uid in key_users]
+    services = seed.orderable_services(quantity=100)
+    port = free_port()
+    env = {**os.environ, "GUNICORN_BIND": f"127.0.0.1:{port}"}
+    run.procs.start(
+        "gunicorn",
+        [
+            str(VENV_BIN / "gunicorn"),
+            "-c",
+            str(ROOT / "gunicorn.conf.py"),
+            "--access-logfile",
+            "/dev/null",
+            "smmpanel.wsgi",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+    url = f"http://127.0.0.1:{port}/api/v2"
+    try:
+        wait_for(
+            lambda: requests.post(url, data={"key": run.keys[0], "action": "balance"}, timeout=2).json()["balance"],
+            timeout=60,
+            what="gunicorn",
+        )
+        for _ in range(50):  # every worker imports and connects before the clock starts
+            requests.post(url, data={"key": run.keys[0], "action": "status", "orders": id_lists[0]}, timeout=5)
+        log(f"wrk: status of 100 ids, {plan.connections} connections, {plan.wrk_seconds} s (load {loadavg()})")
+        status = wrk.run(
+            wrk.status_script(keys=run.keys, id_lists=id_lists),
+            url=url,
+            duration=plan.wrk_seconds,
+            connections=plan.connections,
+        )
+        log(f"status: {status}")
+        log(f"wrk: add, {plan.connections} connections, {plan.wrk_seconds} s (load {loadavg()})")
+        add = wrk.run(
+            wrk.add_script(keys=run.keys, services=services, run=secrets.token_hex(3)),
+            url=url,
+            duration=plan.wrk_seconds,
+            connections=plan.connections,
+        )
+        log(f"add: {add}")
+    finally:
+        run.procs.stop("gunicorn")
+        _flush_broker()  # the submit tasks of those orders: no worker is meant to send them
+    run.details["api"] = {"status_100_ids": status, "add": add, "services": len(services), "keys": len(run.keys)}
+    run.add("api_add_rps", "API add: requests/s (32 clients)", add["rps"], "req/s")
+    run.add("api_add_p50_ms", "API add: p50 latency", add["p50_ms"], "ms")
+    run.add("api_add_p95_ms", "API add: p95 latency", add["p95_ms"], "ms")
+    run.add("api_add_p99_ms", "API add: p99 latency", add["p99_ms"], "ms")
+    run.add("api_add_errors", "API add: errors", add["errors"] + add["timeouts"] + add["non_2xx"])
+    run.add("api_status_rps", "API status of 100 ids: requests/s", status["rps"], "req/s")
+    run.add("api_status_p50_ms", "API status: p50 latency", status["p50_ms"], "ms")
+    run.add("api_status_p95_ms", "API status: p95 latency", status["p95_ms"], "ms")
+    run.add("api_status_p99_ms", "API status: p99 latency", status["p99_ms"], "ms")
+    run.add("api_status_errors", "API status: errors", status["errors"] + status["timeouts"] + status["non_2xx"])
+
+
+def _threads(count: int, target: Callable[[int], None]) -> list[BaseException]:
+    from django.db import connections
+
+    errors: list[BaseException] = []
+
+    def body(n: int) -> None:
+        try:
+            target(n)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=body, args=(n,), daemon=True) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def phase_wallet(run: Run) -> None:
+    from django.db.models import Sum
+
+    from accounts.models import User
+    from orders.models import Order
+    from orders.services import order_place
+    from tests.bench import seed
+    from wallets.models import Entry, Wallet
+    from wallets.services import wallet_credit
+
+    plan = run.plan
+    user = User.objects.create(username="busy-wallet", email="busy@bench.example")
+    deposit = Decimal("1000000")
+    wallet_credit(user=user, amount=deposit, kind="deposit", idempotency_key="bench:busy-wallet")
+    service = seed.orderable_services(quantity=100)[0]
+    stop = threading.Event()
+    latencies: list[list[float]] = [[] for _ in range(plan.wallet_threads)]
+    barrier = threading.Barrier(plan.wallet_threads + 1)
+
+    def place(n: int) -> None:
+        from django.db import connection
+
+        connection.ensure_connection()
+        barrier.wait()
+        i = 0
+        while not stop.is_set():
+            began = time.perf_counter()
+            order_place(user=user, service_id=service, fields={"link": f"https://w.example/{n}/{i}", "quantity": 100})
+            latencies[n].append(time.perf_counter() - began)
+            i += 1
+
+    log(f"busy wallet: {plan.wallet_threads} threads for {plan.wallet_seconds} s (load {loadavg()})")
+    errors: list[BaseException] = []
+    runner = threading.Thread(target=lambda: errors.extend(_threads(plan.wallet_threads, place)), daemon=True)
+    runner.start()
+    barrier.wait()
+    began = time.perf_counter()
+    time.sleep(plan.wallet_seconds)
+    stop.set()
+    runner.join()
+    elapsed = time.perf_counter() - began
+    _flush_broker()
+    placed = Order.objects.filter(user=user)
+    count = placed.count()
+    charged = placed.aggregate(total=Sum("charge"))["total"] or Decimal("0")
+    balance = Wallet.objects.get(user=user).balance
+    charges = Entry.objects.filter(user=user, kind=Entry.Kind.CHARGE).count()
+    consistent = not errors and balance == deposit - charged and balance >= 0 and charges == count
+    flat = sorted(x for per_thread in latencies for x in per_thread)
+    run.details["wallet"] = {
+        "threads": plan.wallet_threads,
+        "orders": count,
+        "seconds": round(elapsed, 2),
+        "latency_ms_p50": round(statistics.median(flat) * 1000, 1) if flat else None,
+        "latency_ms_p99": round(flat[int(len(flat) * 0.99)] * 1000, 1) if flat else None,
+        "balance": str(balance),
+        "expected_balance": str(deposit - charged),
+        "charge_entries": charges,
+        "errors": [repr(e) for e in errors[:5]],
+    }
+    log(f"busy wallet: {run.details['wallet']}")
+    run.add("wallet_orders_per_s", "One busy wallet: orders/s (16 threads)", round(count / elapsed, 1), "orders/s")
+    run.add("wallet_consistent", "One busy wallet: no deadlock, balance ≥ 0, ledger matches", int(consistent), "yes/no")
+
+
+def _start_workers(run: Run) -> None:
+    plan = run.plan
+    for n in range(plan.worker_processes):
+        run.procs.start(
+            f"worker{n}",
+            [
+                str(VENV_BIN / "celery"),
+                "-A",
+                "smmpanel",
+                "worker",
+                "--pool",
+                "threads",
+                "-c",
+                str(plan.worker_threads),
+                "--loglevel",
+                "WARNING",
+                "-n",
+                f"bench{n}@%h",
+            ],
+            env=dict(os.environ),
+            cwd=ROOT,
+        )
+
+
+def _place_in_processes(run: Run, *, count: int, users: list[int], services: list[int]) -> list[int]:
+    """order_place from `placing_processes` processes of 4 threads each (every core busy)."""
+    import json
+    import subprocess
+
+    processes = run.plan.placing_processes
+    children = []
+    for n in range(processes):
+        share = count // processes + (1 if n < count % processes else 0)
+        children.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.bench.place",
+                    "--users",
+                    ",".join(map(str, users)),
+                    "--services",
+                    ",".join(map(str, services)),
+                    "--count",
+                    str(share),
+                    "--tag",
+                    f"p{n}",
+                    "--threads",
+                    "4",
+                ],
+                cwd=ROOT,
+                env=dict(os.environ),
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        )
+    ids: list[int] = []
+    try:
+        for child in children:
+            out, _ = child.communicate(timeout=max(600, count / 5))
+            if child.returncode != 0:
+                raise RuntimeError(f"placing failed (exit {child.returncode})")
+            ids += json.loads(out.strip().splitlines()[-1])
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+    return sorted(ids)
+
+
+def phase_drain(run: Run) -> None:
+    from django.db.models import Count, Max, Min
+
+    from orders.models import Order, State
+    from tests.bench import seed
+
+    plan = run.plan
+    run.sim.cmd("set_latency", ms=plan.drain_latency_ms)
+    _flush_broker()
+    services = seed.orderable_services(quantity=100)
+    users = [run.customers.user_id(i) for i in range(min(100, plan.customers))]
+    log(
+        f"drain: placing {plan.drain_orders} orders through order_place from {plan.placing_processes} processes "
+        f"(load {loadavg()})"
+    )
+    began = time.monotonic()
+    run.drain_ids = _place_in_processes(run, count=plan.drain_orders, users=users, services=services)
+    placing = time.monotonic() - began
+    if len(run.drain_ids) != plan.drain_orders:
+        raise RuntimeError(f"placed {len(run.drain_ids)} orders, not {plan.drain_orders}")
+    run.sim.cmd("reset_counters")
+    log(f"drain: placed in {placing:.1f} s; starting {plan.worker_processes} workers × {plan.worker_threads} threads")
+    launched = time.monotonic()
+    _start_workers(run)
+    # Nothing else creates orders meanwhile: the drained ones are every order from the first on.
+    mine = Order.objects.filter(pk__gte=run.drain_ids[0])
+    unsettled = mine.filter(state__in=(State.QUEUED, State.SENDING))
+    wait_for(lambda: not unsettled.exists(), timeout=max(300, plan.drain_orders / 20), interval=1, what="the drain")
+    wall = time.monotonic() - launched
+    states = dict(mine.values_list("state").annotate(n=Count("id")).order_by())
+    span = mine.aggregate(first=Min("sending_started_at"), last=Max("sent_at"))
+    seconds = (span["last"] - span["first"]).total_seconds()
+    adds = run.sim.summary()["adds_total"]
+    rate = round(plan.drain_orders / seconds, 1)
+    run.details["drain"] = {
+        "orders": plan.drain_orders,
+        "placing_seconds": round(placing, 1),
+        "placing_orders_per_s": round(plan.drain_orders / placing, 1),
+        "first_claim_to_last_sent_seconds": round(seconds, 2),
+        "from_worker_launch_seconds": round(wall, 2),
+        "states": states,
+        "simulator_adds": adds,
+        "latency_ms": plan.drain_latency_ms,
+        "workers": f"{plan.worker_processes} × {plan.worker_threads} threads",
+    }
+    log(f"drain: {run.details['drain']}")
+    run.add("drain_orders_per_s", f"Submission drain of {plan.drain_orders:,} (100 ms upstream)", rate, "orders/s")
+    run.add("drain_seconds", "Submission drain: first claim to last sent", round(seconds, 1), "s")
+    run.add("drain_simulator_adds", "Submission drain: simulator add count", adds, expected=float(plan.drain_orders))
+    run.add(
+        "placing_orders_per_s",
+        f"Placing through order_place ({plan.placing_processes} processes × 4 threads)",
+        round(plan.drain_orders / placing, 1),
+        "orders/s",
+    )
+
+
+def phase_sync(run: Run) -> None:
+    from django.db.models import Count, Max
+    from django.utils import timezone
+
+    from orders.models import ACTIVE_STATUSES, Order, State
+    from orders.tasks import orders_sync_dispatch_task
+    from providers.models import ProviderCall
+    from tests.bench import seed
+
+    plan = run.plan
+    run.sim.cmd("set_latency", ms=plan.sync_latency_ms)
+    active = Order.objects.filter(provider=run.provider, state=State.SENT, status__in=ACTIVE_STATUSES)
+    extra = plan.sync_orders - active.count()
+    service = Order.objects.filter(pk__in=run.drain_ids[:1]).values_list("service_id", flat=True).first()
+    if service is None:
+        service = seed.orderable_services(quantity=100)[0]
+    from catalog.models import Route
+
+    external = Route.objects.filter(service_id=service, priority=1).values_list("upstream__external_id", flat=True)[0]
+    t0 = time.monotonic()
+    first_upstream, last_upstream = run.sim.cmd("bulk_add", service=int(external), count=extra, quantity=100)
+    reseller = seed.seed_customers(count=1, prefix="sync-reseller")
+    first, _last = seed.seed_active(
+        user_id=reseller.first_id, upstream_ids=(first_upstream, last_upstream), service_id=service, quantity=100
+    )
+    seed.seed_ledger(first_user=reseller.first_id, last_user=reseller.first_id, first_order=first)
+    seed.vacuum_analyze(tables=("orders_order", "wallets_entry"), vacuum=False)
+    upstream = [int(x) for x in active.values_list("provider_order_id", flat=True)]
+    step = 20  # 1 in 20 orders moves on a step (to In progress), 1 in 20 finishes (some refund)
+    run.sim.cmd("advance", steps=1, orders=upstream[::step])
+    run.sim.cmd("advance", steps=None, orders=upstream[step // 2 :: step])
+    total = active.count()
+    log(f"sync: {total} active orders ready ({time.monotonic() - t0:.1f} s); dispatching (load {loadavg()})")
+
+    since = timezone.now()
+    began = time.monotonic()
+    orders_sync_dispatch_task.delay()
+    unchecked = Order.objects.filter(provider=run.provider, state=State.SENT, updated_at__lt=since).filter(
+        status__in=ACTIVE_STATUSES
+    )
+    wait_for(lambda: not unchecked.exists(), timeout=max(300, plan.sync_orders / 100), interval=1, what="sync")
+    touched = Order.objects.filter(provider=run.provider, updated_at__gte=since)
+    # From the dispatch to the last order's update, as the rows record it (not the polling).
+    last = touched.aggregate(last=Max("updated_at"))["last"]
+    seconds = (last - since).total_seconds() if last else time.monotonic() - began
+    statuses = dict(touched.values_list("status").annotate(n=Count("id")).order_by())
+    flagged = touched.filter(sync_flag=True).count()
+    calls = ProviderCall.objects.filter(action="status", started_at__gte=since).count()
+    run.details["sync"] = {
+        "orders": total,
+        "seconds": round(seconds, 2),
+        "orders_per_s": round(total / seconds, 1),
+        "statuses_after": statuses,
+        "flagged": flagged,
+        "status_calls": calls,
+        "latency_ms": plan.sync_latency_ms,
+    }
+    log(f"sync: {run.details['sync']}")
+    run.add("sync_seconds", f"Status sync pass over {total:,} orders (50 ms upstream)", round(seconds, 1), "s")
+    run.add("sync_orders_per_s", "Status sync: orders/s", round(total / seconds, 1), "orders/s")
+
+
+def phase_audit(run: Run) -> None:
+    from wallets.audit import ledger_audit_run
+
+    began = time.monotonic()
+    result = ledger_audit_run()
+    seconds = time.monotonic() - began
+    run.details["audit"] = {"ok": result.ok, "summary": result.summary(), "seconds": round(seconds, 1)}
+    if not result.ok:
+        run.details["audit"]["violations"] = result.lines()[:20]
+    log(f"audit: {run.details['audit']}")
+    run.add("ledger_audit_ok", "Ledger audit after the run", int(result.ok), "yes/no")
+    run.add("ledger_audit_seconds", "Ledger audit: time", round(seconds, 1), "s")
+
+
+PHASES: dict[str, Callable[[Run], None]] = {
+    "pages": phase_pages,
+    "api": phase_api,
+    "wallet": phase_wallet,
+    "drain": phase_drain,
+    "sync": phase_sync,
+    "audit": phase_audit,
+}
+
+
+# --- Driver --------------------------------------------------------------------------------------
+def _on_alarm(signum: int, frame: object) -> None:
+    raise BudgetExceeded("the benchmark ran out of its time budget")
+
+
+def _on_term(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _cleanup(procs: Processes, *, keep_db: bool) -> None:
+    signal.alarm(0)
+    procs.stop_all()
+    try:
+        import redis
+
+        for db in (BROKER_DB, CACHE_DB):
+            redis.Redis.from_url(f"{REDIS}/{db}").flushdb()
+    except Exception as exc:
+        log(f"could not flush Redis: {exc}")
+    if not keep_db:
+        try:
+            _drop_database()
+        except Exception as exc:
+            log(f"could not drop the database: {exc}")
+
+
+def _drop_database() -> None:
+    from urllib.parse import urlsplit
+
+    import psycopg
+
+    try:
+        from django.db import connections
+
+        connections.close_all()
+    except Exception:
+        pass
+    parts = urlsplit(DATABASE_URL)
+    admin = parts._replace(path="/postgres").geturl().replace("postgres://", "postgresql://", 1)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}" WITH (FORCE)')
+
+
+def wait_until_idle(limit: float, max_minutes: float) -> None:
+    deadline = time.monotonic() + max_minutes * 60
+    while loadavg() >= limit and time.monotonic() < deadline:
+        log(f"load average {loadavg()} ≥ {limit}: waiting for the machine to settle")
+        time.sleep(60)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="shorter phases and less data (development)")
+    parser.add_argument("--keep-db", action="store_true", help="keep the bench database afterwards")
+    parser.add_argument("--update-readme", action="store_true", help="write the results table into README.md")
+    parser.add_argument("--only", default="", help="comma-separated phases to run (data always runs)")
+    parser.add_argument("--worker-processes", type=int, default=None)
+    parser.add_argument("--gunicorn-workers", type=int, default=None)
+    parser.add_argument("--wait-idle", type=float, default=0, help="wait until the 1-minute load is below this")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else Plan()
+    if args.worker_processes:
+        plan = replace(plan, worker_processes=args.worker_processes)
+    if args.gunicorn_workers:
+        plan = replace(plan, gunicorn_workers=args.gunicorn_workers)
+    if not wrk.available():
+        print("wrk is needed: apt-get install wrk (make bench installs it when run as root)", file=sys.stderr)
+        return 2
+    chosen = [p for p in args.only.split(",") if p] or list(PHASES)
+    unknown = set(chosen) - set(PHASES)
+    if unknown:
+        parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
+    if args.wait_idle:
+        wait_until_idle(args.wait_idle, max_minutes=30)
+
+    os.environ.update(bench_env(plan))
+    procs = Processes(LOGS)
+    sim_port = free_port()
+    run = Run(plan=plan, procs=procs, sim=Sim(sim_port))
+    signal.signal(signal.SIGTERM, _on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background
+    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.alarm(plan.budget_seconds)
+    started = time.monotonic()
+    info = report.machine()
+    meta: dict[str, Any] = {"date": report.now_text(), "machine": info, "quick": args.quick, "plan": plan.__dict__}
+    failed: str | None = None
+    load: dict[str, float] = {"start": loadavg()}
+    busy: dict[str, float] = {}
+    foreign = ForeignLoad()
+    try:
+        procs.start(
+            "simulator",
+            [
+                sys.executable,
+                "-m",
+                "tests.bench.simhost",
+                "--port",
+                str(sim_port),
+                "--services",
+                str(plan.services),
+                "--speed",
+                "0",
+                "--max-orders",
+                str(plan.sync_orders * 2 + 100_000),
+            ],
+            env=dict(os.environ),
+            cwd=ROOT,
+        )
+        wait_for(lambda: bool(run.sim.summary()), timeout=30, what="the simulator")
+        run.sim.cmd("set_balance", key=SIM_KEY, balance="1000000000000")
+        log(f"database {DATABASE_URL.rsplit('/', 1)[-1]}: created fresh and migrated (load {loadavg()})")
+        setup_django(fresh=True)
+        phase_data(run)
+        for name in chosen:
+            load[name] = loadavg()
+            log(f"--- {name} (load {load[name]})")
+            foreign.start()
+            try:
+                PHASES[name](run)
+            except (KeyboardInterrupt, BudgetExceeded):
+                raise
+            except Exception as exc:
+                traceback.print_exc()
+                run.details.setdefault("errors", {})[name] = repr(exc)
+                log(f"phase {name} failed: {exc!r}")
+                procs.stop("gunicorn", *[f"worker{n}" for n in range(plan.worker_processes)])
+            if name == "sync" or (name == "drain" and "sync" not in chosen):
+                procs.stop(*[f"worker{n}" for n in range(plan.worker_processes)])
+            busy[name] = foreign.share()
+            if busy[name] > 0.1:
+                log(f"WARNING: other processes used {busy[name]:.0%} of the machine during {name}")
+    except KeyboardInterrupt:
+        failed = "interrupted"
+    except BudgetExceeded as exc:
+        failed = str(exc)
+    except Exception as exc:
+        traceback.print_exc()
+        failed = repr(exc)
+    finally:
+        log("cleaning up: stopping processes, flushing Redis dbs 10-11" + ("" if args.keep_db else ", dropping the db"))
+        _cleanup(procs, keep_db=args.keep_db)
+
+    duration = time.monotonic() - started
+    meta["duration_seconds"] = round(duration, 1)
+    meta["load_average"] = load
+    meta["foreign_cpu_share"] = busy
+    if failed:
+        meta["failed"] = failed
+    print()
+    print(report.table(run.figures))
+    misses = [f for f in run.figures if f.ok is False]
+    print()
+    if failed:
+        print(f"The run did not finish: {failed}")
+    if misses:
+        print("Misses: " + "; ".join(f"{f.label} = {f.shown} (target {f.target})" for f in misses))
+    elif run.figures and not failed:
+        print("Every target is met.")
+    print(f"Machine: {report.machine_line(info)}; took {duration / 60:.1f} min; load at start {load['start']}")
+    disturbed = {name: share for name, share in busy.items() if share > 0.1}
+    if disturbed:
+        print(
+            "WARNING: other processes loaded the machine during "
+            + ", ".join(f"{name} ({share:.0%} of its CPU)" for name, share in disturbed.items())
+            + ": those figures are not meaningful"
+        )
+    report.write_json(RESULTS / "results.json", figures=run.figures, details=run.details, meta=meta)
+    report.write_svg(
+        RESULTS / "results.svg",
+        run.figures,
+        title=f"make bench, {meta['date']}: share of each target (longer is better)",
+    )
+    print(f"Wrote {RESULTS / 'results.json'} and {RESULTS / 'results.svg'}")
+    if args.update_readme and run.figures:
+        block = report.markdown(run.figures, when=meta["date"], info=info, duration_s=duration, quick=args.quick)
+        if report.update_readme(ROOT / "README.md", block):
+            print("Updated the results table in README.md")
+    return 1 if failed or misses else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
