@@ -46,3 +46,23 @@ def test_bad_values_fail_at_start_up_with_a_clear_message():
 
 def test_production_settings_start_with_a_secret_key():
     assert _start(DJANGO_DEBUG="false", DJANGO_SECRET_KEY="x" * 60).returncode == 0
+
+
+def test_a_redis_cache_forgives_an_unreachable_server():
+    # A Redis restart must not fail logins and API calls (smmpanel/cache.py).
+    program = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='smmpanel.settings'; django.setup(); "
+        "from django.core.cache import caches; cache = caches['default']; cache.set('k', 1); "
+        "print(type(cache).__name__, cache.get('k', 'gone'), cache.add('k', 2), cache.has_key('k'))"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "CACHE_URL"))}
+    result = subprocess.run(
+        [sys.executable, "-c", program],
+        env={**clean, "CACHE_URL": "rediscache://127.0.0.1:1/1"},  # nothing listens on port 1
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["ForgivingRedisCache", "gone", "True", "False"]

@@ -160,6 +160,27 @@ def test_throttled_responses_look_the_same_for_known_and_unknown_accounts() -> N
     assert seen[0] == seen[1] and seen[0][1]
 
 
+def test_customers_log_in_while_the_throttling_cache_is_down(client: Client, customer: User, settings: Any) -> None:
+    # Found by `make chaos`: with the cache on Redis, nobody could log in while Redis restarted
+    # (a 500 for every attempt, right password or not).
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "smmpanel.cache.ForgivingRedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closed}/0",
+        }
+    }
+    wrong = _login(client, customer.email, "wrong password")
+    assert wrong.status_code == 200 and "not correct" in wrong.content.decode()
+    right = _login(client, customer.email, PASSWORD)
+    assert right.status_code == 302
+    assert client.session["_auth_user_id"] == str(customer.pk)
+
+
 # --- two-factor authentication for staff -------------------------------------------------------
 def test_admin_login_form_redirects_to_allauth(client: Client) -> None:
     response = client.get(reverse("admin:login") + "?next=/admin/orders/")

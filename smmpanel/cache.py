@@ -1,0 +1,110 @@
+"""The cache on Redis, forgiving an unreachable server.
+
+Nothing the panel must get right lives in the cache: money, orders and sessions are in the
+database. The cache holds rate-limit counters (the API, allauth's login throttling) and
+short-lived markers (a two-factor code already used). When Redis is unreachable (being
+restarted, failing over), this backend acts as an empty cache that forgets what it is
+told, instead of failing every request that touches it with a 500: for that while the
+limits are not enforced, and customers can still log in and use the API. Short socket
+timeouts (settings.py) keep a silent server from holding requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
+from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+logger = logging.getLogger(__name__)
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
+LOG_EVERY_SECONDS = 10.0
+
+
+class ForgivingRedisCache(RedisCache):
+    _last_logged = 0.0
+
+    def _unreachable(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - ForgivingRedisCache._last_logged >= LOG_EVERY_SECONDS:
+            ForgivingRedisCache._last_logged = now
+            logger.warning("cache unreachable, serving without it: %s", exc)
+
+    def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        try:
+            return super().get(key, default, version)
+        except UNREACHABLE as exc:
+            self._unreachable(exc)
+            return default
+
+    def get_many(self, keys: Any, version: int | None = None) -> dict[Any, Any]:
+        try:
+            return super().get_many(keys, version)
+        except UNREACHABLE as exc:
+            self._unreachable(exc)
+            return {}
+
+    def has_key(self, key: Any, version: int | None = None) -> bool:
+        try:
+            return super().has_key(key, version)
+        except UNREACHABLE as exc:
+            self._unreachable(exc)
+            return False
+
+    def add(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
+        # An empty cache takes every add; a lock or a counter then starts afresh.
+        try:
+            return super().add(key, value, timeout, version)
+        except UNREACHABLE as exc:
+            self._unreachable(exc)
+            return True
+
+    def set(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> None:
+        try:
+            super().set(key, value, timeout, version)
+        except UNREACHABLE as exc:
+            self._unreachable(exc)
+
+    def set_many(self, data: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> list[Any]:
+        try:
+            return super().set_many(data, timeout, version)
+        except UNREACHABLE as exc:
+            self._unreachable(exc)
+            return []
+
+    def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
+        try:
+            return super().touch(key, timeout, version)
+        except UNREACHABLE as exc:
+            self._unreachable(exc)
+            return False
+
+    def incr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        try:
+            return super().incr(key, delta, version)
+        except UNREACHABLE as exc:
+            self._unreachable(exc)
+            raise ValueError(f"Key '{key}' not found") from exc  # what an empty cache says
+
+    def delete(self, key: Any, version: int | None = None) -> bool:
+        try:
+            return super().delete(key, version)
+        except UNREACHABLE as exc:
+            self._unreachable(exc)
+            return False
+
+    def delete_many(self, keys: Any, version: int | None = None) -> None:
+        try:
+            super().delete_many(keys, version)
+        except UNREACHABLE as exc:
+            self._unreachable(exc)
+
+    def clear(self) -> None:
+        try:
+            super().clear()
+        except UNREACHABLE as exc:
+            self._unreachable(exc)
