@@ -224,7 +224,9 @@ class WebCustomer(Client):
 
     def step(self) -> None:
         roll = self.rng.random()
-        if roll < 0.12:
+        if roll < 0.04:
+            self.start_session()  # the customer comes back in a new browser: logs in again
+        elif roll < 0.12:
             self.request("GET", "/orders/")
             self.stats.count("web.list_pages")
         elif roll < 0.2 and self.orders:
