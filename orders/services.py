@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -906,11 +906,46 @@ def order_sync_chunk(*, provider_id: int, order_ids: list[int]) -> dict[str, int
         logger.warning("status sync of %s orders at %s failed: %s", len(orders), provider.name, exc)
         counts["skipped"] = len(orders)
         return counts
-    for order in orders:
-        reply = replies.get(str(order.provider_order_id))
-        outcome = _sync_quick(order=order, reply=reply) or _sync_one(order_id=order.pk, reply=reply)
+    answered = [(order, replies.get(str(order.provider_order_id))) for order in orders]
+    quick = _sync_quick_many(answered) if connection.vendor == "postgresql" else {}
+    for order, reply in answered:
+        outcome = (
+            quick.get(order.pk) or _sync_quick(order=order, reply=reply) or _sync_one(order_id=order.pk, reply=reply)
+        )
         counts[outcome] += 1
     return counts
+
+
+def _sync_quick_many(answered: list[tuple[Order, OrderStatus | ProviderError | None]]) -> dict[int, str]:
+    """_sync_quick for a whole chunk in one UPDATE (PostgreSQL): every reply that changes no
+    status, each row compared-and-set on its own (still sent, still in the status read).
+    Returns the outcome of each order it applied; the others go the single-order way."""
+    now = timezone.now()
+    rows: list[tuple[Any, ...]] = []
+    outcome: dict[int, str] = {}
+    for order, reply in answered:
+        nonsense = _nonsense(order=order, reply=reply)
+        if nonsense is not None:
+            rows.append((order.pk, order.status, True, nonsense[:500], None, None))
+            outcome[order.pk] = "flagged"
+        elif isinstance(reply, OrderStatus) and reply.status == order.status:
+            start_count = reply.start_count if reply.start_count is not None and reply.start_count >= 0 else None
+            rows.append((order.pk, order.status, False, "", start_count, reply.remains))
+            outcome[order.pk] = "checked"
+    if not rows:
+        return {}
+    values = ", ".join(["(%s::bigint, %s::varchar, %s::boolean, %s::varchar, %s::bigint, %s::bigint)"] * len(rows))
+    sql = (  # only placeholders are joined in
+        "UPDATE orders_order AS o SET sync_flag = v.flag, sync_note = v.note, "  # noqa: S608
+        "start_count = COALESCE(v.start_count, o.start_count), remains = COALESCE(v.remains, o.remains), "
+        "last_checked_at = %s, updated_at = %s "
+        "FROM (VALUES " + values + ") AS v(id, status, flag, note, start_count, remains) "
+        "WHERE o.id = v.id AND o.state = %s AND o.status = v.status RETURNING o.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now, now, *(x for row in rows for x in row), State.SENT])
+        applied = {pk for (pk,) in cursor.fetchall()}
+    return {pk: result for pk, result in outcome.items() if pk in applied}
 
 
 def _sync_changes(reply: OrderStatus, now: datetime) -> dict[str, Any]:
