@@ -761,6 +761,7 @@ def main(argv: list[str] | None = None) -> int:
         if workload is not None:
             workload.stop.set()
         cluster.stop_all()
+        shutil.rmtree(rundir / "static", ignore_errors=True)  # collected for this run only
         with contextlib.suppress(Exception):
             from django.db import connections
 
