@@ -20,7 +20,10 @@ each for a bounded time:
 Then the load stops, the system settles (sweep and sync run until nothing moves, bounded),
 and the run checks that every order is final, `sent` or `unknown`; that the provider's add
 counter matches the orders' histories exactly (never two adds for one order); that
-`ledger_audit` passes; and that every customer was told the truth. It prints the timeline
+`ledger_audit` passes; that final statuses agree with the provider's; that every customer
+was told the truth and no request placed two orders; that customers met errors only while
+the database was down; that every process survived; and that workers logged errors only
+during the database and Redis faults, and no deadlock (chaos/checks.py). It prints the timeline
 of faults, the workload counts and the findings, and exits 1 if a check fails. Everything
 it started is stopped on exit, Ctrl-C or failure; the database is kept for inspection.
 
