@@ -3,6 +3,7 @@ import os
 from typing import Any
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 from celery.worker.consumer import Consumer
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smmpanel.settings")
@@ -36,3 +37,17 @@ app = Celery("smmpanel")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.worker_consumer = f"{__name__}:BrokerLossTolerantConsumer"
 app.autodiscover_tasks()
+
+
+# Workers keep their database connections across tasks the way the web server keeps them
+# across requests (CELERY_DB_REUSE_MAX in settings stops Celery closing them after every
+# task): close_old_connections() closes one past CONN_MAX_AGE or left broken, and marks it
+# for a health check before its next use (CONN_HEALTH_CHECKS).
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(sender: Any = None, **kwargs: Any) -> None:
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return  # an eager task runs inside the caller's connection and transaction
+    from django.db import close_old_connections
+
+    close_old_connections()

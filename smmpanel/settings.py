@@ -212,6 +212,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=120)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=180)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes the database connections before and after every task unless
+# this is set, so each submitted order started and ended a PostgreSQL backend. Connections
+# are reused instead and aged out like the web server's (smmpanel/celery.py).
+CELERY_DB_REUSE_MAX = 2**31
 
 # --- The panel ------------------------------------------------------------------------
 PANEL_NAME = env.str("PANEL_NAME", default="SMM Panel")
