@@ -24,8 +24,8 @@ def service_get_for_sale(*, pk: int) -> Service | None:
     return service_list_for_sale().filter(pk=pk).first()
 
 
-def service_routes(*, service: Service) -> list[Route]:
-    """Enabled routes whose provider can take orders, best first."""
+def service_routes(*, service: Service | int) -> list[Route]:
+    """Enabled routes whose provider can take orders, best first (of a service or service id)."""
     return list(
         Route.objects.filter(
             service=service,

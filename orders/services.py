@@ -644,12 +644,14 @@ def order_submit(*, order_id: int) -> str:
     Safe to run any number of times for the same order, concurrently: only the caller
     that wins the `queued → sending` compare-and-set talks to the provider.
     """
-    order = Order.objects.select_related("service", "user").filter(pk=order_id).first()
+    # The order row alone: its routes are read by service id, and the customer is needed
+    # only for a refund (then read once).
+    order = Order.objects.filter(pk=order_id).first()
     if order is None or order.state != State.QUEUED:
         return "skipped"
     now = timezone.now()
     tried = set(order.routes_tried or [])
-    untried = [r for r in service_routes(service=order.service) if r.pk not in tried]
+    untried = [r for r in service_routes(service=order.service_id) if r.pk not in tried]
     usable = [r for r in untried if r.upstream.provider.is_usable]
     if not usable:
         if untried:
