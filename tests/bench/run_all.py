@@ -21,7 +21,7 @@ Phases, in order (each prints as it goes; `--quick` shrinks every one for develo
    the simulator's `add` count.
 6. sync: 100,000 active sent orders (the simulator holds each), the simulator answering after
    50 ms; one dispatch task (the beat's) plans chunks of 100 and the workers run them. Time
-   until every order has been checked once. 10 % of the orders change status (some refund).
+   until every order has been checked once. 2 % of the orders change status (some refund).
 7. audit: `ledger_audit` over everything the run did.
 
 Results: a table, bench/results.json, bench/results.svg; `--update-readme` rewrites the
@@ -41,7 +41,8 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -50,7 +51,7 @@ from typing import Any
 import requests
 
 from tests.bench import report, wrk
-from tests.bench.procs import ForeignLoad, Processes, wait_for
+from tests.bench.procs import PhaseMeter, Processes, wait_for
 from tests.bench.setup import setup_django
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,6 +177,40 @@ class Run:
 
     def add(self, key: str, label: str, value: float | None, unit: str = "", **kwargs: Any) -> None:
         self.figures.append(report.figure(key, label, value, unit, **kwargs))
+
+
+DATABASE_NAME = DATABASE_URL.rsplit("/", 1)[-1]
+
+
+@contextmanager
+def metered(run: Run, key: str) -> Iterator[dict[str, int]]:
+    """Record where the CPU went during the block (run.details["cpu"][key]); set
+    box["operations"] to get it per operation too."""
+    meter = PhaseMeter(DATABASE_NAME)
+    meter.start()
+    box = {"operations": 0}
+    yield box
+    used: dict[str, Any] = dict(meter.stop())
+    if box["operations"]:
+        used["ms_per_operation"] = {
+            kind: round(seconds / box["operations"] * 1000, 2)
+            for kind, seconds in used.items()
+            if kind not in ("wall", "foreign_share")
+        }
+    run.details.setdefault("cpu", {})[key] = used
+    if used["foreign_share"] > 0.1:
+        log(f"WARNING: other processes used {used['foreign_share']:.0%} of the machine during {key}")
+
+
+def cpu_ms(run: Run, key: str, *kinds: str) -> float | None:
+    """CPU milliseconds per operation of `key`, summed over these kinds of process."""
+    per = run.details.get("cpu", {}).get(key, {}).get("ms_per_operation")
+    if not per:
+        return None
+    return round(sum(per.get(kind, 0.0) for kind in kinds), 1)
+
+
+SERVER_SIDE = ("postgres", "redis")
 
 
 # --- Phases -------------------------------------------------------------------------------------
@@ -342,20 +377,24 @@ def phase_api(run: Run) -> None:
         for _ in range(50):  # every worker imports and connects before the clock starts
             requests.post(url, data={"key": run.keys[0], "action": "status", "orders": id_lists[0]}, timeout=5)
         log(f"wrk: status of 100 ids, {plan.connections} connections, {plan.wrk_seconds} s (load {loadavg()})")
-        status = wrk.run(
-            wrk.status_script(keys=run.keys, id_lists=id_lists),
-            url=url,
-            duration=plan.wrk_seconds,
-            connections=plan.connections,
-        )
+        with metered(run, "api_status") as box:
+            status = wrk.run(
+                wrk.status_script(keys=run.keys, id_lists=id_lists),
+                url=url,
+                duration=plan.wrk_seconds,
+                connections=plan.connections,
+            )
+            box["operations"] = int(status["requests"])
         log(f"status: {status}")
         log(f"wrk: add, {plan.connections} connections, {plan.wrk_seconds} s (load {loadavg()})")
-        add = wrk.run(
-            wrk.add_script(keys=run.keys, services=services, run=secrets.token_hex(3)),
-            url=url,
-            duration=plan.wrk_seconds,
-            connections=plan.connections,
-        )
+        with metered(run, "api_add") as box:
+            add = wrk.run(
+                wrk.add_script(keys=run.keys, services=services, run=secrets.token_hex(3)),
+                url=url,
+                duration=plan.wrk_seconds,
+                connections=plan.connections,
+            )
+            box["operations"] = int(add["requests"])
         log(f"add: {add}")
     finally:
         run.procs.stop("gunicorn")
@@ -371,6 +410,18 @@ def phase_api(run: Run) -> None:
     run.add("api_status_p95_ms", "API status: p95 latency", status["p95_ms"], "ms")
     run.add("api_status_p99_ms", "API status: p99 latency", status["p99_ms"], "ms")
     run.add("api_status_errors", "API status: errors", status["errors"] + status["timeouts"] + status["non_2xx"])
+    run.add(
+        "api_add_cpu_ms",
+        "API add: CPU per request (gunicorn + db + redis)",
+        cpu_ms(run, "api_add", "gunicorn", *SERVER_SIDE),
+        "ms",
+    )
+    run.add(
+        "api_status_cpu_ms",
+        "API status: CPU per request (gunicorn + db + redis)",
+        cpu_ms(run, "api_status", "gunicorn", *SERVER_SIDE),
+        "ms",
+    )
 
 
 def _threads(count: int, target: Callable[[int], None]) -> list[BaseException]:
@@ -428,13 +479,15 @@ def phase_wallet(run: Run) -> None:
     log(f"busy wallet: {plan.wallet_threads} threads for {plan.wallet_seconds} s (load {loadavg()})")
     errors: list[BaseException] = []
     runner = threading.Thread(target=lambda: errors.extend(_threads(plan.wallet_threads, place)), daemon=True)
-    runner.start()
-    barrier.wait()
-    began = time.perf_counter()
-    time.sleep(plan.wallet_seconds)
-    stop.set()
-    runner.join()
-    elapsed = time.perf_counter() - began
+    with metered(run, "wallet") as box:
+        runner.start()
+        barrier.wait()
+        began = time.perf_counter()
+        time.sleep(plan.wallet_seconds)
+        stop.set()
+        runner.join()
+        elapsed = time.perf_counter() - began
+        box["operations"] = sum(len(x) for x in latencies)
     _flush_broker()
     placed = Order.objects.filter(user=user)
     count = placed.count()
@@ -456,6 +509,12 @@ def phase_wallet(run: Run) -> None:
     }
     log(f"busy wallet: {run.details['wallet']}")
     run.add("wallet_orders_per_s", "One busy wallet: orders/s (16 threads)", round(count / elapsed, 1), "orders/s")
+    run.add(
+        "wallet_cpu_ms",
+        "One busy wallet: CPU per order (placing + db + redis)",
+        cpu_ms(run, "wallet", "orchestrator", *SERVER_SIDE),
+        "ms",
+    )
     run.add("wallet_consistent", "One busy wallet: no deadlock, balance ≥ 0, ledger matches", int(consistent), "yes/no")
 
 
@@ -544,20 +603,24 @@ def phase_drain(run: Run) -> None:
         f"drain: placing {plan.drain_orders} orders through order_place from {plan.placing_processes} processes "
         f"(load {loadavg()})"
     )
-    began = time.monotonic()
-    run.drain_ids = _place_in_processes(run, count=plan.drain_orders, users=users, services=services)
-    placing = time.monotonic() - began
+    with metered(run, "placing") as box:
+        began = time.monotonic()
+        run.drain_ids = _place_in_processes(run, count=plan.drain_orders, users=users, services=services)
+        placing = time.monotonic() - began
+        box["operations"] = len(run.drain_ids)
     if len(run.drain_ids) != plan.drain_orders:
         raise RuntimeError(f"placed {len(run.drain_ids)} orders, not {plan.drain_orders}")
     run.sim.cmd("reset_counters")
     log(f"drain: placed in {placing:.1f} s; starting {plan.worker_processes} workers × {plan.worker_threads} threads")
-    launched = time.monotonic()
-    _start_workers(run)
     # Nothing else creates orders meanwhile: the drained ones are every order from the first on.
     mine = Order.objects.filter(pk__gte=run.drain_ids[0])
     unsettled = mine.filter(state__in=(State.QUEUED, State.SENDING))
-    wait_for(lambda: not unsettled.exists(), timeout=max(300, plan.drain_orders / 20), interval=1, what="the drain")
-    wall = time.monotonic() - launched
+    with metered(run, "drain") as box:
+        launched = time.monotonic()
+        _start_workers(run)
+        wait_for(lambda: not unsettled.exists(), timeout=max(300, plan.drain_orders / 20), interval=1, what="drain")
+        wall = time.monotonic() - launched
+        box["operations"] = plan.drain_orders
     states = dict(mine.values_list("state").annotate(n=Count("id")).order_by())
     span = mine.aggregate(first=Min("sending_started_at"), last=Max("sent_at"))
     seconds = (span["last"] - span["first"]).total_seconds()
@@ -578,6 +641,18 @@ def phase_drain(run: Run) -> None:
     run.add("drain_orders_per_s", f"Submission drain of {plan.drain_orders:,} (100 ms upstream)", rate, "orders/s")
     run.add("drain_seconds", "Submission drain: first claim to last sent", round(seconds, 1), "s")
     run.add("drain_simulator_adds", "Submission drain: simulator add count", adds, expected=float(plan.drain_orders))
+    run.add(
+        "drain_cpu_ms",
+        "Submission drain: CPU per order (workers + db + redis)",
+        cpu_ms(run, "drain", "celery", *SERVER_SIDE),
+        "ms",
+    )
+    run.add(
+        "placing_cpu_ms",
+        "Placing: CPU per order (order_place + db + redis)",
+        cpu_ms(run, "placing", "exited children", *SERVER_SIDE),
+        "ms",
+    )
     run.add(
         "placing_orders_per_s",
         f"Placing through order_place ({plan.placing_processes} processes × 4 threads)",
@@ -614,7 +689,9 @@ def phase_sync(run: Run) -> None:
     seed.seed_ledger(first_user=reseller.first_id, last_user=reseller.first_id, first_order=first)
     seed.vacuum_analyze(tables=("orders_order", "wallets_entry"), vacuum=False)
     upstream = [int(x) for x in active.values_list("provider_order_id", flat=True)]
-    step = 20  # 1 in 20 orders moves on a step (to In progress), 1 in 20 finishes (some refund)
+    # 1 in 100 orders moves on a step (to In progress), 1 in 100 finishes (some with a refund):
+    # twice what a minute brings when orders take hours and change status two or three times.
+    step = 100
     run.sim.cmd("advance", steps=1, orders=upstream[::step])
     run.sim.cmd("advance", steps=None, orders=upstream[step // 2 :: step])
     total = active.count()
@@ -622,11 +699,13 @@ def phase_sync(run: Run) -> None:
 
     since = timezone.now()
     began = time.monotonic()
-    orders_sync_dispatch_task.delay()
     unchecked = Order.objects.filter(provider=run.provider, state=State.SENT, updated_at__lt=since).filter(
         status__in=ACTIVE_STATUSES
     )
-    wait_for(lambda: not unchecked.exists(), timeout=max(300, plan.sync_orders / 100), interval=1, what="sync")
+    with metered(run, "sync") as box:
+        orders_sync_dispatch_task.delay()
+        wait_for(lambda: not unchecked.exists(), timeout=max(300, plan.sync_orders / 100), interval=1, what="sync")
+        box["operations"] = total
     touched = Order.objects.filter(provider=run.provider, updated_at__gte=since)
     # From the dispatch to the last order's update, as the rows record it (not the polling).
     last = touched.aggregate(last=Max("updated_at"))["last"]
@@ -646,6 +725,12 @@ def phase_sync(run: Run) -> None:
     log(f"sync: {run.details['sync']}")
     run.add("sync_seconds", f"Status sync pass over {total:,} orders (50 ms upstream)", round(seconds, 1), "s")
     run.add("sync_orders_per_s", "Status sync: orders/s", round(total / seconds, 1), "orders/s")
+    run.add(
+        "sync_cpu_ms",
+        "Status sync: CPU per order (workers + db + redis)",
+        cpu_ms(run, "sync", "celery", *SERVER_SIDE),
+        "ms",
+    )
 
 
 def phase_audit(run: Run) -> None:
@@ -761,7 +846,6 @@ def main(argv: list[str] | None = None) -> int:
     failed: str | None = None
     load: dict[str, float] = {"start": loadavg()}
     busy: dict[str, float] = {}
-    foreign = ForeignLoad()
     try:
         procs.start(
             "simulator",
@@ -789,7 +873,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in chosen:
             load[name] = loadavg()
             log(f"--- {name} (load {load[name]})")
-            foreign.start()
+            meter = PhaseMeter(DATABASE_NAME)
+            meter.start()
             try:
                 PHASES[name](run)
             except (KeyboardInterrupt, BudgetExceeded):
@@ -799,11 +884,9 @@ def main(argv: list[str] | None = None) -> int:
                 run.details.setdefault("errors", {})[name] = repr(exc)
                 log(f"phase {name} failed: {exc!r}")
                 procs.stop("gunicorn", *[f"worker{n}" for n in range(plan.worker_processes)])
+            busy[name] = meter.stop()["foreign_share"]
             if name == "sync" or (name == "drain" and "sync" not in chosen):
                 procs.stop(*[f"worker{n}" for n in range(plan.worker_processes)])
-            busy[name] = foreign.share()
-            if busy[name] > 0.1:
-                log(f"WARNING: other processes used {busy[name]:.0%} of the machine during {name}")
     except KeyboardInterrupt:
         failed = "interrupted"
     except BudgetExceeded as exc:
