@@ -94,7 +94,7 @@ _STATUS_FIELDS = ("pk", "charge", "start_count", "status", "remains", "quantity"
 
 
 def _status_rows(user: User, pks: list[int]) -> dict[int, dict[str, str]]:
-    rows = Order.objects.filter(user=user, pk__in=pks).order_by().values_list(*_STATUS_FIELDS)
+    rows = Order.objects.filter(user=user, pk__any=pks).order_by().values_list(*_STATUS_FIELDS)
     return {
         pk: _status_object(charge=charge, start_count=start_count, status=status, remains=remains, quantity=quantity)
         for pk, charge, start_count, status, remains, quantity in rows

@@ -48,3 +48,23 @@ def test_large_results_are_estimated_not_counted(users, monkeypatch):
         assert count >= 4
     else:
         assert count == 7  # elsewhere, an exact count
+
+
+# --- field__any: a list of ids as one parameter ---------------------------------------------------
+def test_any_finds_exactly_the_listed_rows(users):
+    wanted = [users[1].pk, users[4].pk, users[4].pk, 10**12]  # a repeat and an id that does not exist
+    found = set(User.objects.filter(pk__any=wanted).values_list("pk", flat=True))
+    assert found == {users[1].pk, users[4].pk}
+    assert not User.objects.filter(pk__any=[]).exists()
+    assert set(User.objects.exclude(pk__any=[users[0].pk]).values_list("pk", flat=True)) == {u.pk for u in users[1:]}
+
+
+@pytest.mark.postgres
+def test_any_sends_one_statement_text_whatever_the_number_of_ids(users):
+    with CaptureQueriesContext(connection) as captured:
+        list(User.objects.filter(pk__any=[users[0].pk]))
+        list(User.objects.filter(pk__any=[u.pk for u in users]))
+    texts = [q["sql"] for q in captured.captured_queries]
+    assert "= ANY(" in texts[0]
+    # The SQL differs only in the array literal Django interpolates for display.
+    assert texts[0].split("ANY(")[0] == texts[1].split("ANY(")[0]

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -66,3 +68,24 @@ def test_a_redis_cache_forgives_an_unreachable_server():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["ForgivingRedisCache", "gone", "True", "False"]
+
+
+@pytest.mark.broker
+def test_the_redis_cache_builds_its_client_once_and_shares_it():
+    # Django's Redis cache makes a new redis.Redis for every operation (about 170 callbacks
+    # registered each time); ours keeps one per connection pool.
+    from django.core.cache.backends.redis import RedisCache
+
+    from smmpanel.cache import ForgivingRedisCache
+
+    location = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+    if not location.startswith("redis://"):
+        pytest.skip("the broker is not Redis")
+    cache = ForgivingRedisCache(location, {})
+    cache.set("reuse-check", 41)
+    assert cache.incr("reuse-check") == 42
+    assert cache._cache.get_client(write=True) is cache._cache.get_client(write=True)
+    assert cache._cache.get_client() is cache._cache.get_client()
+    plain = RedisCache(location, {})
+    assert plain._cache.get_client() is not plain._cache.get_client()  # what the subclass avoids
+    cache.delete("reuse-check")

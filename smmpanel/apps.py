@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class SmmpanelConfig(AppConfig):
+    name = "smmpanel"
+
+    def ready(self) -> None:
+        from django.db import models
+
+        from .db import AnyOf
+
+        models.IntegerField.register_lookup(AnyOf)
