@@ -24,18 +24,33 @@ def service_get_for_sale(*, pk: int) -> Service | None:
     return service_list_for_sale().filter(pk=pk).first()
 
 
+def _usable_routes() -> QuerySet[Route]:
+    return Route.objects.filter(is_enabled=True, upstream__is_removed=False, upstream__provider__is_enabled=True)
+
+
 def service_routes(*, service: Service | int) -> list[Route]:
     """Enabled routes whose provider can take orders, best first (of a service or service id)."""
     return list(
-        Route.objects.filter(
-            service=service,
-            is_enabled=True,
-            upstream__is_removed=False,
-            upstream__provider__is_enabled=True,
-        )
-        .select_related("upstream", "upstream__provider")
+        _usable_routes().filter(service=service).select_related("upstream__provider").order_by("priority", "id")
+    )
+
+
+def service_for_sale_with_routes(*, pk: int) -> tuple[Service | None, list[Route]]:
+    """A service on sale and its usable routes, best first, in one query when it has routes
+    (placing an order needs both); a second query only tells an unsellable service from one
+    without routes."""
+    routes = list(
+        _usable_routes()
+        .filter(service_id=pk, service__is_enabled=True, service__category__is_enabled=True)
+        .select_related("service__category", "upstream__provider")
         .order_by("priority", "id")
     )
+    if not routes:
+        return service_get_for_sale(pk=pk), []
+    service = routes[0].service
+    for route in routes[1:]:
+        route.service = service
+    return service, routes
 
 
 def category_list_with_services() -> QuerySet[Category]:

@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from catalog.models import Route, Service
 from catalog.pricing import cost_per_1000
-from catalog.selectors import service_get_for_sale, service_price_for_user, service_routes
+from catalog.selectors import service_for_sale_with_routes, service_price_for_user, service_routes
 from providers.client import NotSent, OrderStatus, ProviderError, Rejected, UnknownOutcome
 from providers.models import Provider
 from providers.services import provider_client, provider_pause
@@ -401,11 +401,10 @@ def order_place(*, user: User, service_id: Any, fields: Mapping[str, Any], idemp
         pk = int(str(service_id).strip())
     except (TypeError, ValueError):
         raise OrderError(protocol.ERR_INCORRECT_SERVICE) from None
-    service = service_get_for_sale(pk=pk)
+    service, routes = service_for_sale_with_routes(pk=pk)
     if service is None:
         raise OrderError(protocol.ERR_INCORRECT_SERVICE)
     request = order_request_parse(service=service, fields=fields)
-    routes = service_routes(service=service)
     if not routes:
         # Nothing could ever deliver it; do not take the money.
         raise OrderError(protocol.ERR_INCORRECT_SERVICE)
