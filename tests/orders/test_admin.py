@@ -74,6 +74,37 @@ def test_customer_filter_finds_by_username_email_or_id(admin_client, order, othe
     assert theirs.pk not in ids
 
 
+def test_older_orders_links_walk_the_whole_list_by_keyset(admin_client, customer, shop, place, monkeypatch):
+    from orders.admin import OrderAdmin
+
+    monkeypatch.setattr(OrderAdmin, "list_per_page", 2)
+    fund(customer)
+    service = shop.service(allow_duplicate_link=True)
+    placed = [place(customer, service, link=LINK, quantity="100").pk for _ in range(5)]
+    seen: list[int] = []
+    url = reverse(CHANGELIST)
+    for _ in range(5):
+        cl = admin_client.get(url).context["cl"]
+        seen += [o.pk for o in cl.result_list]
+        if cl.older_url is None:
+            break
+        url = reverse(CHANGELIST) + cl.older_url
+    assert seen == sorted(placed, reverse=True)  # every order once, newest first
+    last = admin_client.get(url)
+    assert "Newest orders" in last.content.decode() and "Older orders" not in last.content.decode()
+    # Sorted by another column, pages are numbered only.
+    assert admin_client.get(reverse(CHANGELIST), {"o": "2"}).context["cl"].older_url is None
+    # Combined with a filter, the link keeps the filter.
+    filtered = admin_client.get(reverse(CHANGELIST), {"status__exact": "Pending", "before": placed[-1]})
+    assert [o.pk for o in filtered.context["cl"].result_list] == sorted(placed[:-1], reverse=True)[:2]
+    assert "status__exact=Pending" in filtered.context["cl"].older_url
+
+
+def test_older_than_junk_is_refused_not_a_crash(admin_client, order):
+    response = admin_client.get(reverse(CHANGELIST), {"before": "1;drop"})
+    assert response.status_code == 302 and "e=1" in response["Location"]
+
+
 def test_provider_filter(admin_client, order):
     response = admin_client.get(reverse(CHANGELIST), {"provider__id__exact": order.provider_id})
     assert [o.pk for o in response.context["cl"].result_list] == [order.pk]
