@@ -64,13 +64,18 @@ STATE_TRANSITIONS: dict[str, frozenset[str]] = {
 
 
 class Order(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
+    # No single-column indexes on user and provider: order_user_id and
+    # order_provider_status_checked lead with them. Every status or state change writes an
+    # entry into each index of this table (state is indexed, so no update is HOT).
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders", db_index=False)
     service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="orders")
     # The type decides the fields sent upstream and how the charge was computed.
     service_type = models.CharField(max_length=64, default="Default")
     # Where the order goes (or went) upstream; set at placing, updated to the route actually used.
     route = models.ForeignKey(Route, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    provider = models.ForeignKey(Provider, null=True, blank=True, on_delete=models.PROTECT, related_name="orders")
+    provider = models.ForeignKey(
+        Provider, null=True, blank=True, on_delete=models.PROTECT, related_name="orders", db_index=False
+    )
     external_service_id = models.CharField("upstream service id", max_length=64, blank=True)
     # Routes that definitively rejected this order; the next submission skips them.
     routes_tried = models.JSONField(default=list, blank=True)

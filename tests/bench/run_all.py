@@ -885,8 +885,14 @@ def main(argv: list[str] | None = None) -> int:
         run.sim.cmd("set_balance", key=SIM_KEY, balance="1000000000000")
         log(f"database {DATABASE_URL.rsplit('/', 1)[-1]}: created fresh and migrated (load {loadavg()})")
         setup_django(fresh=True)
+        from tests.bench import seed
+
         phase_data(run)
         for name in chosen:
+            if name != "data":
+                began = time.monotonic()
+                seed.settle()
+                log(f"settled: VACUUM (ANALYZE) and CHECKPOINT ({time.monotonic() - began:.1f} s)")
             load[name] = loadavg()
             log(f"--- {name} (load {load[name]})")
             meter = PhaseMeter(DATABASE_NAME)

@@ -330,7 +330,15 @@ def seed_ledger(*, first_user: int, last_user: int, first_order: int) -> None:
     _reset_sequence("wallets_entry")
 
 
-TABLES = ("accounts_user", "orders_order", "wallets_entry", "wallets_wallet", "accounts_apikey")
+TABLES = (
+    "accounts_user",
+    "orders_order",
+    "orders_orderevent",
+    "wallets_entry",
+    "wallets_wallet",
+    "accounts_apikey",
+    "providers_providercall",
+)
 
 
 def vacuum_analyze(*, tables: tuple[str, ...] = TABLES, vacuum: bool = True) -> None:
@@ -338,3 +346,11 @@ def vacuum_analyze(*, tables: tuple[str, ...] = TABLES, vacuum: bool = True) -> 
     with connection.cursor() as cursor:
         for table in tables:
             cursor.execute(f"{'VACUUM (ANALYZE)' if vacuum else 'ANALYZE'} {table}")
+
+
+def settle() -> None:
+    """Before a phase: vacuum what the previous phase changed and write its dirty pages out, so
+    that a phase does not pay for its predecessor's autovacuum or checkpoint."""
+    vacuum_analyze()
+    with connection.cursor() as cursor:
+        cursor.execute("CHECKPOINT")
