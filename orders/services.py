@@ -918,7 +918,7 @@ def orders_sync_plan(*, now: datetime | None = None, max_chunks: int | None = No
         )
         if not ids:
             continue
-        Order.objects.filter(pk__in=ids).update(last_checked_at=now)
+        Order.objects.filter(pk__any=ids).update(last_checked_at=now)
         plan.extend((provider_id, ids[i : i + protocol.MAX_IDS]) for i in range(0, len(ids), protocol.MAX_IDS))
     return plan
 

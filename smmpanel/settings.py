@@ -104,13 +104,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # Server-side parameters: psycopg prepares a statement a connection runs five times,
-        # and PostgreSQL stops planning it again (planning cost more than executing for the
-        # API's key lookup and the order transitions). Off behind a transaction-mode pooler.
-        DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool(
-            "DATABASE_SERVER_SIDE_BINDING", default=True
-        )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate limits, login throttling) -----------------------------------------------
