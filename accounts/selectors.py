@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from smmpanel.db import first_or_none
+
 from .models import ApiKey, User
 from .services import api_key_digest
 
@@ -8,10 +10,8 @@ def api_key_get_by_raw(*, raw_key: str) -> ApiKey | None:
     """The active key (with its user) for a raw key as sent; one indexed query."""
     if not raw_key or len(raw_key) > 200:
         return None
-    return (
-        ApiKey.objects.select_related("user")
-        .filter(digest=api_key_digest(raw_key=raw_key), user__is_active=True)
-        .first()
+    return first_or_none(
+        ApiKey.objects.select_related("user").filter(digest=api_key_digest(raw_key=raw_key), user__is_active=True)
     )
 
 

@@ -5,6 +5,7 @@ from decimal import Decimal
 from django.db.models import Prefetch, QuerySet
 
 from accounts.models import User
+from smmpanel.db import first_or_none
 
 from .models import Category, Route, Service
 from .pricing import price_for_customer
@@ -21,7 +22,7 @@ def service_list_for_sale() -> QuerySet[Service]:
 
 
 def service_get_for_sale(*, pk: int) -> Service | None:
-    return service_list_for_sale().filter(pk=pk).first()
+    return first_or_none(service_list_for_sale().filter(pk=pk))
 
 
 def _usable_routes() -> QuerySet[Route]:

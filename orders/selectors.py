@@ -12,6 +12,7 @@ from django.http import Http404
 from catalog.selectors import service_list_for_sale, service_price_for_user
 from providers.models import ProviderCall
 from smmpanel import protocol
+from smmpanel.db import first_or_none
 
 from .models import Order, OrderEvent, Refill
 
@@ -29,7 +30,7 @@ class Page(Generic[T]):
 
 
 def order_get_for_user(*, user: User, pk: int) -> Order:
-    order = Order.objects.select_related("service", "service__category").filter(pk=pk, user=user).first()
+    order = first_or_none(Order.objects.select_related("service", "service__category").filter(pk=pk, user=user))
     if order is None:
         raise Http404("No such order")
     return order

@@ -39,6 +39,7 @@ from providers.client import NotSent, OrderStatus, ProviderError, Rejected, Unkn
 from providers.models import Provider
 from providers.services import provider_client, provider_pause
 from smmpanel import protocol
+from smmpanel.db import first_or_none
 from smmpanel.money import charge_for, money, refund_for_remains
 
 from .models import (
@@ -471,7 +472,7 @@ def _order_create(
             # NO KEY UPDATE, so it does not block the FOR KEY SHARE that PostgreSQL takes on
             # the user row when another transaction (a refund holding the wallet row) checks
             # its ledger entry's foreign key at commit: FOR UPDATE made that a deadlock.
-            get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk).first()
+            first_or_none(get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk))
             duplicate = Order.objects.filter(
                 user=user, service=service, status__in=ACTIVE_STATUSES, link=request.link
             ).exists()
@@ -688,7 +689,7 @@ def order_submit(*, order_id: int) -> str:
     """
     # The order row alone: its routes are read by service id, and the customer is needed
     # only for a refund (then read once).
-    order = Order.objects.filter(pk=order_id).first()
+    order = first_or_none(Order.objects.filter(pk=order_id))
     if order is None or order.state != State.QUEUED:
         return "skipped"
     now = timezone.now()
@@ -1021,7 +1022,7 @@ def _sync_one(*, order_id: int, reply: OrderStatus | ProviderError | None) -> st
     with transaction.atomic():
         # The row lock makes two workers syncing the same order take turns; the second
         # sees the terminal status and does nothing, so the refund happens once.
-        order = Order.objects.select_for_update().filter(pk=order_id).first()
+        order = first_or_none(Order.objects.select_for_update().filter(pk=order_id))
         if order is None or order.state != State.SENT or order.is_terminal:
             return "skipped"
         nonsense = _nonsense(order=order, reply=reply)
@@ -1100,7 +1101,7 @@ def cancels_pending(*, order_ids: list[int]) -> set[int]:
 def refill_request(*, user: User, order_id: int) -> Refill:
     with transaction.atomic():
         # Locked so two clicks cannot create two refills.
-        order = Order.objects.select_for_update().filter(pk=order_id, user=user).first()
+        order = first_or_none(Order.objects.select_for_update().filter(pk=order_id, user=user))
         if order is None:
             raise OrderError(protocol.ERR_INCORRECT_ORDER)
         refusal = refill_refusal(order=order)
@@ -1265,7 +1266,7 @@ def cancel_request(*, user: User, order_id: int) -> CancelRequest | None:
     forwarding a request to the provider; the refund then follows its Canceled status.
     Returns the forwarded request, or None when the order was canceled here."""
     with transaction.atomic():
-        order = Order.objects.select_for_update().filter(pk=order_id, user=user).first()
+        order = first_or_none(Order.objects.select_for_update().filter(pk=order_id, user=user))
         if order is None:
             raise OrderError(protocol.ERR_INCORRECT_ORDER)
         refusal = cancel_refusal(order=order)
@@ -1340,7 +1341,7 @@ def cancel_submit(*, cancel_id: int) -> str:
 # Staff actions (Django admin)
 # =========================================================================================
 def _locked(order_id: int) -> Order:
-    order = Order.objects.select_for_update().filter(pk=order_id).first()
+    order = first_or_none(Order.objects.select_for_update().filter(pk=order_id))
     if order is None:
         raise OrderError(protocol.ERR_INCORRECT_ORDER)
     return order

@@ -123,3 +123,12 @@ class AnyOf(models.Lookup):  # type: ignore[type-arg]
         if not values:
             return "1 = 0", list(lhs_params)
         return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*lhs_params, *values]
+
+
+def first_or_none(queryset: models.QuerySet[Any]) -> Any:
+    """The row of a lookup that matches at most one (a primary or unique key), or None.
+
+    QuerySet.first() orders an unordered queryset by the primary key, and compiling that
+    ORDER BY costs a few hundred microseconds of Python on every call: this is `LIMIT 1`
+    alone. Use it only where at most one row can match."""
+    return next(iter(queryset[:1]), None)

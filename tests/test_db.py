@@ -68,3 +68,12 @@ def test_any_sends_one_statement_text_whatever_the_number_of_ids(users):
     assert "= ANY(" in texts[0]
     # The SQL differs only in the array literal Django interpolates for display.
     assert texts[0].split("ANY(")[0] == texts[1].split("ANY(")[0]
+
+
+def test_first_or_none_reads_one_row_without_ordering(users):
+    from smmpanel.db import first_or_none
+
+    with CaptureQueriesContext(connection) as captured:
+        assert first_or_none(User.objects.filter(pk=users[2].pk)) == users[2]
+        assert first_or_none(User.objects.filter(pk=10**12)) is None
+    assert all("ORDER BY" not in q["sql"] and "LIMIT 1" in q["sql"] for q in captured.captured_queries)

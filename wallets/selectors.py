@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Count, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
+from smmpanel.db import first_or_none
 from smmpanel.money import ZERO, money, percent_of
 
 from . import conf
@@ -22,7 +23,7 @@ def wallet_balance(*, user: Any) -> Decimal:
     """The user's balance; zero for a user without a wallet yet (or an anonymous visitor)."""
     if not getattr(user, "is_authenticated", False):
         return money(ZERO)
-    balance = Wallet.objects.filter(user_id=user.pk).values_list("balance", flat=True).first()
+    balance = first_or_none(Wallet.objects.filter(user_id=user.pk).values_list("balance", flat=True))
     return money(balance if balance is not None else ZERO)
 
 
