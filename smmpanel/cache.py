@@ -23,6 +23,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 logger = logging.getLogger(__name__)
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 LOG_EVERY_SECONDS = 10.0
+# INCRBY only when the key exists, in one atomic step (it keeps the key's expiry).
+INCR_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCRBY', KEYS[1], ARGV[1]) end
+return false
+"""
 
 
 class ReusingRedisCacheClient(RedisCacheClient):
@@ -43,6 +48,16 @@ class ReusingRedisCacheClient(RedisCacheClient):
             pool = self._get_connection_pool(write)  # type: ignore[attr-defined]
             client = self._clients.setdefault(index, self._client(connection_pool=pool))  # type: ignore[attr-defined]
         return client
+
+    def incr(self, key: Any, delta: int) -> Any:
+        """Django checks EXISTS, then INCRBY: two round trips, and if the key expires between
+        them INCRBY creates it again without an expiry, a rate-limit counter that never
+        resets. One script does both atomically."""
+        client = self.get_client(key, write=True)
+        value = client.eval(INCR_IF_EXISTS, 1, key, delta)
+        if value is None:
+            raise ValueError(f"Key '{key}' not found.")
+        return value
 
 
 class ForgivingRedisCache(RedisCache):

@@ -89,3 +89,36 @@ def test_the_redis_cache_builds_its_client_once_and_shares_it():
     plain = RedisCache(location, {})
     assert plain._cache.get_client() is not plain._cache.get_client()  # what the subclass avoids
     cache.delete("reuse-check")
+
+
+@pytest.mark.broker
+def test_the_redis_cache_increments_atomically_and_keeps_the_expiry():
+    # django-ratelimit counts with add() then incr(): one round trip, no counter without expiry.
+    from smmpanel.cache import ForgivingRedisCache
+
+    location = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+    if not location.startswith("redis://"):
+        pytest.skip("the broker is not Redis")
+    cache = ForgivingRedisCache(location, {})
+    cache.delete("counter")
+    with pytest.raises(ValueError):
+        cache.incr("counter")
+    assert cache.get("counter") is None  # a missing counter is not created
+    assert cache.add("counter", 0, 60)
+    client = cache._cache.get_client(write=True)
+    sent: list[tuple] = []
+    original = client.execute_command
+
+    def counting(*args, **kwargs):
+        sent.append(args)
+        return original(*args, **kwargs)
+
+    client.execute_command = counting
+    try:
+        assert cache.incr("counter") == 1
+        assert cache.incr("counter", 5) == 6
+    finally:
+        del client.execute_command
+    assert len(sent) == 2  # one command per increment
+    assert 0 < client.ttl(cache.make_key("counter")) <= 60
+    cache.delete("counter")
