@@ -73,54 +73,36 @@ class ForgivingRedisCache(RedisCache):
             ForgivingRedisCache._last_logged = now
             logger.warning("cache unreachable, serving without it: %s", exc)
 
-    def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+    def _or(self, fallback: Any, operation: Any, *args: Any) -> Any:
+        """operation(*args), or `fallback` (what an empty cache would answer) while Redis is
+        unreachable."""
         try:
-            return super().get(key, default, version)
+            return operation(*args)
         except UNREACHABLE as exc:
             self._unreachable(exc)
-            return default
+            return fallback
+
+    def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        return self._or(default, super().get, key, default, version)
 
     def get_many(self, keys: Any, version: int | None = None) -> dict[Any, Any]:
-        try:
-            return super().get_many(keys, version)
-        except UNREACHABLE as exc:
-            self._unreachable(exc)
-            return {}
+        return self._or({}, super().get_many, keys, version)
 
     def has_key(self, key: Any, version: int | None = None) -> bool:
-        try:
-            return super().has_key(key, version)
-        except UNREACHABLE as exc:
-            self._unreachable(exc)
-            return False
+        return self._or(False, super().has_key, key, version)
 
     def add(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
         # An empty cache takes every add; a lock or a counter then starts afresh.
-        try:
-            return super().add(key, value, timeout, version)
-        except UNREACHABLE as exc:
-            self._unreachable(exc)
-            return True
+        return self._or(True, super().add, key, value, timeout, version)
 
     def set(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> None:
-        try:
-            super().set(key, value, timeout, version)
-        except UNREACHABLE as exc:
-            self._unreachable(exc)
+        self._or(None, super().set, key, value, timeout, version)
 
     def set_many(self, data: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> list[Any]:
-        try:
-            return super().set_many(data, timeout, version)
-        except UNREACHABLE as exc:
-            self._unreachable(exc)
-            return []
+        return self._or([], super().set_many, data, timeout, version)
 
     def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
-        try:
-            return super().touch(key, timeout, version)
-        except UNREACHABLE as exc:
-            self._unreachable(exc)
-            return False
+        return self._or(False, super().touch, key, timeout, version)
 
     def incr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
         try:
@@ -130,20 +112,10 @@ class ForgivingRedisCache(RedisCache):
             raise ValueError(f"Key '{key}' not found") from exc  # what an empty cache says
 
     def delete(self, key: Any, version: int | None = None) -> bool:
-        try:
-            return super().delete(key, version)
-        except UNREACHABLE as exc:
-            self._unreachable(exc)
-            return False
+        return self._or(False, super().delete, key, version)
 
     def delete_many(self, keys: Any, version: int | None = None) -> None:
-        try:
-            super().delete_many(keys, version)
-        except UNREACHABLE as exc:
-            self._unreachable(exc)
+        self._or(None, super().delete_many, keys, version)
 
     def clear(self) -> None:
-        try:
-            super().clear()
-        except UNREACHABLE as exc:
-            self._unreachable(exc)
+        self._or(None, super().clear)

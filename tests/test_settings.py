@@ -70,36 +70,40 @@ def test_a_redis_cache_forgives_an_unreachable_server():
     assert result.stdout.split() == ["ForgivingRedisCache", "gone", "True", "False"]
 
 
+def _redis_location() -> str:
+    location = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+    if not location.startswith("redis://"):
+        pytest.skip("the broker is not Redis")
+    return location
+
+
+@pytest.fixture
+def redis_cache():
+    from smmpanel.cache import ForgivingRedisCache
+
+    return ForgivingRedisCache(_redis_location(), {})
+
+
 @pytest.mark.broker
-def test_the_redis_cache_builds_its_client_once_and_shares_it():
+def test_the_redis_cache_builds_its_client_once_and_shares_it(redis_cache):
     # Django's Redis cache makes a new redis.Redis for every operation (about 170 callbacks
     # registered each time); ours keeps one per connection pool.
     from django.core.cache.backends.redis import RedisCache
 
-    from smmpanel.cache import ForgivingRedisCache
-
-    location = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
-    if not location.startswith("redis://"):
-        pytest.skip("the broker is not Redis")
-    cache = ForgivingRedisCache(location, {})
+    cache = redis_cache
     cache.set("reuse-check", 41)
     assert cache.incr("reuse-check") == 42
     assert cache._cache.get_client(write=True) is cache._cache.get_client(write=True)
     assert cache._cache.get_client() is cache._cache.get_client()
-    plain = RedisCache(location, {})
+    plain = RedisCache(_redis_location(), {})
     assert plain._cache.get_client() is not plain._cache.get_client()  # what the subclass avoids
     cache.delete("reuse-check")
 
 
 @pytest.mark.broker
-def test_the_redis_cache_increments_atomically_and_keeps_the_expiry():
+def test_the_redis_cache_increments_atomically_and_keeps_the_expiry(redis_cache):
     # django-ratelimit counts with add() then incr(): one round trip, no counter without expiry.
-    from smmpanel.cache import ForgivingRedisCache
-
-    location = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
-    if not location.startswith("redis://"):
-        pytest.skip("the broker is not Redis")
-    cache = ForgivingRedisCache(location, {})
+    cache = redis_cache
     cache.delete("counter")
     with pytest.raises(ValueError):
         cache.incr("counter")

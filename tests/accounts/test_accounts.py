@@ -20,6 +20,7 @@ from freezegun import freeze_time
 from accounts.models import User
 from support import services as support_services
 from tests.factories import PASSWORD, UserFactory
+from tests.net import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -163,11 +164,7 @@ def test_throttled_responses_look_the_same_for_known_and_unknown_accounts() -> N
 def test_customers_log_in_while_the_throttling_cache_is_down(client: Client, customer: User, settings: Any) -> None:
     # Found by `make chaos`: with the cache on Redis, nobody could log in while Redis restarted
     # (a 500 for every attempt, right password or not).
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
+    closed = free_port()
     settings.CACHES = {
         "default": {
             "BACKEND": "smmpanel.cache.ForgivingRedisCache",

@@ -15,6 +15,7 @@ from django.utils import timezone
 from orders.models import Order, Refill
 from smmpanel import protocol
 from tests.factories import RouteFactory, ServiceFactory
+from tests.net import free_port
 from wallets.models import Entry
 from wallets.selectors import wallet_balance
 
@@ -93,11 +94,7 @@ def test_invalid_keys_are_rate_limited_per_ip(client, settings):
 def test_orders_are_placed_while_the_rate_limit_cache_is_down(client, key, service, settings, caplog):
     # Found by `make chaos`: with the cache on Redis, a Redis restart made every API call a 500.
     # The broker outage already leaves placing alone; the rate limit must not take it down either.
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
+    closed = free_port()
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",

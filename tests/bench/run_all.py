@@ -35,7 +35,6 @@ import argparse
 import os
 import secrets
 import signal
-import socket
 import statistics
 import sys
 import threading
@@ -53,6 +52,7 @@ import requests
 from tests.bench import report, wrk
 from tests.bench.procs import PhaseMeter, Processes, wait_for
 from tests.bench.setup import setup_django
+from tests.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -106,12 +106,6 @@ def log(text: str) -> None:
 
 def loadavg() -> float:
     return round(os.getloadavg()[0], 2)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def bench_env(plan: Plan) -> dict[str, str]:
@@ -189,8 +183,10 @@ def metered(run: Run, key: str) -> Iterator[dict[str, int]]:
     meter = PhaseMeter(DATABASE_NAME)
     meter.start()
     box = {"operations": 0}
-    yield box
-    used: dict[str, Any] = dict(meter.stop())
+    try:
+        yield box
+    finally:
+        used: dict[str, Any] = dict(meter.stop())
     if box["operations"]:
         used["ms_per_operation"] = {
             kind: round(seconds / box["operations"] * 1000, 2)
@@ -202,15 +198,15 @@ def metered(run: Run, key: str) -> Iterator[dict[str, int]]:
         log(f"WARNING: other processes used {used['foreign_share']:.0%} of the machine during {key}")
 
 
-def cpu_ms(run: Run, key: str, *kinds: str) -> float | None:
-    """CPU milliseconds per operation of `key`, summed over these kinds of process."""
-    per = run.details.get("cpu", {}).get(key, {}).get("ms_per_operation")
-    if not per:
-        return None
-    return round(sum(per.get(kind, 0.0) for kind in kinds), 1)
-
-
 SERVER_SIDE = ("postgres", "redis")
+
+
+def add_cpu(run: Run, key: str, label: str, *, phase: str, own: str) -> None:
+    """A figure: CPU milliseconds per operation of `phase`, in its own kind of process (`own`)
+    plus PostgreSQL and Redis."""
+    per = run.details.get("cpu", {}).get(phase, {}).get("ms_per_operation")
+    value = round(sum(per.get(kind, 0.0) for kind in (own, *SERVER_SIDE)), 1) if per else None
+    run.add(key, label, value, "ms")
 
 
 # --- Phases -------------------------------------------------------------------------------------
@@ -426,17 +422,13 @@ def phase_api(run: Run) -> None:
     run.add("api_status_p95_ms", "API status: p95 latency", status["p95_ms"], "ms")
     run.add("api_status_p99_ms", "API status: p99 latency", status["p99_ms"], "ms")
     run.add("api_status_errors", "API status: errors", status["errors"] + status["timeouts"] + status["non_2xx"])
-    run.add(
-        "api_add_cpu_ms",
-        "API add: CPU per request (gunicorn + db + redis)",
-        cpu_ms(run, "api_add", "gunicorn", *SERVER_SIDE),
-        "ms",
-    )
-    run.add(
+    add_cpu(run, "api_add_cpu_ms", "API add: CPU per request (gunicorn + db + redis)", phase="api_add", own="gunicorn")
+    add_cpu(
+        run,
         "api_status_cpu_ms",
         "API status: CPU per request (gunicorn + db + redis)",
-        cpu_ms(run, "api_status", "gunicorn", *SERVER_SIDE),
-        "ms",
+        phase="api_status",
+        own="gunicorn",
     )
 
 
@@ -525,11 +517,12 @@ def phase_wallet(run: Run) -> None:
     }
     log(f"busy wallet: {run.details['wallet']}")
     run.add("wallet_orders_per_s", "One busy wallet: orders/s (16 threads)", round(count / elapsed, 1), "orders/s")
-    run.add(
+    add_cpu(
+        run,
         "wallet_cpu_ms",
         "One busy wallet: CPU per order (placing + db + redis)",
-        cpu_ms(run, "wallet", "orchestrator", *SERVER_SIDE),
-        "ms",
+        phase="wallet",
+        own="orchestrator",
     )
     run.add("wallet_consistent", "One busy wallet: no deadlock, balance ≥ 0, ledger matches", int(consistent), "yes/no")
 
@@ -657,17 +650,13 @@ def phase_drain(run: Run) -> None:
     run.add("drain_orders_per_s", f"Submission drain of {plan.drain_orders:,} (100 ms upstream)", rate, "orders/s")
     run.add("drain_seconds", "Submission drain: first claim to last sent", round(seconds, 1), "s")
     run.add("drain_simulator_adds", "Submission drain: simulator add count", adds, expected=float(plan.drain_orders))
-    run.add(
-        "drain_cpu_ms",
-        "Submission drain: CPU per order (workers + db + redis)",
-        cpu_ms(run, "drain", "celery", *SERVER_SIDE),
-        "ms",
-    )
-    run.add(
+    add_cpu(run, "drain_cpu_ms", "Submission drain: CPU per order (workers + db + redis)", phase="drain", own="celery")
+    add_cpu(
+        run,
         "placing_cpu_ms",
         "Placing: CPU per order (order_place + db + redis)",
-        cpu_ms(run, "placing", "exited children", *SERVER_SIDE),
-        "ms",
+        phase="placing",
+        own="exited children",
     )
     run.add(
         "placing_orders_per_s",
@@ -741,12 +730,7 @@ def phase_sync(run: Run) -> None:
     log(f"sync: {run.details['sync']}")
     run.add("sync_seconds", f"Status sync pass over {total:,} orders (50 ms upstream)", round(seconds, 1), "s")
     run.add("sync_orders_per_s", "Status sync: orders/s", round(total / seconds, 1), "orders/s")
-    run.add(
-        "sync_cpu_ms",
-        "Status sync: CPU per order (workers + db + redis)",
-        cpu_ms(run, "sync", "celery", *SERVER_SIDE),
-        "ms",
-    )
+    add_cpu(run, "sync_cpu_ms", "Status sync: CPU per order (workers + db + redis)", phase="sync", own="celery")
 
 
 def phase_audit(run: Run) -> None:

@@ -14,7 +14,6 @@ out through the worker in chunk tasks. Numbers are printed, never asserted.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from django.utils import timezone
 from orders.models import Order, State, Status
 from orders.services import order_place
 from orders.tasks import orders_sync_dispatch_task
+from tests.net import free_port
 from tests.orders.factories import Shop, fund
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -60,9 +60,7 @@ class RemoteSimulator:
 
 @pytest.fixture
 def remote_simulator() -> Iterator[RemoteSimulator]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen(
         [
             sys.executable,

@@ -23,17 +23,12 @@ from orders.models import Order, State
 from orders.services import order_place, orders_sweep
 from smmpanel.celery import app
 from tests.conftest import IN_CI
+from tests.net import free_port
 from tests.orders.factories import fund
 from wallets.audit import ledger_audit
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Redis:
