@@ -100,6 +100,7 @@ class ServiceAdmin(admin.ModelAdmin):
         "type",
         "price",
         "cost",
+        "billing_label",
         "held_price",
         "min_quantity",
         "max_quantity",
@@ -112,7 +113,21 @@ class ServiceAdmin(admin.ModelAdmin):
         (None, {"fields": ("category", "name", "description", "type", "is_enabled", "disabled_reason")}),
         ("Limits", {"fields": ("min_quantity", "max_quantity", "average_time_minutes", "allow_duplicate_link")}),
         ("Options", {"fields": ("refill", "refill_days", "cancel", "dripfeed")}),
-        ("Pricing", {"fields": ("markup_percent", "fixed_price", "price", "cost", "held_price", "held_cost")}),
+        (
+            "Pricing",
+            {
+                "fields": (
+                    "billing_unit",
+                    "max_posts",
+                    "markup_percent",
+                    "fixed_price",
+                    "price",
+                    "cost",
+                    "held_price",
+                    "held_cost",
+                )
+            },
+        ),
         ("Dates", {"fields": ("created_at", "updated_at")}),
     )
     inlines = (RouteInline, PriceChangeInline)

@@ -3,13 +3,16 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
 from providers.models import UpstreamService
+from smmpanel import protocol
 from smmpanel.protocol import SERVICE_TYPES
 
 SERVICE_TYPE_CHOICES = [(t.name, t.name) for t in SERVICE_TYPES]
+BILLING_CHOICES = [("", "the type's own unit"), *protocol.BILLING_UNITS.items()]
 
 
 class PanelSettings(models.Model):
@@ -66,6 +69,20 @@ class Service(models.Model):
         default=False, help_text="Allow a new order while another one on the same link is active."
     )
     average_time_minutes = models.PositiveIntegerField(null=True, blank=True)
+    billing_unit = models.CharField(
+        max_length=32,
+        choices=BILLING_CHOICES,
+        blank=True,
+        help_text="What the rate is the price of. Leave empty for the type's own unit "
+        "(packages: one package; subscriptions: 1000 per post; others: 1000); set it only "
+        "where the provider bills this service otherwise.",
+    )
+    max_posts = models.PositiveIntegerField(
+        default=100,
+        validators=[MinValueValidator(1)],
+        help_text="Subscriptions: the most posts one subscription covers. An order that names no "
+        "posts covers this many: their price is held and what is not delivered is returned.",
+    )
     markup_percent = models.DecimalField(
         max_digits=8, decimal_places=2, null=True, blank=True, help_text="Overrides the category's markup when set."
     )
@@ -99,6 +116,21 @@ class Service(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.name}"
+
+    @property
+    def billing(self) -> str:
+        return protocol.billing_of(self.type, self.billing_unit)
+
+    @property
+    def billing_label(self) -> str:
+        return protocol.BILLING_UNITS[self.billing]
+
+    def clean(self) -> None:
+        super().clean()
+        stype = protocol.SERVICE_TYPES_BY_NAME.get(self.type)
+        if self.billing_unit and stype is not None and self.billing_unit not in stype.billing_choices:
+            allowed = ", ".join(protocol.BILLING_UNITS[b] for b in stype.billing_choices)
+            raise ValidationError({"billing_unit": f"A {self.type} service is billed {allowed}."})
 
 
 class Route(models.Model):

@@ -14,7 +14,7 @@ class ServiceTable(tables.Table):
     id = tables.Column(verbose_name="ID")
     name = tables.Column(verbose_name="Service", attrs={"td": {"class": "service-name"}})
     category = tables.Column(accessor="category__name", verbose_name="Category")
-    price = tables.Column(verbose_name="Rate per 1000")
+    price = tables.Column(verbose_name="Rate")
     min_quantity = tables.Column(verbose_name="Min")
     max_quantity = tables.Column(verbose_name="Max")
     average_time_minutes = tables.Column(verbose_name="Average time", default="—")
@@ -41,8 +41,9 @@ class ServiceTable(tables.Table):
         super().__init__(*args, **kwargs)
         self.discount_percent = discount_percent
 
-    def render_price(self, value: Decimal) -> str:
-        return f"{price_for_customer(price=value, discount_percent=self.discount_percent).normalize():f}"
+    def render_price(self, value: Decimal, record: Service) -> str:
+        price = price_for_customer(price=value, discount_percent=self.discount_percent).normalize()
+        return format_html('{} <small class="text-body-secondary">{}</small>', f"{price:f}", record.billing_label)
 
     def render_average_time_minutes(self, value: int) -> str:
         hours, minutes = divmod(value, 60)

@@ -167,7 +167,16 @@ class OrderAdmin(admin.ModelAdmin):
     )
     # No date_hierarchy: its year and month links are DISTINCT scans of the whole table; the
     # created_at filter (today, past 7 days, this month, this year) uses the index instead.
-    list_filter = ("status", "state", "provider", "sync_flag", CustomerFilter, "created_at", OlderThanFilter)
+    list_filter = (
+        "status",
+        "state",
+        "provider",
+        "sync_flag",
+        "margin_flag",
+        CustomerFilter,
+        "created_at",
+        OlderThanFilter,
+    )
     search_fields = ("=id", "link", "=provider_order_id", "user__username", "user__email")
     list_select_related = ("user", "service", "provider")
     # Millions of rows: never COUNT them, and read a deep page's ids before its rows.
@@ -180,12 +189,52 @@ class OrderAdmin(admin.ModelAdmin):
     change_list_template = "orders/admin_order_change_list.html"
     actions = ("resend", "resend_unknown", "cancel_and_refund", "mark_completed")
     fieldsets = (
-        (None, {"fields": ("user", "service", "service_type", "link", "quantity", "runs", "interval", "fields")}),
+        (
+            None,
+            {
+                "fields": (
+                    "user",
+                    "service",
+                    "service_type",
+                    "link",
+                    "quantity",
+                    "billing",
+                    "runs",
+                    "interval",
+                    "fields",
+                )
+            },
+        ),
         (
             "Status",
-            {"fields": ("status", "state", "remains", "start_count", "customer_note", "sync_flag", "sync_note")},
+            {
+                "fields": (
+                    "status",
+                    "state",
+                    "provider_status",
+                    "remains",
+                    "start_count",
+                    "customer_note",
+                    "sync_flag",
+                    "sync_note",
+                )
+            },
         ),
-        ("Money", {"fields": ("price_per_1000", "charge", "provider_rate", "cost", "refund")}),
+        (
+            "Money",
+            {
+                "fields": (
+                    "price_per_1000",
+                    "charge",
+                    "provider_rate",
+                    "cost",
+                    "provider_charge",
+                    "margin_flag",
+                    "refund",
+                    "profit",
+                )
+            },
+        ),
         (
             "Upstream",
             {
@@ -215,7 +264,7 @@ class OrderAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # Everything: changes are actions that go through the services.
-        return [f.name for f in Order._meta.fields] + ["refund", "provider_calls"]
+        return [f.name for f in Order._meta.fields] + ["refund", "profit", "provider_calls"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -230,6 +279,10 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.display(description="Refund due by status")
     def refund(self, obj: Order) -> Any:
         return services.refund_amount(order=obj)
+
+    @admin.display(description="Profit (charge less refund and upstream cost)")
+    def profit(self, obj: Order) -> Any:
+        return services.order_profit(order=obj)
 
     @admin.display(description="Calls to the provider")
     def provider_calls(self, obj: Order) -> str:

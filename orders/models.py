@@ -81,8 +81,10 @@ class Order(models.Model):
     routes_tried = models.JSONField(default=list, blank=True)
 
     link = models.CharField(max_length=2000, blank=True)
-    # Total units charged for (drip-feed: runs × quantity per run; packages: 1).
+    # Billed units: drip-feed runs × quantity per run, list lines, 1 package, or a
+    # subscription's max × posts; `billing` says what the price is for (protocol.BILL_*).
     quantity = models.BigIntegerField()
+    billing = models.CharField(max_length=32, default=protocol.BILL_PER_1000)
     runs = models.PositiveIntegerField(null=True, blank=True)
     interval = models.PositiveIntegerField(null=True, blank=True, help_text="Minutes between runs")
     # The API v2 parameters sent to the provider after `service` (lists kept as lists).
@@ -111,6 +113,12 @@ class Order(models.Model):
     # Set when the provider said something that makes no sense; staff look at these.
     sync_flag = models.BooleanField(default=False)
     sync_note = models.CharField(max_length=500, blank=True)
+    # What the provider says it charged (its `charge`, in its currency), and whether that
+    # is more than the panel expected to pay: a loss for staff to look at.
+    provider_charge = models.DecimalField(max_digits=18, decimal_places=5, null=True, blank=True)
+    margin_flag = models.BooleanField(default=False)
+    # A subscription's own word from the provider (Active, Paused, Expired…).
+    provider_status = models.CharField(max_length=32, blank=True)
 
     idempotency_key = models.CharField(max_length=64, null=True, blank=True)
     request_fingerprint = models.CharField(max_length=64, blank=True)

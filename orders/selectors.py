@@ -135,6 +135,12 @@ def services_for_order_page(*, user: User) -> list[dict[str, Any]]:
                 "required": list(stype.required),
                 "quantity_from": stype.quantity_from,
                 "has_quantity": stype.has_quantity,
+                # What the rate is the price of (API_V2.md, "What an order costs").
+                "billing": service.billing,
+                "per": protocol.BILLING_DIVISOR[service.billing],
+                "billing_label": service.billing_label,
+                "lines_from": next((f for f in stype.fields if f in protocol.LIST_FIELDS), None),
+                "max_posts": service.max_posts,
             }
         )
     return result

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,7 +28,9 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.core.mail import mail_admins
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -40,7 +43,7 @@ from providers.models import Provider
 from providers.services import provider_client, provider_pause
 from smmpanel import protocol
 from smmpanel.db import first_or_none
-from smmpanel.money import charge_for, money, refund_for_remains
+from smmpanel.money import amount_for, money, refund_for_remains
 
 from .models import (
     ACTIVE_STATUSES,
@@ -112,10 +115,13 @@ def _setting(name: str, default: Any) -> Any:
 @dataclass(frozen=True)
 class OrderRequest:
     link: str
-    quantity: int  # total units charged for (packages and subscriptions: 1)
+    # Billed units (protocol.BILL_*): units × runs or lines; 1 package; a subscription's
+    # max × posts.
+    quantity: int
     runs: int | None
     interval: int | None
     fields: dict[str, Any]  # API v2 params after `service`
+    billing: str = protocol.BILL_PER_1000
 
 
 class _Invalid(Exception):
@@ -249,17 +255,20 @@ def order_request_parse(*, service: Service, fields: Mapping[str, Any]) -> Order
             out["runs"] = runs
             out["interval"] = interval
     else:
-        # Packages: one package, charged like every order as rate × quantity / 1000
-        # (the project's convention, which the provider simulator follows too).
-        total = 1
+        total = 1  # one package
 
     for name in stype.fields:
         if name in ("link", "quantity", "runs", "interval") or name == stype.quantity_from:
             continue
         out.update(_parse_type_field(name=name, value=fields.get(name), required=name in stype.required))
 
+    billing = service.billing
+    if billing == protocol.BILL_PER_1000 and not stype.has_quantity:
+        # A package that its provider bills per 1000 of its lines (Custom Comments Package).
+        lines = [name for name in stype.fields if name in protocol.LIST_FIELDS]
+        total = max(1, len(out.get(lines[0], []))) if lines else 1
     _check_size(out)
-    return OrderRequest(link=link, quantity=total, runs=runs, interval=interval, fields=out)
+    return OrderRequest(link=link, quantity=total, runs=runs, interval=interval, fields=out, billing=billing)
 
 
 def _parse_type_field(*, name: str, value: Any, required: bool) -> dict[str, Any]:
@@ -334,6 +343,12 @@ def _parse_subscription(*, service: Service, fields: Mapping[str, Any]) -> Order
             raise OrderError(f"Incorrect {LABELS[name].lower()}") from None
         if count is not None:
             out[name] = count
+    posts = out.get("posts")
+    if posts is not None and not 1 <= posts <= service.max_posts:
+        raise OrderError(f"Incorrect posts: from 1 to {service.max_posts}")
+    # Without a number of posts a provider may go on delivering (and charging) for ever:
+    # the panel always names one, so what it holds bounds what the provider can take.
+    out["posts"] = posts or service.max_posts
     try:
         delay = _int(fields.get("delay"))
     except _Invalid:
@@ -352,8 +367,14 @@ def _parse_subscription(*, service: Service, fields: Mapping[str, Any]) -> Order
         if expiry < timezone.now().date():
             raise OrderError("Incorrect expiry: the date has passed")
         out["expiry"] = expiry.strftime("%d/%m/%Y")
-    # Like packages, a subscription is one unit (the convention the simulator shares).
-    return OrderRequest(link="", quantity=1, runs=None, interval=None, fields=out)
+    billing = service.billing
+    units = high * out["posts"] if billing == protocol.BILL_PER_1000_PER_POST else 1
+    return OrderRequest(link="", quantity=units, runs=None, interval=None, fields=out, billing=billing)
+
+
+def order_amount(*, rate: Decimal, quantity: int, billing: str) -> Decimal:
+    """What `quantity` billed units cost at `rate` (API_V2.md, "What an order costs")."""
+    return amount_for(rate=rate, units=quantity, per=protocol.BILLING_DIVISOR[billing])
 
 
 def _check_size(fields: dict[str, Any]) -> None:
@@ -411,13 +432,14 @@ def order_place(*, user: User, service_id: Any, fields: Mapping[str, Any], idemp
         raise OrderError(protocol.ERR_INCORRECT_SERVICE)
     route = routes[0]
     price = service_price_for_user(service=service, user=user)
-    charge = charge_for(rate_per_1000=price, quantity=request.quantity)
+    charge = order_amount(rate=price, quantity=request.quantity, billing=request.billing)
     if charge <= 0:
         raise OrderError("The charge for this order rounds to zero: order a larger quantity")
     provider_rate = route.upstream.rate
-    cost = charge_for(
-        rate_per_1000=cost_per_1000(upstream_rate=provider_rate, exchange_rate=route.upstream.provider.exchange_rate),
+    cost = order_amount(
+        rate=cost_per_1000(upstream_rate=provider_rate, exchange_rate=route.upstream.provider.exchange_rate),
         quantity=request.quantity,
+        billing=request.billing,
     )
 
     try:
@@ -473,6 +495,12 @@ def _order_create(
             # the user row when another transaction (a refund holding the wallet row) checks
             # its ledger entry's foreign key at commit: FOR UPDATE made that a deadlock.
             first_or_none(get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk))
+            if key is not None:
+                # A retry with the same key that waited for this lock behind the first
+                # attempt gets the first attempt's order, not a duplicate-link error.
+                earlier = _order_for_key(user=user, key=key, fingerprint=fingerprint)
+                if earlier is not None:
+                    return earlier
             duplicate = Order.objects.filter(
                 user=user, service=service, status__in=ACTIVE_STATUSES, link=request.link
             ).exists()
@@ -487,6 +515,7 @@ def _order_create(
             external_service_id=route.upstream.external_id,
             link=request.link,
             quantity=request.quantity,
+            billing=request.billing,
             runs=request.runs,
             interval=request.interval,
             fields=request.fields,
@@ -654,6 +683,25 @@ def refund_amount(*, order: Order) -> Decimal:
     return money(Decimal("0"))
 
 
+def order_profit(*, order: Order) -> Decimal | None:
+    """What the panel keeps: the charge less its refund, less what the upstream takes for
+    what it delivered (its own reported charge when that is more)."""
+    if order.cost is None:
+        return None
+    refund = refund_amount(order=order)
+    if order.status == Status.CANCELED:
+        upstream = Decimal("0")
+    elif order.status == Status.PARTIAL:
+        upstream = order.cost - refund_for_remains(
+            charge=order.cost, remains=order.remains or 0, quantity=order.quantity
+        )
+    else:
+        upstream = order.cost
+    if order.margin_flag and order.provider_charge is not None and order.provider is not None:
+        upstream = max(upstream, money(order.provider_charge * order.provider.exchange_rate))
+    return money(order.charge - refund - upstream)
+
+
 # =========================================================================================
 # Submission
 # =========================================================================================
@@ -718,9 +766,10 @@ def order_submit(*, order_id: int) -> str:
     upstream = route.upstream
     provider = upstream.provider
     attempts = order.attempts + 1
-    cost = charge_for(
-        rate_per_1000=cost_per_1000(upstream_rate=upstream.rate, exchange_rate=provider.exchange_rate),
+    cost = order_amount(
+        rate=cost_per_1000(upstream_rate=upstream.rate, exchange_rate=provider.exchange_rate),
         quantity=order.quantity,
+        billing=order.billing,
     )
     claimed = order_transition(
         order=order,
@@ -801,7 +850,40 @@ def _submit_retry_later(*, order: Order, reason: str) -> str:
     return "retry"
 
 
+def _submit_waiting_for_funds(*, order: Order, provider: Provider) -> str:
+    """The provider cannot fund this order from our account. Only this order waits: it
+    may be larger than our balance there while smaller orders still go through, so the
+    provider is not paused for everyone. The customer may cancel it meanwhile."""
+    base = float(_setting("ORDERS_FUNDS_RETRY_SECONDS", 300))
+    delay = min(float(_setting("ORDERS_FUNDS_RETRY_MAX_SECONDS", 3600)), base * (2 ** max(order.attempts - 1, 0)))
+    moved = order_transition(
+        order=order,
+        state=State.QUEUED,
+        reason=f"{provider.name} has not enough funds on our account for it (cost {order.cost}); "
+        f"retrying in {int(delay)} s",
+        changes={
+            "sending_started_at": None,
+            "next_attempt_at": timezone.now() + timedelta(seconds=delay),
+            "customer_note": "Waiting for the provider. You can cancel this order for a full refund.",
+        },
+    )
+    if moved:
+        enqueue_submit(order_id=order.pk, countdown=delay)
+    # One alert per provider an hour, however many orders wait.
+    if cache.add(f"orders:funds-alert:{provider.pk}", 1, timeout=3600):
+        logger.warning("provider %s has not enough funds for order %s", provider.name, order.pk)
+        mail_admins(
+            f"Provider {provider.name}: not enough funds",
+            f"Order #{order.pk} (cost {order.cost} {settings.PANEL_CURRENCY}) waits because our balance at "
+            f"{provider.name} cannot pay for it. Orders it can pay for still go through. Add funds there; "
+            "waiting orders are retried on their own.",
+        )
+    return "waiting_funds"
+
+
 def _submit_rejected(*, order: Order, route: Route, provider: Provider, exc: Rejected, others: bool) -> str:
+    if exc.message == protocol.ERR_NOT_ENOUGH_FUNDS:
+        return _submit_waiting_for_funds(order=order, provider=provider)
     if exc.is_provider_side:
         # Our account at the provider is the problem, not the customer's order.
         provider_pause(provider=provider, reason=exc.message)
@@ -939,7 +1021,7 @@ def order_sync_chunk(*, provider_id: int, order_ids: list[int]) -> dict[str, int
         Order.objects.filter(pk__in=order_ids[: protocol.MAX_IDS], provider=provider, state=State.SENT)
         .exclude(status__in=TERMINAL_STATUSES)
         .exclude(provider_order_id__isnull=True)
-        .only("id", "provider_order_id", "status", "state", "quantity")
+        .only(*SYNC_FIELDS)
         .order_by("id")
     )
     if not orders:
@@ -952,13 +1034,92 @@ def order_sync_chunk(*, provider_id: int, order_ids: list[int]) -> dict[str, int
         counts["skipped"] = len(orders)
         return counts
     answered = [(order, replies.get(str(order.provider_order_id))) for order in orders]
-    quick = _sync_quick_many(answered) if connection.vendor == "postgresql" else {}
+    # Replies that need more than a status compare (a charge above what was expected, a
+    # subscription's own status words) go the single-order way.
+    quick_ones = [(o, r) for o, r in answered if not _needs_care(order=o, reply=r, provider=provider)]
+    quick = _sync_quick_many(quick_ones) if connection.vendor == "postgresql" else {}
+    careful = {o.pk for o, _ in answered} - {o.pk for o, _ in quick_ones}
     for order, reply in answered:
         outcome = (
-            quick.get(order.pk) or _sync_quick(order=order, reply=reply) or _sync_one(order_id=order.pk, reply=reply)
+            quick.get(order.pk)
+            or (None if order.pk in careful else _sync_quick(order=order, reply=reply))
+            or _sync_one(order_id=order.pk, reply=reply, provider=provider)
         )
         counts[outcome] += 1
     return counts
+
+
+SYNC_FIELDS = (
+    "id",
+    "provider_order_id",
+    "status",
+    "state",
+    "quantity",
+    "billing",
+    "charge",
+    "provider_rate",
+    "service_type",
+    "margin_flag",
+)
+
+
+def expected_provider_charge(*, order: Order) -> Decimal | None:
+    """What the provider should charge for this order, in its own currency."""
+    if order.provider_rate is None:
+        return None
+    return order_amount(rate=order.provider_rate, quantity=order.quantity, billing=order.billing)
+
+
+# A provider's charge may differ from ours by its own rounding; beyond this it is not rounding.
+MARGIN_TOLERANCE = Decimal("0.01")
+
+
+def _margin_problem(*, order: Order, reply: OrderStatus, provider: Provider) -> tuple[str, bool] | None:
+    """(why, is a loss) when the provider charged more than expected, else None."""
+    expected = expected_provider_charge(order=order)
+    if reply.charge is None or expected is None:
+        return None
+    paid_upstream = money(reply.charge * provider.exchange_rate)
+    loss = paid_upstream > order.charge
+    if not loss and reply.charge <= expected * (1 + MARGIN_TOLERANCE) + Decimal("0.00001"):
+        return None
+    why = f"provider charged {reply.charge} {reply.currency or ''}".rstrip() + f" where {expected} was expected"
+    if loss:
+        why += f"; that is {paid_upstream} {settings.PANEL_CURRENCY}, more than the {order.charge} the customer paid"
+    return why, loss
+
+
+def _needs_care(*, order: Order, reply: OrderStatus | ProviderError | None, provider: Provider) -> bool:
+    if not isinstance(reply, OrderStatus):
+        return False
+    if order.service_type == SUBSCRIPTIONS:
+        return True
+    return not order.margin_flag and _margin_problem(order=order, reply=reply, provider=provider) is not None
+
+
+def _reconcile(*, order: Order, reply: OrderStatus, provider: Provider) -> None:
+    """Compare what the provider charged with what the panel expected. A loss flags the
+    order, stops the service selling and tells staff; more than expected flags the order."""
+    problem = _margin_problem(order=order, reply=reply, provider=provider)
+    if problem is None or order.margin_flag:
+        return
+    why, loss = problem
+    if not Order.objects.filter(pk=order.pk, margin_flag=False).update(margin_flag=True):
+        return
+    order.margin_flag = True
+    OrderEvent.objects.create(order_id=order.pk, from_status=order.status, to_status=order.status, reason=why[:500])
+    if not loss:
+        logger.warning("order %s: %s", order.pk, why)
+        return
+    logger.error("order %s sold at a loss: %s", order.pk, why)
+    Service.objects.filter(pk=order.service_id, is_enabled=True).update(
+        is_enabled=False, disabled_reason=f"order #{order.pk} cost more upstream than it sold for"[:255]
+    )
+    mail_admins(
+        f"Order #{order.pk} cost more upstream than the customer paid",
+        f"{why}.\n\nService #{order.service_id} no longer sells until staff check its price "
+        "(admin → Services: billing unit, markup) and enable it again.",
+    )
 
 
 def _sync_quick_many(answered: list[tuple[Order, OrderStatus | ProviderError | None]]) -> dict[int, str]:
@@ -971,20 +1132,22 @@ def _sync_quick_many(answered: list[tuple[Order, OrderStatus | ProviderError | N
     for order, reply in answered:
         nonsense = _nonsense(order=order, reply=reply)
         if nonsense is not None:
-            rows.append((order.pk, order.status, True, nonsense[:500], None, None))
+            rows.append((order.pk, order.status, True, nonsense[:500], None, None, None))
             outcome[order.pk] = "flagged"
         elif isinstance(reply, OrderStatus) and reply.status == order.status:
             start_count = reply.start_count if reply.start_count is not None and reply.start_count >= 0 else None
-            rows.append((order.pk, order.status, False, "", start_count, reply.remains))
+            rows.append((order.pk, order.status, False, "", start_count, reply.remains, reply.charge))
             outcome[order.pk] = "checked"
     if not rows:
         return {}
-    values = ", ".join(["(%s::bigint, %s::varchar, %s::boolean, %s::varchar, %s::bigint, %s::bigint)"] * len(rows))
+    values = ", ".join(
+        ["(%s::bigint, %s::varchar, %s::boolean, %s::varchar, %s::bigint, %s::bigint, %s::numeric)"] * len(rows)
+    )
     sql = (  # only placeholders are joined in
         "UPDATE orders_order AS o SET sync_flag = v.flag, sync_note = v.note, "  # noqa: S608
         "start_count = COALESCE(v.start_count, o.start_count), remains = COALESCE(v.remains, o.remains), "
-        "last_checked_at = %s, updated_at = %s "
-        "FROM (VALUES " + values + ") AS v(id, status, flag, note, start_count, remains) "
+        "provider_charge = COALESCE(v.charge, o.provider_charge), last_checked_at = %s, updated_at = %s "
+        "FROM (VALUES " + values + ") AS v(id, status, flag, note, start_count, remains, charge) "
         "WHERE o.id = v.id AND o.state = %s AND o.status = v.status RETURNING o.id"
     )
     with connection.cursor() as cursor:
@@ -999,7 +1162,53 @@ def _sync_changes(reply: OrderStatus, now: datetime) -> dict[str, Any]:
         changes["start_count"] = reply.start_count
     if reply.remains is not None:
         changes["remains"] = reply.remains
+    if reply.charge is not None:
+        changes["provider_charge"] = reply.charge
     return changes
+
+
+SUBSCRIPTION_WORDS = {"active": "Active", "paused": "Paused", "completed": "Completed", "expired": "Expired"}
+SUBSCRIPTION_WORDS |= {"canceled": "Canceled", "cancelled": "Canceled", "pending": "Pending"}
+
+
+def _outcome(*, order: Order, reply: OrderStatus, changes: dict[str, Any]) -> str:
+    """The status this reply moves the order to, adjusting `changes` (remains, notes)."""
+    status = reply.status
+    if status == Status.CANCELED:
+        # Canceled is always a full refund; odd remains are for staff to see, not a reason
+        # to keep the customer's money.
+        changes["remains"] = order.quantity
+        if reply.remains is not None and reply.remains != order.quantity:
+            changes["sync_flag"] = True
+            changes["sync_note"] = (
+                f"provider reported Canceled with remains {reply.remains} of {order.quantity}; refunded in full"
+            )
+    if order.service_type == SUBSCRIPTIONS:
+        word = SUBSCRIPTION_WORDS.get(re.sub(r"\s+", " ", reply.raw_status.strip().lower()))
+        if word:
+            changes["provider_status"] = word
+        if reply.remains is not None and not 0 <= reply.remains <= order.quantity:
+            changes.pop("remains", None)
+        if status in (Status.COMPLETED, Status.PARTIAL):
+            undelivered = _subscription_undelivered(order=order, reply=reply)
+            changes["remains"] = undelivered
+            return Status.PARTIAL if undelivered else Status.COMPLETED
+    return status
+
+
+def _subscription_undelivered(*, order: Order, reply: OrderStatus) -> int:
+    """Billed units a finished subscription did not deliver: from what the provider finally
+    charged when it says (the surest measure), else from its remains."""
+    expected = expected_provider_charge(order=order)
+    remains = reply.remains if reply.remains is not None and 0 < reply.remains <= order.quantity else 0
+    if reply.charge is None or not expected:
+        return remains
+    returned = expected - reply.charge
+    if returned <= 0:
+        return 0  # it kept everything it held: nothing comes back to the customer either
+    if remains and refund_for_remains(charge=expected, remains=remains, quantity=order.quantity) <= returned:
+        return remains  # its remains agree with what it gave back
+    return int(order.quantity * returned / expected)  # down: never refund more than came back
 
 
 def _sync_quick(*, order: Order, reply: OrderStatus | ProviderError | None) -> str | None:
@@ -1017,7 +1226,7 @@ def _sync_quick(*, order: Order, reply: OrderStatus | ProviderError | None) -> s
     return "checked" if unchanged.update(**_sync_changes(reply, now)) else None
 
 
-def _sync_one(*, order_id: int, reply: OrderStatus | ProviderError | None) -> str:
+def _sync_one(*, order_id: int, reply: OrderStatus | ProviderError | None, provider: Provider) -> str:
     now = timezone.now()
     with transaction.atomic():
         # The row lock makes two workers syncing the same order take turns; the second
@@ -1032,14 +1241,14 @@ def _sync_one(*, order_id: int, reply: OrderStatus | ProviderError | None) -> st
             )
             return "flagged"
         assert isinstance(reply, OrderStatus)
+        _reconcile(order=order, reply=reply, provider=provider)
         changes = _sync_changes(reply, now)
-        if reply.status == order.status:
+        status = _outcome(order=order, reply=reply, changes=changes)
+        if status == order.status:
             Order.objects.filter(pk=order.pk).update(**changes)
             return "checked"
         changes.pop("updated_at")
-        order_transition(
-            order=order, status=reply.status, reason=f"provider reports {reply.raw_status}", changes=changes
-        )
+        order_transition(order=order, status=status, reason=f"provider reports {reply.raw_status}", changes=changes)
         return "changed"
 
 
@@ -1053,10 +1262,16 @@ def _nonsense(*, order: Order, reply: OrderStatus | ProviderError | None) -> str
         return f"provider says: {reply.message}"
     if isinstance(reply, ProviderError):
         return f"unreadable status: {reply.message}"
+    if reply.status == Status.CANCELED:
+        return None  # refunded in full whatever remains says (see _outcome)
+    if order.service_type == SUBSCRIPTIONS:
+        return None  # remains of a subscription are read only when it ends (see _outcome)
     if reply.remains is not None and (reply.remains < 0 or reply.remains > order.quantity):
         return f"provider reports remains {reply.remains} for a quantity of {order.quantity}"
     if reply.status == Status.PARTIAL and reply.remains is None:
         return "provider reports Partial without remains"
+    if reply.status == Status.COMPLETED and reply.remains is not None and reply.remains >= order.quantity:
+        return f"provider reports Completed with nothing delivered (remains {reply.remains} of {order.quantity})"
     return None
 
 
@@ -1074,28 +1289,40 @@ def refill_refusal(*, order: Order, now: datetime | None = None, in_flight: bool
     if order.completed_at is None or now > order.completed_at + timedelta(days=order.service.refill_days):
         return "The refill period for this order has ended"
     if in_flight is None:
+        if refills_in_flight(order_ids=[order.pk], refused_too=False):
+            return "A refill for this order is already in progress"
         in_flight = refills_in_flight(order_ids=[order.pk]) != set()
     if in_flight:
-        return "A refill for this order is already in progress"
+        return "The provider refused a refill of this order recently: ask again later or open a ticket"
     return None
 
 
-def refills_in_flight(*, order_ids: list[int]) -> set[int]:
-    """The orders among these with a refill that is neither finished nor rejected."""
-    return set(
-        Refill.objects.filter(order_id__in=order_ids)
-        .exclude(status__in=REFILL_TERMINAL_STATUSES)
-        .exclude(state=RequestState.REJECTED)
-        .values_list("order_id", flat=True)
-    )
+def _refused_since() -> datetime:
+    """A refused refill or cancel is not forwarded again before this (one provider call per
+    click would otherwise be anyone's to repeat)."""
+    return timezone.now() - timedelta(hours=float(_setting("ORDERS_REFUSED_REQUEST_COOLDOWN_HOURS", 24)))
 
 
-def cancels_pending(*, order_ids: list[int]) -> set[int]:
-    return set(
-        CancelRequest.objects.filter(order_id__in=order_ids)
-        .exclude(state=RequestState.REJECTED)
-        .values_list("order_id", flat=True)
-    )
+def refills_in_flight(*, order_ids: list[int], refused_too: bool = True) -> set[int]:
+    """The orders among these with a refill that is neither finished nor rejected (and, with
+    `refused_too`, with a refill the provider refused recently)."""
+    open_refills = Q(state__in=(RequestState.QUEUED, RequestState.SENDING, RequestState.SENT, RequestState.UNKNOWN))
+    open_refills &= ~Q(status__in=REFILL_TERMINAL_STATUSES)
+    blocking = open_refills
+    if refused_too:
+        blocking |= Q(updated_at__gte=_refused_since()) & (
+            Q(state=RequestState.REJECTED) | Q(status=RefillStatus.REJECTED)
+        )
+    return set(Refill.objects.filter(blocking, order_id__in=order_ids).values_list("order_id", flat=True))
+
+
+def cancels_pending(*, order_ids: list[int], refused_too: bool = True) -> set[int]:
+    """The orders among these with a cancel request under way (and, with `refused_too`,
+    with one the provider refused recently)."""
+    blocking = ~Q(state=RequestState.REJECTED)
+    if refused_too:
+        blocking |= Q(state=RequestState.REJECTED, updated_at__gte=_refused_since())
+    return set(CancelRequest.objects.filter(blocking, order_id__in=order_ids).values_list("order_id", flat=True))
 
 
 def refill_request(*, user: User, order_id: int) -> Refill:
@@ -1246,18 +1473,24 @@ def refill_sync_chunk(*, provider_id: int, refill_ids: list[int]) -> dict[str, i
 # Cancel requests
 # =========================================================================================
 def cancel_refusal(*, order: Order, pending: bool | None = None) -> str | None:
-    if not order.service.cancel:
-        return "Cancel is not available for this service"
     if order.is_terminal:
         return "This order can no longer be canceled"
+    if order.state == State.QUEUED and (order.attempts or order.next_attempt_at):
+        # Never sent and waiting (for provider funds, a paused provider, a retry): the
+        # customer may take the money back, whatever the service allows upstream.
+        return None
+    if not order.service.cancel:
+        return "Cancel is not available for this service"
     if order.state == State.QUEUED:
         return None
     if order.state != State.SENT or not order.provider_order_id:
         return "This order cannot be canceled right now"
     if pending is None:
+        if cancels_pending(order_ids=[order.pk], refused_too=False):
+            return "A cancel request for this order is already pending"
         pending = cancels_pending(order_ids=[order.pk]) != set()
     if pending:
-        return "A cancel request for this order is already pending"
+        return "The provider refused to cancel this order recently: ask again later or open a ticket"
     return None
 
 

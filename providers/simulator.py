@@ -19,13 +19,15 @@ API (POST /api/v2 and /api/v2/, no redirect)
     add: validates in this order: service exists, link (blank, whitespace or > 2048
     characters is "Incorrect link"; Subscriptions have no link), quantity against the
     service's min/max (Custom Comments, Mentions Custom List and Comment Replies count their
-    list; Package, Custom Comments Package and Subscriptions have quantity 1 and
+    list; Package and Custom Comments Package have quantity 1, and
     Subscriptions check their `min`/`max` fields instead), the type's other required fields
     ("Incorrect <field>"), drip-feed (`runs`/`interval` only where the service has
     dripfeed; min/max apply per run, total = runs x quantity), the duplicate guard (off by
-    default), then funds. charge = rate x total / 1000 (half-up, 5 places) comes off the
-    key's balance. The add counter is keyed by (service, link, total quantity); for
-    Subscriptions the link part is the username.
+    default), then funds. The charge follows API_V2.md, "What an order costs" (half-up, 5
+    places): rate x total / 1000; Package and Custom Comments Package: rate, one package;
+    Subscriptions: rate x max x posts / 1000 (posts default 100), their quantity being
+    max x posts. It comes off the key's balance. The add counter is keyed by (service, link,
+    total quantity); for Subscriptions the link part is the username.
 
 Orders move on their own: Pending -> In progress -> final, one step every `speed` seconds
 (speed None: only when told to through `advance`). The final state is drawn once per order
@@ -35,7 +37,9 @@ ends Canceled with a full refund at the next step. Refills go Pending -> In prog
 Completed, a `refill_rejected` fraction Rejected. Only Completed orders of services that
 had refill when ordered can be refilled, one open refill per order; only unfinished
 orders of services that had cancel can be canceled. `status` shows start_count "0" while
-Pending and always the original charge; Subscriptions use the same order statuses.
+Pending and always the original charge. Subscriptions answer in their own words (Active,
+Paused, Completed, Expired for one that ended with posts undelivered, Canceled) and with
+the charge they really took (the refund of what was not delivered deducted).
 
 Faults (one at a time; optionally for one action, optionally for the next N matching
 requests, after which the fault clears itself):
@@ -128,10 +132,21 @@ from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from smmpanel import protocol as p
-from smmpanel.money import MoneyFormatError, charge_for, money, refund_for_remains, to_decimal
+from smmpanel.money import MoneyFormatError, amount_for, money, refund_for_remains, to_decimal
 
 DEFAULT_KEYS = ("demo-provider-key", "test-key")
 DEFAULT_BALANCE = Decimal("1000000.00000")
+# A subscription that names no posts is charged for this many (the panel always names them).
+SUBSCRIPTION_DEFAULT_POSTS = 100
+# Subscriptions answer `status` in their own words.
+SUBSCRIPTION_WORDS = {
+    p.PENDING: "Pending",
+    p.IN_PROGRESS: "Active",
+    p.PROCESSING: "Paused",
+    p.COMPLETED: "Completed",
+    p.PARTIAL: "Expired",
+    p.CANCELED: "Canceled",
+}
 DEFAULT_SPEED = 5.0
 DEFAULT_SERVICES = 40
 API_PATHS = frozenset({"/api/v2", "/api/v2/"})
@@ -263,6 +278,7 @@ class SimOrder:
     runs: int | None = None
     interval: int | None = None
     fields: dict[str, str] | None = None
+    subscription: bool = False
 
 
 @dataclass(slots=True)
@@ -1043,7 +1059,10 @@ class Simulator:
             problem = self._check_subscription(svc, params, fields)
             if problem:
                 return self._err(problem)
-            quantity = 1
+            # Up to max likes on each of `posts` posts: all of it is charged now, and what
+            # is not delivered comes back when the subscription ends.
+            posts = _parse_int(params.get("posts")) or SUBSCRIPTION_DEFAULT_POSTS
+            quantity = int(fields["max"]) * posts
         else:
             if stype.quantity_from:
                 items = p.split_list(params.get(stype.quantity_from, ""))
@@ -1073,10 +1092,11 @@ class Simulator:
         link_key = fields.get("username", "") if stype.name == "Subscriptions" else link
         if self.duplicate_guard and self._open_links.get((key, svc.id, link_key)):
             return self._err(p.ERR_DUPLICATE_LINK)
-        charge = charge_for(rate_per_1000=svc.rate, quantity=total)
+        charge = amount_for(rate=svc.rate, units=total, per=p.BILLING_DIVISOR[stype.billing])
         if charge > self._balances[key]:
             return self._err(p.ERR_NOT_ENOUGH_FUNDS)
         order = self._create_order(key, svc, link_key, total, charge, fields, runs, interval)
+        order.subscription = stype.name == "Subscriptions"
         return {"order": str(order.id) if self.dialect else order.id}
 
     def _check_fields(self, stype: p.ServiceType, params: Mapping[str, str], fields: dict[str, str]) -> str | None:
@@ -1190,6 +1210,15 @@ class Simulator:
         if o is None:
             return self._err(p.ERR_INCORRECT_ORDER)
         start = 0 if o.status == p.PENDING else o.start_count
+        if o.subscription:
+            # What it really took so far: the held charge less what came back at the end.
+            return {
+                "charge": f"{o.charge - o.refunded:f}",
+                "start_count": str(start),
+                "status": SUBSCRIPTION_WORDS[o.status],
+                "remains": str(o.remains),
+                "currency": CURRENCY,
+            }
         if self.dialect:
             return {
                 "charge": float(o.charge),

@@ -54,6 +54,11 @@ def charge_for(*, rate_per_1000: Decimal, quantity: int) -> Decimal:
     return money(rate_per_1000 * quantity / THOUSAND)
 
 
+def amount_for(*, rate: Decimal, units: int, per: int) -> Decimal:
+    """What `units` cost at `rate` for every `per` of them (1000, or 1 for packages)."""
+    return money(rate * units / per)
+
+
 def refund_for_remains(*, charge: Decimal, remains: int, quantity: int) -> Decimal:
     """The part of a charge for units not delivered, rounded down and capped at the charge."""
     if quantity <= 0 or remains <= 0:

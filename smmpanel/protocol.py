@@ -109,6 +109,21 @@ def normalise_refill_status(raw: object) -> str | None:
     return _REFILL_ALIASES.get(re.sub(r"\s+", " ", raw.strip().lower()))
 
 
+# --- What an order costs: the unit a service's rate is for ---------------------------------
+# A service's `rate` is always published "per 1000", but what it buys depends on the type
+# (API_V2.md, "What an order costs"). An order's `quantity` is the number of billed units:
+BILL_PER_1000 = "per_1000"  # 1000 units (or list lines); quantity = units × runs
+BILL_PER_PACKAGE = "per_package"  # one package; quantity = 1, charge = rate
+BILL_PER_1000_PER_POST = "per_1000_per_post"  # subscriptions; quantity = max × posts
+BILLING_UNITS = {
+    BILL_PER_1000: "per 1000",
+    BILL_PER_PACKAGE: "per package",
+    BILL_PER_1000_PER_POST: "per 1000 per post",
+}
+# How many billed units the rate is the price of.
+BILLING_DIVISOR = {BILL_PER_1000: 1000, BILL_PER_PACKAGE: 1, BILL_PER_1000_PER_POST: 1000}
+
+
 # --- Service types and their fields ---------------------------------------------------------
 @dataclass(frozen=True)
 class ServiceType:
@@ -118,16 +133,30 @@ class ServiceType:
     quantity_from: str | None = None  # list field whose length is the quantity
     has_quantity: bool = True
     dripfeed_capable: bool = False
+    billing: str = BILL_PER_1000  # the unit the rate is for, unless staff say otherwise
+    # Other units a provider may bill this type by (staff choose one per service).
+    other_billing: tuple[str, ...] = ()
+
+    @property
+    def billing_choices(self) -> tuple[str, ...]:
+        return (self.billing, *self.other_billing)
 
 
 LIST_FIELDS = frozenset({"comments", "usernames", "hashtags", "keywords", "groups"})
 
 SERVICE_TYPES: tuple[ServiceType, ...] = (
     ServiceType("Default", ("link", "quantity", "runs", "interval"), ("link", "quantity"), dripfeed_capable=True),
-    ServiceType("Package", ("link",), ("link",), has_quantity=False),
+    ServiceType("Package", ("link",), ("link",), has_quantity=False, billing=BILL_PER_PACKAGE),
     ServiceType("SEO", ("link", "quantity", "keywords"), ("link", "quantity", "keywords")),
     ServiceType("Custom Comments", ("link", "comments"), ("link", "comments"), quantity_from="comments"),
-    ServiceType("Custom Comments Package", ("link", "comments"), ("link", "comments"), has_quantity=False),
+    ServiceType(
+        "Custom Comments Package",
+        ("link", "comments"),
+        ("link", "comments"),
+        has_quantity=False,
+        billing=BILL_PER_PACKAGE,
+        other_billing=(BILL_PER_1000,),  # some providers bill the package per 1000 lines
+    ),
     ServiceType("Mentions", ("link", "quantity", "usernames"), ("link", "quantity", "usernames")),
     ServiceType(
         "Mentions with Hashtags",
@@ -149,6 +178,8 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         ("username", "min", "max", "posts", "old_posts", "delay", "expiry"),
         ("username", "min", "max", "delay"),
         has_quantity=False,
+        billing=BILL_PER_1000_PER_POST,
+        other_billing=(BILL_PER_PACKAGE,),  # a flat price per subscription
     ),
     ServiceType(
         "Web Traffic",
@@ -170,6 +201,15 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
 SERVICE_TYPES_BY_NAME = {t.name: t for t in SERVICE_TYPES}
 _SERVICE_TYPES_LOWER = {t.name.lower(): t for t in SERVICE_TYPES}
 SUBSCRIPTION_DELAYS = (0, 5, 10, 15, 20, 30, 40, 50, 60, 90, 120, 150, 180, 210, 240, 270, 300, 360, 420, 480, 540, 600)
+
+
+def billing_of(service_type: str, override: str = "") -> str:
+    """The unit a service's rate is for: the staff's choice when it fits the type, else the
+    type's own (an unknown type bills per 1000)."""
+    stype = SERVICE_TYPES_BY_NAME.get(service_type)
+    if stype is None:
+        return override if override in BILLING_UNITS else BILL_PER_1000
+    return override if override in stype.billing_choices else stype.billing
 
 
 def normalise_service_type(raw: object) -> str:

@@ -76,7 +76,8 @@ def test_new_order_page_picks_shows_fields_previews_and_places(page, customer, s
     fund(customer, "100")
     default = shop.service(name="Followers " + XSS, price="1.300000", dripfeed=True, description=XSS)
     comments = shop.service(type="Custom Comments", name="Comments", price="2.500000", min=1)
-    subscription = shop.service(type="Subscriptions", name="Auto likes", price="1000.000000", min=10, max=1000)
+    subscription = shop.service(type="Subscriptions", name="Auto likes", price="1.000000", min=10, max=1000)
+    package = shop.service(type="Package", name="Starter package", price="18.876000", min=1, max=1)
 
     page.goto("/orders/new/")
     page.select_option("#id_service", str(default.pk))
@@ -98,7 +99,16 @@ def test_new_order_page_picks_shows_fields_previews_and_places(page, customer, s
 
     page.select_option("#id_service", str(subscription.pk))
     assert not visible(page, "link") and visible(page, "username") and visible(page, "delay")
-    assert page.text_content("#charge-preview") == "1.00000"
+    assert "per 1000 per post" in page.text_content("#info-rate")
+    # A subscription holds max × posts (100 posts when none are named) at the rate per 1000.
+    page.fill("#id_max", "500")
+    assert page.text_content("#charge-preview") == "50.00000"
+    page.fill("#id_posts", "20")
+    assert page.text_content("#charge-preview") == "10.00000"
+
+    page.select_option("#id_service", str(package.pk))
+    assert "per package" in page.text_content("#info-rate")
+    assert page.text_content("#charge-preview") == "18.87600"
 
     page.fill("#service-search", "comm")
     options = page.locator("#id_service option").all_text_contents()

@@ -193,12 +193,12 @@ def test_comment_replies_need_a_username_and_count_comments(customer, shop, plac
 
 
 @pytest.mark.parametrize("type_name", ["Package", "Custom Comments Package"])
-def test_packages_are_one_unit(customer, shop, place, type_name):
+def test_packages_are_one_package_at_the_rate(customer, shop, place, type_name):
     fund(customer)
-    service = shop.service(type=type_name, price="5000.000000", min=1, max=1)
+    service = shop.service(type=type_name, price="18.876000", min=1, max=1)
     order = place(customer, service, link="https://x.com/a", quantity="777", comments="a\nb")
-    assert order.quantity == 1
-    assert order.charge == Decimal("5.00000")
+    assert (order.quantity, order.billing) == (1, "per_package")
+    assert order.charge == Decimal("18.87600")
     assert "quantity" not in order.fields
 
 
@@ -333,12 +333,13 @@ def subscription(**overrides: Any) -> dict[str, Any]:
     return fields
 
 
-def test_subscription_needs_no_link_and_is_one_unit(customer, shop, place):
+def test_subscription_needs_no_link_and_holds_max_times_posts(customer, shop, place):
     fund(customer)
-    service = shop.service(type="Subscriptions", min=50, max=1000, price="1000.000000")
+    service = shop.service(type="Subscriptions", min=50, max=1000, price="2.000000")
     expiry = (timezone.now() + timedelta(days=30)).strftime("%d/%m/%Y")
     order = place(customer, service, **subscription(expiry=expiry, old_posts="2"))
-    assert (order.link, order.quantity, order.charge) == ("", 1, Decimal("1.00000"))
+    # 200 per post × 10 posts at 2.00 per 1000
+    assert (order.link, order.quantity, order.charge) == ("", 2000, Decimal("4.00000"))
     assert order.fields == {
         "username": "someone",
         "min": 100,

@@ -127,6 +127,12 @@ def test_refill_rejected_by_the_provider(completed, customer, committed, simulat
         RefillStatus.REJECTED,
         "Refill not allowed",
     )
+    # Asking again at once would be one more provider call per click: refused here.
+    with pytest.raises(OrderError, match="refused a refill of this order recently"):
+        committed(refill_request, user=customer, order_id=completed.pk)
+    assert Refill.objects.filter(order=completed).count() == 1
+    # After the cool-down the customer may ask again.
+    Refill.objects.filter(pk=refill.pk).update(updated_at=timezone.now() - timedelta(hours=25))
     committed(refill_request, user=customer, order_id=completed.pk)
 
 
@@ -207,6 +213,12 @@ def test_cancel_rejected_by_the_provider(customer, shop, place, committed, simul
     assert cancel_submit(cancel_id=request.pk) == "rejected"
     request.refresh_from_db()
     assert (request.state, request.note) == (RequestState.REJECTED, "Incorrect order ID")
+    # A refused cancel is not forwarded again at every click.
+    with pytest.raises(OrderError, match="refused to cancel this order recently"):
+        committed(cancel_request, user=customer, order_id=order.pk)
+    assert CancelRequest.objects.filter(order=order).count() == 1
+    CancelRequest.objects.filter(pk=request.pk).update(updated_at=timezone.now() - timedelta(hours=25))
+    assert committed(cancel_request, user=customer, order_id=order.pk) is not None
 
 
 def test_cancel_is_refused_outside_the_rules(completed, customer, other_customer, shop, place, committed, queue):

@@ -98,14 +98,13 @@ def test_raw_translation_key_rejection_is_understood(order, simulator):
     assert order.customer_note == protocol.ERR_INCORRECT_LINK
 
 
-@pytest.mark.parametrize("text", ["Not enough funds on balance", "neworder.error.not_enough_funds"])
-def test_provider_side_rejection_pauses_the_provider_and_keeps_the_money(order, simulator, queue, customer, text):
+def test_a_refused_api_key_pauses_the_provider_and_keeps_the_money(order, simulator, queue, customer):
     balance_before = ledger(customer)
-    simulator.set_fault("error", action="add", text=text)
+    simulator.set_fault("error", action="add", text=protocol.ERR_INVALID_KEY)
     assert order_submit(order_id=order.pk) == "paused"
     order.refresh_from_db()
     assert (order.state, order.status) == (State.QUEUED, Status.PENDING)
-    assert Provider.objects.get(pk=order.provider_id).paused_reason == protocol.ERR_NOT_ENOUGH_FUNDS
+    assert Provider.objects.get(pk=order.provider_id).paused_reason == protocol.ERR_INVALID_KEY
     assert ledger(customer) == balance_before
     assert queue.ids() == [order.pk, order.pk]
     # While the only provider is paused the order waits, money kept, nothing sent.
@@ -116,6 +115,41 @@ def test_provider_side_rejection_pauses_the_provider_and_keeps_the_money(order, 
     assert adds(simulator, order) == 0
     Provider.objects.filter(pk=order.provider_id).update(paused_reason="")
     assert order_submit(order_id=order.pk) == "sent"
+
+
+@pytest.mark.parametrize("text", ["Not enough funds on balance", "neworder.error.not_enough_funds"])
+def test_an_order_the_provider_cannot_fund_waits_alone_and_can_be_canceled(
+    customer, other_customer, shop, place, simulator, queue, committed, mailoutbox, settings, text
+):
+    settings.ADMINS = [("Staff", "staff@example.com")]
+    fund(customer, "100")
+    fund(other_customer, "100")
+    service = shop.service(price="1.300000")
+    big = place(customer, service, link=LINK, quantity="10000")
+    # Our balance at the provider pays for small orders only: the big one is refused.
+    simulator.set_balance("test-key", "5")
+    assert order_submit(order_id=big.pk) == "waiting_funds"
+    big.refresh_from_db()
+    assert (big.state, big.status) == (State.QUEUED, Status.PENDING)
+    assert big.next_attempt_at > timezone.now() + timedelta(seconds=200)
+    assert "cancel" in big.customer_note
+    provider = Provider.objects.get(pk=big.provider_id)
+    assert provider.paused_reason == "" and provider.is_usable  # nobody else is stopped
+    assert [m.subject.endswith(f"Provider {provider.name}: not enough funds") for m in mailoutbox] == [True]
+    # Another customer's order goes through at once.
+    small = place(other_customer, service, link=LINK + "/2", quantity="100")
+    assert order_submit(order_id=small.pk) == "sent"
+    # A second refusal waits longer and does not mail staff again within the hour.
+    Order.objects.filter(pk=big.pk).update(next_attempt_at=None)
+    assert order_submit(order_id=big.pk) == "waiting_funds"
+    assert len(mailoutbox) == 1
+    # The customer takes the money back, though the service has no cancel.
+    before = ledger(customer)
+    assert committed(services.cancel_request, user=customer, order_id=big.pk) is None
+    big.refresh_from_db()
+    assert (big.status, big.state) == (Status.CANCELED, State.CANCELED)
+    assert ledger(customer) == before + big.charge
+    assert simulator.adds_total() == 1 and ledger_audit() == []
 
 
 def test_rejection_falls_back_to_the_next_route(customer, shop, place, make_simulator, queue):

@@ -212,7 +212,7 @@ VALID_ADDS: dict[str, tuple[dict[str, str], int]] = {
     "Invites from Groups": ({"link": LINK, "quantity": "100", "groups": "group1\ngroup2"}, 100),
     "Subscriptions": (
         {"username": "someone", "min": "10", "max": "100", "delay": "30", "posts": "5", "expiry": "31/12/2030"},
-        1,
+        500,  # max × posts
     ),
     "Web Traffic": (
         {
@@ -245,7 +245,9 @@ def test_add_every_type(simulator: Simulator, type_name: str) -> None:
     fields, quantity = VALID_ADDS[type_name]
     answer = call(simulator, action="add", service=service, **fields)
     assert list(answer) == ["order"] and isinstance(answer["order"], int)
-    charge = charge_for(rate_per_1000=Decimal("3.00"), quantity=quantity)
+    # API_V2.md, "What an order costs": packages at the rate, everything else per 1000.
+    packaged = type_name in ("Package", "Custom Comments Package")
+    charge = Decimal("3.00000") if packaged else charge_for(rate_per_1000=Decimal("3.00"), quantity=quantity)
     assert balance(simulator) == START - charge
     status = call(simulator, action="status", order=answer["order"])
     assert status == {

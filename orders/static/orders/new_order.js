@@ -1,8 +1,9 @@
 // New order page: service picker with search and category, the fields of the chosen
 // service's type, and a live charge preview. The server prices the order again; this is
 // only a preview. Money is computed with integers (BigInt), never with binary floats, so
-// the preview matches the charge to the last of its 5 decimals (rate × quantity / 1000,
-// rounded half-up). Text from services is inserted with textContent only.
+// the preview matches the charge to the last of its 5 decimals (rate × units / per, rounded
+// half-up, where `per` is 1000, or 1 for a service billed per package; a subscription's
+// units are max × posts). Text from services is inserted with textContent only.
 (function () {
   "use strict";
 
@@ -58,9 +59,10 @@
     return BigInt(parts[0] || "0") * 1000000n + BigInt(fraction);
   }
 
-  function formatCharge(rate, units) {
-    // charge × 10^5 = rate_micro × units / 10^4, rounded half-up
-    var scaled = (rateMicro(rate) * units + 5000n) / 10000n;
+  function formatCharge(rate, units, per) {
+    // charge × 10^5 = rate_micro × units / (10 × per), rounded half-up
+    var divisor = 10n * BigInt(per);
+    var scaled = (rateMicro(rate) * units + divisor / 2n) / divisor;
     var text = scaled.toString().padStart(6, "0");
     return text.slice(0, -5) + "." + text.slice(-5);
   }
@@ -85,7 +87,23 @@
     return Boolean(service && service.dripfeed && dripToggle && dripToggle.checked);
   }
 
+  function fieldValue(name) {
+    var element = document.getElementById("id_" + name);
+    return element ? element.value : "";
+  }
+
   function units(service) {
+    if (service.billing === "per_package") {
+      return 1n;
+    }
+    if (service.billing === "per_1000_per_post") {
+      var most = wholeNumber(fieldValue("max"));
+      var posts = String(fieldValue("posts")).trim() === "" ? BigInt(service.max_posts) : wholeNumber(fieldValue("posts"));
+      return most === null || posts === null ? null : most * posts;
+    }
+    if (!service.has_quantity && service.lines_from) {
+      return BigInt(splitList(fieldValue(service.lines_from)).length);
+    }
     if (service.quantity_from) {
       var list = document.getElementById("id_" + service.quantity_from);
       return BigInt(splitList(list ? list.value : "").length);
@@ -111,7 +129,7 @@
       return;
     }
     var count = units(service);
-    preview.textContent = count === null || count === 0n ? "—" : formatCharge(service.rate, count);
+    preview.textContent = count === null || count === 0n ? "—" : formatCharge(service.rate, count, service.per);
   }
 
   function showService() {
@@ -139,7 +157,7 @@
       setText("info-description", "");
     } else {
       setText("info-name", service.name);
-      setText("info-rate", service.rate);
+      setText("info-rate", service.rate + " " + service.billing_label);
       setText("info-limits", service.min + " / " + service.max);
       setText("info-time", formatMinutes(service.average_time));
       setText(
@@ -175,7 +193,7 @@
       }
       var option = document.createElement("option");
       option.value = String(service.id);
-      option.textContent = service.id + " — " + service.name + " — " + service.rate + " per 1000";
+      option.textContent = service.id + " — " + service.name + " — " + service.rate + " " + service.billing_label;
       option.selected = option.value === chosen;
       group.appendChild(option);
     });
