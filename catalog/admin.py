@@ -24,7 +24,7 @@ class PanelSettingsAdmin(admin.ModelAdmin):
     list_display = ("__str__", "default_markup_percent", "price_jump_threshold_percent")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return not PanelSettings.objects.exists()
+        return super().has_add_permission(request) and not PanelSettings.objects.exists()
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
