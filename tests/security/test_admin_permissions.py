@@ -32,7 +32,7 @@ from catalog.models import PanelSettings, PriceChange, Service
 from catalog.services import panel_settings_get
 from orders.models import Order, OrderEvent, State, Status
 from orders.services import RESOLVE_CANCEL, order_place, order_transition
-from providers.models import Provider, ProviderCall
+from providers.models import Provider, ProviderCall, UpstreamService
 from providers.services import provider_pause
 from providers.simulator import Simulator
 from support.models import Status as TicketStatus
@@ -88,9 +88,8 @@ CUSTOM_URLS = [pytest.param(label, pattern.name, id=pattern.name) for label, pat
 
 
 # --- The world: a row of every admin model, in states the actions act on -----------------------
-class World(dict[str, Any]):
-    def rows(self, model: type[Model]) -> list[Any]:
-        return list(model._base_manager.order_by("pk").values_list("pk", flat=True))
+def pks(model: type[Model]) -> list[Any]:
+    return list(model._base_manager.order_by("pk").values_list("pk", flat=True))
 
 
 @pytest.fixture(autouse=True)
@@ -101,7 +100,7 @@ def _admin_without_mfa_and_loopback_providers(settings: Any) -> None:
 
 
 @pytest.fixture
-def world(db: Any, simulator: Simulator, customer: User) -> World:
+def world(db: Any, simulator: Simulator, customer: User) -> dict[str, Any]:
     panel_settings_get()
     Group.objects.create(name="support")
     EmailAddress.objects.create(user=customer, email=customer.email, primary=True, verified=False)
@@ -147,7 +146,7 @@ def world(db: Any, simulator: Simulator, customer: User) -> World:
     provider_pause(provider=provider, reason="Not enough funds")
     PaymentFactory(user=customer, amount=D("30"))
     ticket_open(user=customer, subject="Where is my order?", kind="other", body="It has not started.")
-    return World(provider=provider, service=service, queued=queued, unknown=unknown, sent=sent)
+    return {"provider": provider, "service": service, "queued": queued, "unknown": unknown, "sent": sent}
 
 
 def snapshot() -> dict[str, list[tuple[Any, ...]]]:
@@ -189,20 +188,19 @@ def _request_as(user: User) -> Any:
     return request
 
 
-def post_action(client: Client, label: str, action: str, pks: list[Any], **extra: Any) -> list[int]:
+def post_action(client: Client, label: str, action: str, selected: list[Any]) -> list[int]:
     """The action as the changelist's form sends it, and as a confirmation page sends it."""
     model = apps.get_model(label)
     url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
     data = {
         "action": action,
-        ACTION_CHECKBOX_NAME: pks,
+        ACTION_CHECKBOX_NAME: selected,
         # What the confirmation steps ask for: resend/cancel ("confirm"), import ("apply"),
         # delete ("post").
         "confirm": "yes",
         "reason": "walked by a test",
         "apply": "1",
         "post": "yes",
-        **extra,
     }
     return [
         client.post(url, {**data, "index": "0"}).status_code,
@@ -239,7 +237,7 @@ def test_view_only_staff_cannot_run_the_action(world, viewer, label, action):
     url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
     assert client.get(url).status_code == 200  # the viewer gets in: the refusal is the permission's
     before = snapshot()
-    statuses = post_action(client, label, action, world.rows(model))
+    statuses = post_action(client, label, action, pks(model))
     assert set(statuses) <= {200, 302, 403}
     assert changes(before, snapshot()) == []
 
@@ -255,13 +253,13 @@ OPENS_A_FORM = {"wallets.Wallet.adjust_funds"}
 def test_the_same_request_from_a_superuser_changes_something(world, staff, label, action):
     """The walk above proves something: in this world, each action has rows to act on."""
     before = snapshot()
-    post_action(_client(staff), label, action, world.rows(apps.get_model(label)))
+    post_action(_client(staff), label, action, pks(apps.get_model(label)))
     assert changes(before, snapshot()) != []
 
 
 # --- 2. Every page an admin adds ---------------------------------------------------------------
 # Per page: the row it is about, and a body that would change something if allowed.
-PAGE_REQUESTS: dict[str, tuple[Callable[[World], Any], dict[str, str]]] = {
+PAGE_REQUESTS: dict[str, tuple[Callable[[dict[str, Any]], Any], dict[str, str]]] = {
     "wallets_wallet_adjust": (
         lambda w: None,
         {"user": "customer", "amount": "50", "reason": "walked by a test", "key": "adjust:" + "0" * 32},
@@ -275,7 +273,7 @@ PAGE_REQUESTS: dict[str, tuple[Callable[[World], Any], dict[str, str]]] = {
 }
 
 
-def _page_url(name: str, world: World) -> str:
+def _page_url(name: str, world: dict[str, Any]) -> str:
     pattern = next(p for _, p in _custom_urls() if p.name == name)
     target = PAGE_REQUESTS[name][0](world)
     kwargs = dict.fromkeys(pattern.pattern.converters, target.pk) if target is not None else {}
@@ -311,7 +309,7 @@ MODELS = [pytest.param(model._meta.label, id=model._meta.label) for model, _ in 
 def test_view_only_staff_cannot_add_change_or_delete_through_django_pages(world, viewer, label):
     model = apps.get_model(label)
     info = f"admin:{model._meta.app_label}_{model._meta.model_name}"
-    pk = world.rows(model)[0]
+    pk = pks(model)[0]
     client = _client(viewer)
     assert client.get(reverse(f"{info}_change", args=[pk])).status_code == 200
     # A ticket reply that closes, new markups: what a change form would save.
@@ -382,6 +380,29 @@ def test_approving_a_held_price_needs_approve_price(world, viewer):
     assert (service.price, service.held_price) == (D("2.6"), None)
 
 
+def test_syncing_and_testing_a_provider_need_sync_provider(world, viewer):
+    provider = world["provider"]
+    for action in ("test_connection", "sync_services"):
+        post_action(granted(viewer, "providers.resume_provider"), "providers.Provider", action, [provider.pk])
+    assert not ProviderCall.objects.filter(provider=provider).exclude(action="balance").exists()
+    assert Provider.objects.get(pk=provider.pk).balance is None
+    client = granted(viewer, "providers.sync_provider")
+    post_action(client, "providers.Provider", "test_connection", [provider.pk])
+    assert Provider.objects.get(pk=provider.pk).balance is not None
+    post_action(client, "providers.Provider", "sync_services", [provider.pk])
+    assert Provider.objects.get(pk=provider.pk).last_synced_at is not None
+
+
+def test_importing_upstream_services_needs_import_service(world, viewer):
+    unsold = UpstreamService.objects.filter(routes__isnull=True).get()
+    post_action(_client(viewer), "providers.UpstreamService", "import_into_catalog", [unsold.pk])
+    assert not unsold.routes.exists()
+    post_action(
+        granted(viewer, "catalog.import_service"), "providers.UpstreamService", "import_into_catalog", [unsold.pk]
+    )
+    assert Service.objects.get(routes__upstream=unsold).name == unsold.name
+
+
 def test_closing_tickets_needs_the_ticket_change_permission(world, viewer):
     ticket = Ticket.objects.get()
     post_action(_client(viewer), "support.Ticket", "close_selected", [ticket.pk])
@@ -420,7 +441,7 @@ def test_manual_payments_need_review_payment(world, viewer):
 @pytest.mark.parametrize("model", [ProviderCall, PriceChange, Entry, OrderEvent])
 def test_records_cannot_be_deleted_even_by_a_superuser(world, staff, model):
     request = _request_as(staff)
-    pk = world.rows(model)[0]
+    pk = pks(model)[0]
     if model in admin.site._registry:
         model_admin = admin.site._registry[model]
         assert not model_admin.has_delete_permission(request)
