@@ -1,5 +1,11 @@
+from typing import Any
+
+from allauth.account.admin import EmailAddressAdmin as BaseEmailAddressAdmin
+from allauth.account.models import EmailAddress
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from .models import ApiKey, User
 
@@ -23,3 +29,15 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False
+
+
+# allauth's action asks for no permission: a staff member who may only look could verify
+# any address (and so take over password resets sent to it).
+admin.site.unregister(EmailAddress)
+
+
+@admin.register(EmailAddress)
+class EmailAddressAdmin(BaseEmailAddressAdmin):
+    @admin.action(description="Mark selected email addresses as verified", permissions=["change"])
+    def make_verified(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        super().make_verified(request, queryset)

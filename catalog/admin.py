@@ -24,7 +24,7 @@ class PanelSettingsAdmin(admin.ModelAdmin):
     list_display = ("__str__", "default_markup_percent", "price_jump_threshold_percent")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return not PanelSettings.objects.exists()
+        return super().has_add_permission(request) and not PanelSettings.objects.exists()
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -141,7 +141,13 @@ class ServiceAdmin(admin.ModelAdmin):
         assert isinstance(staff, User)
         services_reprice(services=Service.objects.filter(pk=form.instance.pk), reason="edited by staff", actor=staff)
 
-    @admin.action(description="Approve held price changes")
+    def has_approve_price_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("catalog.approve_price")
+
+    def has_reprice_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("catalog.reprice_service")
+
+    @admin.action(description="Approve held price changes", permissions=["approve_price"])
     def approve_held(self, request: HttpRequest, queryset: QuerySet[Service]) -> None:
         done = 0
         for service in queryset.filter(held_price__isnull=False):
@@ -149,7 +155,7 @@ class ServiceAdmin(admin.ModelAdmin):
             done += 1
         self.message_user(request, f"{done} held price change(s) approved.")
 
-    @admin.action(description="Reject held price changes (keep current price)")
+    @admin.action(description="Reject held price changes (keep current price)", permissions=["approve_price"])
     def reject_held(self, request: HttpRequest, queryset: QuerySet[Service]) -> None:
         done = 0
         for service in queryset.filter(held_price__isnull=False):
@@ -161,7 +167,7 @@ class ServiceAdmin(admin.ModelAdmin):
             done += 1
         self.message_user(request, f"{done} held price change(s) rejected.")
 
-    @admin.action(description="Recompute prices")
+    @admin.action(description="Recompute prices", permissions=["reprice"])
     def reprice(self, request: HttpRequest, queryset: QuerySet[Service]) -> None:
         result = services_reprice(services=queryset, reason="repriced by staff", actor=request.user)  # type: ignore[arg-type]
         self.message_user(request, result.summary())
@@ -191,3 +197,6 @@ class PriceChangeAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the price history is kept

@@ -106,6 +106,11 @@ class Service(models.Model):
 
     class Meta:
         ordering = ["category__sort_order", "category__name", "id"]
+        permissions = [
+            ("approve_price", "Can approve or reject held price changes"),
+            ("reprice_service", "Can recompute service prices"),
+            ("import_service", "Can import upstream services into the catalogue"),
+        ]
         indexes = [models.Index(fields=["is_enabled", "category"])]
         constraints = [
             models.CheckConstraint(

@@ -11,6 +11,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ORDER_VAR, PAGE_VAR, ChangeList
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -272,6 +273,20 @@ class OrderAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    # Permissions of the actions and pages below (`@admin.action(permissions=[...])` looks
+    # these up by name, so an action a person may not run is not even offered).
+    def has_resend_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("orders.resend_order")
+
+    def has_resolve_unknown_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("orders.resolve_unknown_order")
+
+    def has_refund_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("orders.refund_order")
+
+    def has_complete_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("orders.complete_order")
+
     @admin.display(description="Service", ordering="service__name")
     def service_name(self, obj: Order) -> str:
         return obj.service.name[:60]
@@ -333,9 +348,9 @@ class OrderAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "orders/admin_order_form.html", context)
 
     def resolve_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not self.has_resolve_unknown_permission(request):
+            raise PermissionDenied
         order = get_object_or_404(Order, pk=pk)
-        if not self.has_change_permission(request, order):
-            return HttpResponseRedirect(self._change_url(order))
         form = ResolveUnknownForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
@@ -353,9 +368,9 @@ class OrderAdmin(admin.ModelAdmin):
         return self._page(request, order, form, f"Resolve order #{order.pk} (outcome unknown)")
 
     def partial_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not self.has_refund_permission(request):
+            raise PermissionDenied
         order = get_object_or_404(Order, pk=pk)
-        if not self.has_change_permission(request, order):
-            return HttpResponseRedirect(self._change_url(order))
         form = PartialForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
@@ -375,8 +390,10 @@ class OrderAdmin(admin.ModelAdmin):
         extra = dict(extra_context or {})
         order = Order.objects.filter(pk=object_id).first() if object_id.isdigit() else None
         if order is not None:
-            extra["can_resolve"] = order.state == State.UNKNOWN
-            extra["can_set_partial"] = order.state == State.SENT and not order.is_terminal
+            extra["can_resolve"] = order.state == State.UNKNOWN and self.has_resolve_unknown_permission(request)
+            extra["can_set_partial"] = (
+                order.state == State.SENT and not order.is_terminal and self.has_refund_permission(request)
+            )
         return super().change_view(request, object_id, form_url, extra_context=extra)
 
     # --- Actions ---------------------------------------------------------------------------------
@@ -399,7 +416,7 @@ class OrderAdmin(admin.ModelAdmin):
         for message in refused[:20]:
             self.message_user(request, message, messages.WARNING)
 
-    @admin.action(description="Send queued orders now")
+    @admin.action(description="Send queued orders now", permissions=["resend"])
     def resend(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
         unknown = queryset.filter(state=State.UNKNOWN).count()
         if unknown:
@@ -416,7 +433,10 @@ class OrderAdmin(admin.ModelAdmin):
             lambda pk: services.order_resend(order_id=pk, actor=self._staff(request)),
         )
 
-    @admin.action(description="Resend unknown orders (after confirming the provider never placed them)")
+    @admin.action(
+        description="Resend unknown orders (after confirming the provider never placed them)",
+        permissions=["resolve_unknown"],
+    )
     def resend_unknown(self, request: HttpRequest, queryset: QuerySet[Order]) -> TemplateResponse | None:
         chosen = queryset.filter(state=State.UNKNOWN)
         if request.POST.get("confirm") == "yes":
@@ -436,7 +456,7 @@ class OrderAdmin(admin.ModelAdmin):
             "that it never placed them; otherwise the customer is served twice and we pay twice.",
         )
 
-    @admin.action(description="Cancel and refund")
+    @admin.action(description="Cancel and refund", permissions=["refund"])
     def cancel_and_refund(self, request: HttpRequest, queryset: QuerySet[Order]) -> TemplateResponse | None:
         if request.POST.get("confirm") == "yes":
             reason = request.POST.get("reason", "")[:200]
@@ -456,7 +476,7 @@ class OrderAdmin(admin.ModelAdmin):
             form=CancelRefundForm(),
         )
 
-    @admin.action(description="Mark Completed")
+    @admin.action(description="Mark Completed", permissions=["complete"])
     def mark_completed(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
         self._each(
             request,

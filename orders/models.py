@@ -128,6 +128,13 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        # Each staff action that moves money or an order's state has its own permission.
+        permissions = [
+            ("resend_order", "Can send queued orders now"),
+            ("resolve_unknown_order", "Can resend or resolve orders whose outcome is unknown"),
+            ("refund_order", "Can cancel and refund orders, or set them Partial"),
+            ("complete_order", "Can mark orders Completed"),
+        ]
         indexes = [
             models.Index(fields=["user", "-id"], name="order_user_id"),
             models.Index(fields=["state", "created_at"], name="order_state_created"),

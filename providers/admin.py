@@ -74,7 +74,14 @@ class ProviderAdmin(admin.ModelAdmin):
     def masked_key(self, obj: Provider) -> str:
         return obj.masked_key
 
-    @admin.action(description="Test connection and refresh balance")
+    # Both call the provider and write what it answers (balance, services, prices).
+    def has_sync_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("providers.sync_provider")
+
+    def has_resume_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("providers.resume_provider")
+
+    @admin.action(description="Test connection and refresh balance", permissions=["sync"])
     def test_connection(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
         for provider in queryset:
             try:
@@ -86,7 +93,7 @@ class ProviderAdmin(admin.ModelAdmin):
                     request, f"{provider.name}: connected, balance {provider.balance} {provider.balance_currency}"
                 )
 
-    @admin.action(description="Sync services now")
+    @admin.action(description="Sync services now", permissions=["sync"])
     def sync_services(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
         for provider in queryset:
             try:
@@ -96,7 +103,7 @@ class ProviderAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"{provider.name}: {result.summary()}")
 
-    @admin.action(description="Resume (clear the pause)")
+    @admin.action(description="Resume (clear the pause)", permissions=["resume"])
     def resume(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
         for provider in queryset:
             provider_resume(provider=provider)
@@ -147,7 +154,10 @@ class UpstreamServiceAdmin(admin.ModelAdmin):
     def is_sold(self, obj: UpstreamService) -> bool:
         return obj.routes.exists()
 
-    @admin.action(description="Import into the catalogue…")
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("catalog.import_service")
+
+    @admin.action(description="Import into the catalogue…", permissions=["import"])
     def import_into_catalog(self, request: HttpRequest, queryset: QuerySet[UpstreamService]) -> HttpResponse | None:
         if "apply" in request.POST:
             form = ImportForm(request.POST)
@@ -191,3 +201,6 @@ class ProviderCallAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # the record of what was asked upstream is kept

@@ -31,6 +31,10 @@ class Provider(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [
+            ("resume_provider", "Can resume a paused provider"),
+            ("sync_provider", "Can sync a provider's services and test its connection"),
+        ]
 
     def __str__(self) -> str:
         return self.name

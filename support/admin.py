@@ -97,7 +97,8 @@ class TicketAdmin(admin.ModelAdmin):
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         return None  # nothing editable besides the reply
 
-    @admin.action(description="Close selected tickets")
+    # Closing is part of answering: the same permission as the reply box (which can close too).
+    @admin.action(description="Close selected tickets", permissions=["change"])
     def close_selected(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
         closed = 0
         for ticket in queryset.exclude(status=Status.CLOSED):
