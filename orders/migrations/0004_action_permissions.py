@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0002_drop_redundant_fk_indexes'),
+        ('orders', '0003_billing_units'),
     ]
 
     operations = [
