@@ -116,6 +116,22 @@ def test_parallel_requests_with_one_idempotency_key_place_one(customer, shop):
     assert Entry.objects.filter(user=customer, kind="charge").count() == 1
 
 
+def test_twenty_retries_with_one_key_on_a_guarded_link_all_get_the_same_order(customer, shop):
+    # The duplicate-link guard is on: a retry that waited for the first attempt's lock must
+    # be given that attempt's order, never "You have active order with this link".
+    fund(customer)
+    service = shop.service()
+    results = together(
+        20,
+        lambda i: order_place(
+            user=customer, service_id=service.pk, fields={"link": LINK, "quantity": 100}, idempotency_key="retry"
+        ),
+    )
+    assert all(isinstance(r, Order) for r in results), {repr(r) for r in results if not isinstance(r, Order)}
+    assert len({r.pk for r in results}) == 1
+    assert Entry.objects.filter(user=customer, kind="charge").count() == 1
+
+
 def test_customer_cancel_racing_the_submit_either_sends_or_refunds(customer, shop, place, simulator):
     from orders.services import cancel_request
 
