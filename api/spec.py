@@ -54,7 +54,10 @@ ACTIONS: tuple[Action, ...] = (
                 "dripfeed": False,
             }
         ],
-        "Rates are per 1000 in your account currency, with your discount applied.",
+        "Rates are in your account currency, with your discount applied: per 1000 units (or list "
+        "lines) for most types, × runs for drip-feed; per package for Package and Custom Comments "
+        "Package; per 1000 per post for Subscriptions, whose max × posts is charged when placed and "
+        "the undelivered part refunded when it ends (100 posts when none are named).",
     ),
     Action(
         "add",
