@@ -14,7 +14,7 @@ class ServiceTable(tables.Table):
     id = tables.Column(verbose_name="ID")
     name = tables.Column(verbose_name="Service", attrs={"td": {"class": "service-name"}})
     category = tables.Column(accessor="category__name", verbose_name="Category")
-    price = tables.Column(verbose_name="Rate")
+    price = tables.Column(verbose_name="Rate", attrs={"td": {"class": "text-nowrap"}})
     min_quantity = tables.Column(verbose_name="Min")
     max_quantity = tables.Column(verbose_name="Max")
     average_time_minutes = tables.Column(verbose_name="Average time", default="—")

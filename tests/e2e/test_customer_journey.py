@@ -278,6 +278,8 @@ def test_a_visitor_becomes_a_customer_and_gets_served(visitors: Any, panel: dict
     ):
         who.go(path)
         who.page.wait_for_load_state("networkidle")
+        if path == "/services/":
+            who.shoot("services")
         assert who.flag() is None, path
         assert who.page.locator("img[src='x']").count() == 0, path
     alice.page.select_option("#id_service", str(panel["hostile"].pk))
