@@ -3,11 +3,38 @@ from __future__ import annotations
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.utils import filter_users_by_email, filter_users_by_username
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 
 
 class AccountAdapter(DefaultAccountAdapter):
-    """Sign-up hooks: referral attribution."""
+    """Sign-up hooks (referral attribution) and the failed-login throttle's key."""
+
+    def _get_login_attempts_cache_key(self, request: HttpRequest, **credentials: Any) -> str:
+        # allauth keys the per-account limit by what was typed, so typing the username and
+        # then the e-mail address doubled an attacker's budget. A known account is counted
+        # once whatever names it; an unknown name keeps its own counter, so both get the
+        # same answers (no enumeration).
+        email = credentials.get("email")
+        username = credentials.get("username")
+        if email:
+            users = filter_users_by_email(str(email), prefer_verified=True)
+        elif username:
+            users = list(filter_users_by_username(str(username)))
+        else:
+            users = []
+        if len({user.pk for user in users}) == 1:
+            return f"user:{users[0].pk}"
+        return f"login:{str(email or username or '').strip().lower()}"
+
+    def get_client_ip(self, request: HttpRequest) -> str:
+        try:
+            return super().get_client_ip(request)
+        except ImproperlyConfigured:
+            # Fewer X-Forwarded-For entries than TRUSTED_PROXY_COUNT: the request did not come
+            # through every proxy, so its header proves nothing; count the connection's address.
+            return str(request.META.get("REMOTE_ADDR") or "")
 
     def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> Any:
         # Imported here: accounts must load before the wallets app.

@@ -161,6 +161,37 @@ def test_throttled_responses_look_the_same_for_known_and_unknown_accounts() -> N
     assert seen[0] == seen[1] and seen[0][1]
 
 
+def test_typing_the_username_or_the_email_counts_against_the_same_account(client: Client) -> None:
+    UserFactory(username="victim", email="victim@example.com")
+    for login in ("victim", "victim@example.com", "VICTIM", "victim", "Victim@Example.com"):
+        assert "not correct" in _login(client, login, "wrong password").content.decode()
+    locked = _login(client, "victim", PASSWORD)
+    assert "Too many failed login attempts" in locked.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_failed_logins_are_counted_per_client_address_behind_trusted_proxies(settings: Any) -> None:
+    # Ten names from one address are throttled by the per-address limit, also when every
+    # request reaches the panel through the same proxy.
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    attacker = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.7")
+    for i in range(10):
+        _login(attacker, f"guess{i}@example.com", "wrong")
+    assert "Too many failed login attempts" in _login(attacker, "guess10@example.com", "wrong").content.decode()
+    # Another customer behind the same proxy is not throttled by it.
+    neighbour = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.9")
+    assert "not correct" in _login(neighbour, "someone@example.com", "wrong").content.decode()
+
+
+def test_x_forwarded_for_is_ignored_without_trusted_proxies(settings: Any) -> None:
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 0
+    for i in range(10):
+        forged = Client(REMOTE_ADDR="203.0.113.7", HTTP_X_FORWARDED_FOR=f"198.51.100.{i}")
+        _login(forged, f"guess{i}@example.com", "wrong")
+    forged = Client(REMOTE_ADDR="203.0.113.7", HTTP_X_FORWARDED_FOR="198.51.100.99")
+    assert "Too many failed login attempts" in _login(forged, "guess10@example.com", "wrong").content.decode()
+
+
 def test_customers_log_in_while_the_throttling_cache_is_down(client: Client, customer: User, settings: Any) -> None:
     # Found by `make chaos`: with the cache on Redis, nobody could log in while Redis restarted
     # (a 500 for every attempt, right password or not).
