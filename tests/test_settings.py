@@ -126,3 +126,23 @@ def test_the_redis_cache_increments_atomically_and_keeps_the_expiry(redis_cache)
     assert len(sent) == 2  # one command per increment
     assert 0 < client.ttl(cache.make_key("counter")) <= 60
     cache.delete("counter")
+
+
+def test_trusted_proxy_count_comes_from_the_environment_and_reaches_allauth():
+    program = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='smmpanel.settings'; django.setup(); "
+        "from allauth import app_settings; print(app_settings.TRUSTED_PROXY_COUNT)"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL"))}
+    result = subprocess.run(
+        [sys.executable, "-c", program],
+        env={**clean, "TRUSTED_PROXY_COUNT": "2"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.stdout.strip() == "2", result.stderr
+    assert _start(TRUSTED_PROXY_COUNT="-1").returncode != 0
+    old = _start(API_TRUST_X_FORWARDED_FOR="true")
+    assert old.returncode != 0 and "TRUSTED_PROXY_COUNT" in old.stderr
