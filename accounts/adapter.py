@@ -38,12 +38,11 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> Any:
         # Imported here: accounts must load before the wallets app.
+        from wallets.referral import referral_code_read
         from wallets.selectors import affiliate_referrer_for_code
-        from wallets.services import REFERRAL_SESSION_KEY
 
         user = super().save_user(request, user, form, commit=False)
-        session = getattr(request, "session", None)
-        code = session.pop(REFERRAL_SESSION_KEY, None) if session is not None else None
+        code = referral_code_read(request=request)
         if code and user.referred_by_id is None:
             referrer = affiliate_referrer_for_code(code=str(code))
             if referrer is not None and referrer.pk != user.pk:

@@ -40,7 +40,6 @@ DEBIT_KINDS = frozenset({Entry.Kind.CHARGE, Entry.Kind.ADJUSTMENT})
 # 18 digits with 5 decimals leave 13 before the point.
 MAX_AMOUNT = Decimal("1e13")
 MAX_PENDING_MANUAL_PAYMENTS = 5
-REFERRAL_SESSION_KEY = "wallets_referral_code"
 
 
 class WalletError(Exception):

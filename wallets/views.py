@@ -20,6 +20,7 @@ from .filters import EntryFilter
 from .forms import ManualDepositForm, StripeDepositForm
 from .gateways import MANUAL, STRIPE, GatewayError
 from .models import Entry
+from .referral import referral_code_read, referral_code_remember
 from .tables import EntryTable, PaymentTable
 
 logger = logging.getLogger(__name__)
@@ -200,15 +201,14 @@ def affiliates(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def referral(request: HttpRequest, code: str) -> HttpResponse:
-    """A referral link: count the visit (once per session), remember the code for sign-up."""
-    if request.session.get(services.REFERRAL_SESSION_KEY) != code:
+    """A referral link: count the visit (once per browser), remember the code for sign-up."""
+    response = redirect("home") if request.user.is_authenticated else redirect("account_signup")
+    if referral_code_read(request=request) != code:
         referrer = selectors.affiliate_referrer_for_code(code=code)
         if referrer is not None and referrer.pk != request.user.pk:
             services.affiliate_record_visit(code=code)
-            request.session[services.REFERRAL_SESSION_KEY] = code
-    if request.user.is_authenticated:
-        return redirect("home")
-    return redirect("account_signup")
+            referral_code_remember(response=response, code=code)
+    return response
 
 
 @csrf_exempt  # Stripe cannot send our CSRF token; the signature authenticates the request instead.
