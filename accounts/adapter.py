@@ -6,10 +6,18 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.utils import filter_users_by_email, filter_users_by_username
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from smmpanel.text import has_hidden_characters
 
 
 class AccountAdapter(DefaultAccountAdapter):
-    """Sign-up hooks (referral attribution) and the failed-login throttle's key."""
+    """Sign-up hooks (referral attribution, names others will read) and the failed-login throttle's key."""
+
+    error_messages = {
+        **DefaultAccountAdapter.error_messages,
+        "hidden_characters": _("This contains invisible or control characters."),
+    }
 
     def _get_login_attempts_cache_key(self, request: HttpRequest, **credentials: Any) -> str:
         # allauth keys the per-account limit by what was typed, so typing the username and
@@ -35,6 +43,18 @@ class AccountAdapter(DefaultAccountAdapter):
             # Fewer X-Forwarded-For entries than TRUSTED_PROXY_COUNT: the request did not come
             # through every proxy, so its header proves nothing; count the connection's address.
             return str(request.META.get("REMOTE_ADDR") or "")
+
+    def clean_email(self, email: str) -> str:
+        # Django's address validator lets format characters such as U+202E into the domain;
+        # staff read addresses in the admin, where they would show reordered.
+        if has_hidden_characters(email):
+            raise self.validation_error("hidden_characters")
+        return super().clean_email(email)
+
+    def clean_username(self, username: str, shallow: bool = False) -> str:
+        if has_hidden_characters(username):
+            raise self.validation_error("hidden_characters")
+        return super().clean_username(username, shallow=shallow)
 
     def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> Any:
         # Imported here: accounts must load before the wallets app.

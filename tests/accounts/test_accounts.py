@@ -124,6 +124,19 @@ def test_signup_sends_a_verification_email_and_the_link_verifies(
     assert EmailAddress.objects.get(email="new@example.com").verified
 
 
+@pytest.mark.parametrize(
+    ("username", "email"),
+    [("newbie", "new@exa\u202eelpmaxe.com"), ("newbie", "new@example.c\u200bom"), ("new\u202ebie", "new@example.com")],
+)
+def test_signup_refuses_invisible_characters_in_names(client: Client, username: str, email: str) -> None:
+    response = client.post(
+        reverse("account_signup"),
+        {"email": email, "username": username, "password1": PASSWORD, "password2": PASSWORD},
+    )
+    assert response.status_code == 200
+    assert not User.objects.exists()
+
+
 def test_password_reset_mail_is_sent_for_known_addresses_only(client: Client, customer: User, mailoutbox: Any) -> None:
     known = client.post(reverse("account_reset_password"), {"email": customer.email})
     unknown = client.post(reverse("account_reset_password"), {"email": "nobody@example.com"})

@@ -91,6 +91,13 @@ def test_payment_ticket_ignores_order_fields(customer: Any) -> None:
     assert ticket.order_action == "" and ticket.orders.count() == 0
 
 
+@pytest.mark.parametrize("char", ["\u202e", "\u2066", "\u200b", "\ufeff", "\x00"])
+def test_a_subject_with_invisible_or_reordering_characters_is_refused(customer: Any, char: str) -> None:
+    with pytest.raises(services.SupportError, match="invisible"):
+        _open(customer, subject=f"Refund {char}321 USD")
+    assert _counts() == (0, 0, 0)
+
+
 def test_too_many_waiting_tickets_are_refused(customer: Any) -> None:
     for _ in range(services.MAX_OPEN_TICKETS):
         _open(customer)
