@@ -8,6 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from smmpanel.site import panel_site, site_rebase
 from smmpanel.text import has_hidden_characters
 
 
@@ -55,6 +56,23 @@ class AccountAdapter(DefaultAccountAdapter):
         if has_hidden_characters(username):
             raise self.validation_error("hidden_characters")
         return super().clean_username(username, shallow=shallow)
+
+    # --- links in e-mails: from PANEL_BASE_URL, never from the request's Host header --------
+    def get_reset_password_from_key_url(self, key: str) -> str:
+        return site_rebase(super().get_reset_password_from_key_url(key))
+
+    def get_email_confirmation_url(self, request: HttpRequest, emailconfirmation: Any) -> str:
+        return site_rebase(super().get_email_confirmation_url(request, emailconfirmation))
+
+    def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
+        # allauth builds the other links of its mails (sign-up, password reset) from the
+        # request and names the site after its host: both are moved to the configured address.
+        rebased = {
+            name: site_rebase(value)
+            for name, value in context.items()
+            if name.endswith("_url") and isinstance(value, str) and "://" in value
+        }
+        super().send_mail(template_prefix, email, {**context, **rebased, "current_site": panel_site()})
 
     def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> Any:
         # Imported here: accounts must load before the wallets app.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -228,6 +229,14 @@ CELERY_DB_REUSE_MAX = 2**31
 # --- The panel ------------------------------------------------------------------------
 PANEL_NAME = env.str("PANEL_NAME", default="SMM Panel")
 PANEL_CURRENCY = env.str("PANEL_CURRENCY", default="USD")
+# The panel's public address: every link in an e-mail (password reset, confirmation, ticket
+# answers) is built from it, never from the request's Host header.
+PANEL_BASE_URL = env.str("PANEL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+_base = urlsplit(PANEL_BASE_URL)
+if _base.scheme not in {"http", "https"} or not _base.hostname or _base.query or _base.fragment:
+    raise ImproperlyConfigured(
+        f"PANEL_BASE_URL must be an http(s) address such as https://panel.example, not {PANEL_BASE_URL!r}."
+    )
 # Provider URLs that resolve to loopback/private addresses are refused unless this is on
 # (development: the provider simulator listens on 127.0.0.1).
 PROVIDERS_ALLOW_PRIVATE_URLS = env.bool("PROVIDERS_ALLOW_PRIVATE_URLS", default=DEBUG)

@@ -44,6 +44,8 @@ def test_bad_values_fail_at_start_up_with_a_clear_message():
     assert result.returncode != 0 and "PROVIDER_READ_TIMEOUT must be positive" in result.stderr
     result = _start(ACCOUNT_EMAIL_VERIFICATION="sometimes")
     assert result.returncode != 0 and "ACCOUNT_EMAIL_VERIFICATION" in result.stderr
+    result = _start(PANEL_BASE_URL="panel.example")
+    assert result.returncode != 0 and "PANEL_BASE_URL must be an http(s) address" in result.stderr
 
 
 def test_production_settings_start_with_a_secret_key():

@@ -14,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from smmpanel.money import MoneyFormatError, to_decimal
+from smmpanel.site import site_url
 
 from . import selectors, services
 from .filters import EntryFilter
@@ -86,7 +87,7 @@ def deposit_stripe(request: HttpRequest) -> HttpResponse:
     form = StripeDepositForm(request.POST)
     if not form.is_valid():
         return _add_funds_page(request, stripe_form=form, status=400)
-    back = request.build_absolute_uri(reverse("wallets:add_funds"))
+    back = site_url(reverse("wallets:add_funds"))
     try:
         _payment, url = services.payment_start_stripe(
             user=request.user,  # type: ignore[arg-type]
@@ -192,7 +193,7 @@ def affiliates(request: HttpRequest) -> HttpResponse:
     affiliate = services.affiliate_get_or_create(user=request.user)  # type: ignore[arg-type]
     context = {
         "stats": selectors.affiliate_stats(affiliate=affiliate),
-        "link": request.build_absolute_uri(reverse("wallets:referral", args=[affiliate.code])),
+        "link": site_url(reverse("wallets:referral", args=[affiliate.code])),
         "commissions": selectors.commission_list_for_user(user=request.user)[:20],  # type: ignore[arg-type]
     }
     return render(request, "wallets/affiliates.html", context)

@@ -147,6 +147,32 @@ def test_password_reset_mail_is_sent_for_known_addresses_only(client: Client, cu
     assert all("/password/reset/key/" not in m.body for m in mailoutbox[1:])
 
 
+def _links(body: str) -> list[str]:
+    return [word for word in body.split() if "://" in word]
+
+
+def test_emailed_links_use_the_configured_address_not_the_host_header(
+    customer: User, settings: Any, mailoutbox: Any
+) -> None:
+    settings.ALLOWED_HOSTS = ["*"]  # even where the host is not checked
+    settings.PANEL_BASE_URL = "https://panel.example"
+    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+    forged = Client(HTTP_HOST="evil.example")
+    forged.post(reverse("account_reset_password"), {"email": customer.email})
+    forged.post(reverse("account_reset_password"), {"email": "nobody@example.com"})
+    forged.post(
+        reverse("account_signup"),
+        {"email": "new@example.com", "username": "newbie", "password1": PASSWORD, "password2": PASSWORD},
+    )
+    assert len(mailoutbox) == 3
+    for message in mailoutbox:
+        assert "evil.example" not in message.body and "evil.example" not in message.subject
+        assert _links(message.body) and all(link.startswith("https://panel.example/") for link in _links(message.body))
+    reset_link = _links(mailoutbox[0].body)[0]
+    assert "/accounts/password/reset/key/" in reset_link
+    assert Client().get(reset_link.removeprefix("https://panel.example")).status_code in (200, 302)
+
+
 # --- brute force -------------------------------------------------------------------------------
 @pytest.mark.parametrize("known", [True, False])
 def test_login_is_throttled_after_five_failures_with_the_same_answer(client: Client, known: bool) -> None:
