@@ -8,6 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from accounts.services import api_key_revoke_for_password_change
 from smmpanel.site import panel_site, site_rebase
 from smmpanel.text import has_hidden_characters
 
@@ -73,6 +74,11 @@ class AccountAdapter(DefaultAccountAdapter):
             if name.endswith("_url") and isinstance(value, str) and "://" in value
         }
         super().send_mail(template_prefix, email, {**context, **rebased, "current_site": panel_site()})
+
+    def set_password(self, user: Any, password: str) -> None:
+        # allauth's password reset, change and set all come through here.
+        super().set_password(user, password)
+        api_key_revoke_for_password_change(user=user)
 
     def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> Any:
         # Imported here: accounts must load before the wallets app.

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from allauth.mfa.models import Authenticator
@@ -18,6 +20,7 @@ from django.urls import reverse
 from freezegun import freeze_time
 
 from accounts.models import User
+from accounts.services import api_key_issue
 from support import services as support_services
 from tests.factories import PASSWORD, UserFactory
 from tests.net import free_port
@@ -353,3 +356,57 @@ def test_dates_use_the_users_zone_only_during_their_request(client: Client, cust
     client.get(reverse("accounts:account"))
     assert timezone.get_current_timezone_name() == "UTC"
     assert dt.datetime.now(dt.UTC)  # the test itself still runs in UTC
+
+
+# --- a new password stops the API key ----------------------------------------------------------
+def _api_balance(raw_key: str) -> dict[str, Any]:
+    return json.loads(Client().post("/api/v2", {"key": raw_key, "action": "balance"}).content)
+
+
+def test_password_reset_stops_the_api_key_and_the_api_page_says_so(
+    client: Client, customer: User, mailoutbox: Any
+) -> None:
+    raw_key = api_key_issue(user=customer)
+    assert "balance" in _api_balance(raw_key)
+    client.post(reverse("account_reset_password"), {"email": customer.email})
+    link = next(word for word in mailoutbox[0].body.split() if "/accounts/password/reset/key/" in word)
+    # allauth moves the key out of the address: the form is posted where the link redirects.
+    form = client.get(urlsplit(link).path, follow=True)
+    response = client.post(
+        form.redirect_chain[-1][0],
+        {"password1": "another-long-passphrase-77", "password2": "another-long-passphrase-77"},
+    )
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.check_password("another-long-passphrase-77")
+    assert _api_balance(raw_key) == {"error": "Invalid API key"}
+
+    client.force_login(customer)
+    page = client.get(reverse("api:page")).content.decode()
+    assert 'id="api-key-revoked"' in page and "your password was changed or reset" in page
+    # A new key works again.
+    fresh = api_key_issue(user=customer)
+    assert "balance" in _api_balance(fresh)
+    assert 'id="api-key-revoked"' not in client.get(reverse("api:page")).content.decode()
+
+
+def test_password_change_stops_the_api_key(client: Client, customer: User) -> None:
+    raw_key = api_key_issue(user=customer)
+    client.force_login(customer)
+    response = client.post(
+        reverse("account_change_password"),
+        {"oldpassword": PASSWORD, "password1": "another-long-passphrase-77", "password2": "another-long-passphrase-77"},
+    )
+    assert response.status_code == 302
+    assert _api_balance(raw_key) == {"error": "Invalid API key"}
+    assert 'id="api-key-revoked"' in client.get(reverse("api:page")).content.decode()
+
+
+def test_a_wrong_current_password_leaves_the_api_key_working(client: Client, customer: User) -> None:
+    raw_key = api_key_issue(user=customer)
+    client.force_login(customer)
+    client.post(
+        reverse("account_change_password"),
+        {"oldpassword": "wrong", "password1": "another-long-passphrase-77", "password2": "another-long-passphrase-77"},
+    )
+    assert "balance" in _api_balance(raw_key)
