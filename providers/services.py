@@ -81,8 +81,25 @@ def provider_resume(*, provider: Provider) -> None:
     provider.paused_reason = ""
 
 
+def provider_call_refused(*, provider: Provider, action: str, error: ValidationError) -> None:
+    """Record a call the outbound-URL guard stopped before it was made, next to the real calls."""
+    ProviderCall.objects.create(
+        provider=provider,
+        action=action,
+        started_at=timezone.now(),
+        duration_ms=0,
+        outcome=ProviderCall.Outcome.NOT_SENT,
+        error=f"URL refused: {' '.join(error.messages)}"[:500],
+    )
+
+
 def provider_refresh_balance(*, provider: Provider) -> Provider:
-    balance = provider_client(provider=provider).balance()
+    try:
+        client = provider_client(provider=provider)
+    except ValidationError as exc:
+        provider_call_refused(provider=provider, action="balance", error=exc)
+        raise
+    balance = client.balance()
     provider.balance = balance.balance
     provider.balance_currency = balance.currency
     provider.balance_checked_at = timezone.now()
