@@ -23,7 +23,7 @@ def two_providers(simulator: Any, monkeypatch: pytest.MonkeyPatch, settings: Any
     settings.CELERY_TASK_ALWAYS_EAGER = True
     real_validate = services.provider_url_validate
 
-    def validate(*, url: str, allow_private: bool | None = None) -> None:
+    def validate(*, url: str, allow_private: bool | None = None, resolve: bool = True) -> None:
         # As in production when the host now resolves to a private address.
         if urlsplit(url).hostname == REFUSED_HOST:
             raise ValidationError("The provider URL points to a private, loopback or link-local address.")
