@@ -148,3 +148,21 @@ def test_trusted_proxy_count_comes_from_the_environment_and_reaches_allauth():
     assert _start(TRUSTED_PROXY_COUNT="-1").returncode != 0
     old = _start(API_TRUST_X_FORWARDED_FOR="true")
     assert old.returncode != 0 and "TRUSTED_PROXY_COUNT" in old.stderr
+
+
+def test_deploy_check_warns_when_panel_base_url_is_not_the_public_https_address():
+    def deploy_check(**env: str) -> subprocess.CompletedProcess[str]:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PANEL_BASE_URL"))}
+        return subprocess.run(
+            [sys.executable, "manage.py", "check", "--deploy"],
+            env={**clean, "DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "x" * 60, **env},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    default = deploy_check()
+    assert "smmpanel.W001" in default.stderr + default.stdout
+    fine = deploy_check(PANEL_BASE_URL="https://panel.example")
+    assert "smmpanel.W001" not in fine.stderr + fine.stdout
