@@ -3,20 +3,90 @@ from __future__ import annotations
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.utils import filter_users_by_email, filter_users_by_username
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from accounts.services import api_key_revoke_for_password_change
+from smmpanel.site import panel_site, site_rebase
+from smmpanel.text import has_hidden_characters
 
 
 class AccountAdapter(DefaultAccountAdapter):
-    """Sign-up hooks: referral attribution."""
+    """Sign-up hooks (referral attribution, names others will read) and the failed-login throttle's key."""
+
+    error_messages = {
+        **DefaultAccountAdapter.error_messages,
+        "hidden_characters": _("This contains invisible or control characters."),
+    }
+
+    def _get_login_attempts_cache_key(self, request: HttpRequest, **credentials: Any) -> str:
+        # allauth keys the per-account limit by what was typed, so typing the username and
+        # then the e-mail address doubled an attacker's budget. A known account is counted
+        # once whatever names it; an unknown name keeps its own counter, so both get the
+        # same answers (no enumeration).
+        email = credentials.get("email")
+        username = credentials.get("username")
+        if email:
+            users = filter_users_by_email(str(email), prefer_verified=True)
+        elif username:
+            users = list(filter_users_by_username(str(username)))
+        else:
+            users = []
+        if len({user.pk for user in users}) == 1:
+            return f"user:{users[0].pk}"
+        return f"login:{str(email or username or '').strip().lower()}"
+
+    def get_client_ip(self, request: HttpRequest) -> str:
+        try:
+            return super().get_client_ip(request)
+        except ImproperlyConfigured:
+            # Fewer X-Forwarded-For entries than TRUSTED_PROXY_COUNT: the request did not come
+            # through every proxy, so its header proves nothing; count the connection's address.
+            return str(request.META.get("REMOTE_ADDR") or "")
+
+    def clean_email(self, email: str) -> str:
+        # Django's address validator lets format characters such as U+202E into the domain;
+        # staff read addresses in the admin, where they would show reordered.
+        if has_hidden_characters(email):
+            raise self.validation_error("hidden_characters")
+        return super().clean_email(email)
+
+    def clean_username(self, username: str, shallow: bool = False) -> str:
+        if has_hidden_characters(username):
+            raise self.validation_error("hidden_characters")
+        return super().clean_username(username, shallow=shallow)
+
+    # --- links in e-mails: from PANEL_BASE_URL, never from the request's Host header --------
+    def get_reset_password_from_key_url(self, key: str) -> str:
+        return site_rebase(super().get_reset_password_from_key_url(key))
+
+    def get_email_confirmation_url(self, request: HttpRequest, emailconfirmation: Any) -> str:
+        return site_rebase(super().get_email_confirmation_url(request, emailconfirmation))
+
+    def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
+        # allauth builds the other links of its mails (sign-up, password reset) from the
+        # request and names the site after its host: both are moved to the configured address.
+        rebased = {
+            name: site_rebase(value)
+            for name, value in context.items()
+            if name.endswith("_url") and isinstance(value, str) and "://" in value
+        }
+        super().send_mail(template_prefix, email, {**context, **rebased, "current_site": panel_site()})
+
+    def set_password(self, user: Any, password: str) -> None:
+        # allauth's password reset, change and set all come through here.
+        super().set_password(user, password)
+        api_key_revoke_for_password_change(user=user)
 
     def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> Any:
         # Imported here: accounts must load before the wallets app.
+        from wallets.referral import referral_code_read
         from wallets.selectors import affiliate_referrer_for_code
-        from wallets.services import REFERRAL_SESSION_KEY
 
         user = super().save_user(request, user, form, commit=False)
-        session = getattr(request, "session", None)
-        code = session.pop(REFERRAL_SESSION_KEY, None) if session is not None else None
+        code = referral_code_read(request=request)
         if code and user.referred_by_id is None:
             referrer = affiliate_referrer_for_code(code=str(code))
             if referrer is not None and referrer.pk != user.pk:

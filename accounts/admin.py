@@ -23,8 +23,8 @@ class UserAdmin(BaseUserAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("prefix", "user", "created_at", "last_used_at")
-    readonly_fields = ("prefix", "digest", "user", "created_at", "last_used_at")
+    list_display = ("prefix", "user", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("prefix", "digest", "user", "created_at", "last_used_at", "revoked_at", "revoked_reason")
     search_fields = ("prefix", "user__username")
 
     def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]

@@ -37,5 +37,16 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
 
+    class RevokedReason(models.TextChoices):
+        PASSWORD_CHANGED = "password_changed", "your password was changed or reset"
+
+    # A key stopped by the panel rather than by its owner stays, so the API page can say why.
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=32, blank=True, choices=RevokedReason.choices)
+
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None

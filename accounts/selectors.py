@@ -11,7 +11,9 @@ def api_key_get_by_raw(*, raw_key: str) -> ApiKey | None:
     if not raw_key or len(raw_key) > 200:
         return None
     return first_or_none(
-        ApiKey.objects.select_related("user").filter(digest=api_key_digest(raw_key=raw_key), user__is_active=True)
+        ApiKey.objects.select_related("user").filter(
+            digest=api_key_digest(raw_key=raw_key), revoked_at__isnull=True, user__is_active=True
+        )
     )
 
 

@@ -6,6 +6,7 @@ import secrets
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from .models import ApiKey, User
 
@@ -28,7 +29,13 @@ def api_key_issue(*, user: User) -> str:
     raw_key = secrets.token_hex(32)
     ApiKey.objects.update_or_create(
         user=user,
-        defaults={"prefix": raw_key[:KEY_PREFIX_LEN], "digest": api_key_digest(raw_key=raw_key), "last_used_at": None},
+        defaults={
+            "prefix": raw_key[:KEY_PREFIX_LEN],
+            "digest": api_key_digest(raw_key=raw_key),
+            "last_used_at": None,
+            "revoked_at": None,
+            "revoked_reason": "",
+        },
     )
     return raw_key
 
@@ -37,10 +44,18 @@ def api_key_revoke(*, user: User) -> None:
     ApiKey.objects.filter(user=user).delete()
 
 
+def api_key_revoke_for_password_change(*, user: User) -> bool:
+    """Stop the user's key when their password changes (a reset after a leak must lock the
+    thief out of the API too); the key stays, marked, so the API page tells them why."""
+    return bool(
+        ApiKey.objects.filter(user=user, revoked_at__isnull=True).update(
+            revoked_at=timezone.now(), revoked_reason=ApiKey.RevokedReason.PASSWORD_CHANGED
+        )
+    )
+
+
 def api_key_touch(*, api_key: ApiKey, every_seconds: int = 300) -> None:
     """Record use, at most once per interval so busy keys do not write on every request."""
-    from django.utils import timezone
-
     now = timezone.now()
     if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() >= every_seconds:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)

@@ -4,10 +4,11 @@ import json
 import logging
 from typing import Any
 
+from allauth.account.adapter import get_adapter as get_account_adapter
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -63,11 +64,12 @@ def _params(request: HttpRequest) -> dict[str, str] | None:
 
 
 def _client_ip(request: HttpRequest) -> str:
-    if settings.API_TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.META.get("REMOTE_ADDR", "")
+    # The same address the login throttle counts: X-Forwarded-For only through the
+    # TRUSTED_PROXY_COUNT proxies the panel is told about.
+    try:
+        return get_account_adapter().get_client_ip(request)
+    except PermissionDenied:
+        return ""
 
 
 def _limited(request: HttpRequest, *, group: str, key: str, rate: str) -> JsonResponse | None:
@@ -106,7 +108,8 @@ def endpoint(request: HttpRequest) -> HttpResponse:
             request, group="api-bad-key", key=_client_ip(request), rate=settings.API_RATE_LIMIT_INVALID_KEY
         )
         return limited or _reply({"error": protocol.ERR_INVALID_KEY})
-    limited = _limited(request, group="api-key", key=api_key.digest[:32], rate=settings.API_RATE_LIMIT_PER_KEY)
+    # Counted per customer, not per key: issuing a new key must not grant a fresh budget.
+    limited = _limited(request, group="api-user", key=str(api_key.user_id), rate=settings.API_RATE_LIMIT_PER_KEY)
     if limited:
         return limited
 

@@ -44,6 +44,7 @@ from providers.services import provider_client, provider_pause
 from smmpanel import protocol
 from smmpanel.db import first_or_none
 from smmpanel.money import amount_for, money, refund_for_remains
+from smmpanel.text import has_hidden_characters
 
 from .models import (
     ACTIVE_STATUSES,
@@ -173,10 +174,10 @@ def _list(value: Any) -> list[str]:
 
 
 def link_is_valid(link: str) -> bool:
-    """An absolute http(s) URL with a host, no spaces or control characters."""
+    """An absolute http(s) URL with a host, no spaces, control or invisible format characters."""
     if not link or len(link) > MAX_LINK_LENGTH:
         return False
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in link):
+    if any(ch.isspace() for ch in link) or has_hidden_characters(link):
         return False
     try:
         parts = urlsplit(link)

@@ -26,10 +26,10 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from smmpanel import protocol
 from smmpanel.money import MoneyFormatError, to_decimal
+from smmpanel.outbound import AddressRefusedError, GuardedAdapter
 
 T = TypeVar("T")
 
@@ -156,6 +156,7 @@ class ProviderClient:
         max_response_bytes: int = 20 * 1024 * 1024,
         session: requests.Session | None = None,
         on_call: Callable[[CallRecord], None] | None = None,
+        allow_private_addresses: bool = False,
     ) -> None:
         self.url = url
         self.key = key
@@ -164,9 +165,11 @@ class ProviderClient:
         self.on_call = on_call
         if session is None:
             session = requests.Session()
-            # No automatic retries: whether a retry is safe is decided above this layer.
-            session.mount("http://", HTTPAdapter(max_retries=0))
-            session.mount("https://", HTTPAdapter(max_retries=0))
+            # No automatic retries: whether a retry is safe is decided above this layer. The
+            # guarded transport resolves the host once and connects only to the public
+            # address it checked (smmpanel/outbound.py).
+            for prefix in ("http://", "https://"):
+                session.mount(prefix, GuardedAdapter(max_retries=0, allow_private=allow_private_addresses))
         self.session = session
 
     # --- transport -------------------------------------------------------------------------
@@ -202,6 +205,9 @@ class ProviderClient:
             except requests.exceptions.ReadTimeout as exc:
                 raise UnknownOutcome("read timeout: the provider may have processed the request") from exc
             except requests.exceptions.ConnectionError as exc:
+                refused = _guard_refusal(exc)
+                if refused is not None:
+                    raise NotSent(f"address refused: {refused}") from exc
                 if _connection_never_established(exc):
                     raise NotSent("connection failed before sending") from exc
                 raise UnknownOutcome("connection dropped after sending") from exc
@@ -385,6 +391,12 @@ def _parse_balance(reply: _Reply) -> Balance:
     except MoneyFormatError as exc:
         raise UnknownOutcome("balance: not a number", http_status=reply.http_status) from exc
     return Balance(balance=amount, currency=str(data.get("currency") or "").upper()[:3])
+
+
+def _guard_refusal(exc: requests.exceptions.ConnectionError) -> str | None:
+    """Why the outbound-URL guard refused the address, when it did."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return reason.refusal if isinstance(reason, AddressRefusedError) else None
 
 
 def _connection_never_established(exc: requests.exceptions.ConnectionError) -> bool:

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import ipaddress
 import logging
-import socket
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -10,29 +8,38 @@ from django.core.exceptions import ValidationError
 from django.core.mail import mail_admins
 from django.utils import timezone
 
+from smmpanel import outbound
+
 from .client import CallRecord, ProviderClient
 from .models import Provider, ProviderCall
 
 logger = logging.getLogger(__name__)
 
 
-def provider_url_validate(*, url: str, allow_private: bool | None = None) -> None:
-    """Refuse provider URLs that are not http(s) or that point inside our own network (SSRF)."""
+def provider_url_validate(*, url: str, allow_private: bool | None = None, resolve: bool = True) -> None:
+    """Refuse provider URLs that are not http(s) or that point inside our own network (SSRF).
+
+    With `resolve`, a host name is looked up and every answer checked (when staff save a
+    URL). Calls do not rely on that answer: the client's transport resolves again and
+    connects only to an address it checked itself (smmpanel/outbound.py).
+    """
     if allow_private is None:
         allow_private = settings.PROVIDERS_ALLOW_PRIVATE_URLS
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:
+        raise ValidationError("The provider URL is not a valid address.") from exc
+    if parts.scheme not in {"http", "https"} or not host:
         raise ValidationError("The provider URL must start with http:// or https:// and name a host.")
-    if allow_private:
+    if allow_private or (not resolve and outbound.host_address(host) is None):
         return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-    except (socket.gaierror, UnicodeError) as exc:
+        outbound.resolve_checked(host, port or (443 if parts.scheme == "https" else 80), allow_private=False)
+    except outbound.AddressRefused as exc:
+        raise ValidationError(f"The provider URL points to a private, loopback or link-local address: {exc}.") from exc
+    except (OSError, UnicodeError) as exc:
         raise ValidationError("The provider's host name does not resolve.") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global or address.is_multicast:
-            raise ValidationError("The provider URL points to a private, loopback or link-local address.")
 
 
 def _call_recorder(provider_id: int):  # type: ignore[no-untyped-def]
@@ -55,10 +62,13 @@ def _call_recorder(provider_id: int):  # type: ignore[no-untyped-def]
 
 def provider_client(*, provider: Provider, record_calls: bool = True) -> ProviderClient:
     """A client for this provider; every call it makes is recorded as a ProviderCall."""
-    # Checked at call time too: DNS may have changed since the URL was saved.
-    provider_url_validate(url=provider.api_url)
+    # Checked again at call time (the setting may have changed); a host name is resolved
+    # and checked by the client's transport, once, for the connection it makes.
+    allow_private = settings.PROVIDERS_ALLOW_PRIVATE_URLS
+    provider_url_validate(url=provider.api_url, allow_private=allow_private, resolve=False)
     return ProviderClient(
         url=provider.api_url,
+        allow_private_addresses=allow_private,
         key=provider.api_key,
         connect_timeout=settings.PROVIDER_CONNECT_TIMEOUT,
         read_timeout=settings.PROVIDER_READ_TIMEOUT,
@@ -81,8 +91,25 @@ def provider_resume(*, provider: Provider) -> None:
     provider.paused_reason = ""
 
 
+def provider_call_refused(*, provider: Provider, action: str, error: ValidationError) -> None:
+    """Record a call the outbound-URL guard stopped before it was made, next to the real calls."""
+    ProviderCall.objects.create(
+        provider=provider,
+        action=action,
+        started_at=timezone.now(),
+        duration_ms=0,
+        outcome=ProviderCall.Outcome.NOT_SENT,
+        error=f"URL refused: {' '.join(error.messages)}"[:500],
+    )
+
+
 def provider_refresh_balance(*, provider: Provider) -> Provider:
-    balance = provider_client(provider=provider).balance()
+    try:
+        client = provider_client(provider=provider)
+    except ValidationError as exc:
+        provider_call_refused(provider=provider, action="balance", error=exc)
+        raise
+    balance = client.balance()
     provider.balance = balance.balance
     provider.balance_currency = balance.currency
     provider.balance_checked_at = timezone.now()

@@ -3,6 +3,8 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.core.exceptions import ValidationError
 from django.core.mail import mail_admins
 
 from catalog.services import provider_sync
@@ -28,17 +30,26 @@ def provider_sync_task(provider_id: int) -> None:
         return
     try:
         provider_sync(provider=provider)
-    except ProviderError as exc:
+    except (ProviderError, ValidationError) as exc:
+        # ValidationError: the outbound-URL guard refused the provider's address at call time.
+        # provider_sync has recorded it on the provider (last_sync_error).
         logger.warning("sync of %s failed: %s", provider.name, exc)
 
 
 @shared_task(soft_time_limit=120, time_limit=150)
 def providers_refresh_balances() -> None:
+    # One provider's failure (down, refused by the outbound-URL guard, a bug) is logged and
+    # recorded and never stops the others from being checked.
     for provider in Provider.objects.filter(is_enabled=True):
         try:
             provider_refresh_balance(provider=provider)
-        except ProviderError as exc:
+        except SoftTimeLimitExceeded:
+            raise
+        except (ProviderError, ValidationError) as exc:
             logger.warning("balance of %s failed: %s", provider.name, exc)
+            continue
+        except Exception:
+            logger.exception("balance of %s failed", provider.name)
             continue
         if provider.balance is not None and provider.balance < provider.low_balance_alert:
             mail_admins(

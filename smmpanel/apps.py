@@ -7,6 +7,7 @@ class SmmpanelConfig(AppConfig):
     def ready(self) -> None:
         from django.db import models
 
+        from . import checks  # noqa: F401  (registers the deployment checks)
         from .db import AnyOf
 
         models.IntegerField.register_lookup(AnyOf)

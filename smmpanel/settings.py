@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -137,9 +138,17 @@ if ACCOUNT_EMAIL_VERIFICATION not in {"mandatory", "optional", "none"}:
 ACCOUNT_EMAIL_SUBJECT_PREFIX = env.str("ACCOUNT_EMAIL_SUBJECT_PREFIX", default="")
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
-# Failed logins are limited per IP and per login name; the key is what was typed, so a
-# known and an unknown account get the same answer (no account enumeration).
+# Failed logins are limited per client address and per account, whichever of its names was
+# typed (accounts/adapter.py); an unknown name is counted by itself, so a known and an
+# unknown account get the same answer (no account enumeration).
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+# How many proxies in front of the panel append to X-Forwarded-For. 0: the header is
+# ignored and the address is the connection's. Every rate limit (logins, the API) takes the
+# client address from allauth's adapter, which reads this.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more.")
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 ACCOUNT_PREVENT_ENUMERATION = True
 # Two-factor authentication: authenticator apps (TOTP) with recovery codes.
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
@@ -220,6 +229,14 @@ CELERY_DB_REUSE_MAX = 2**31
 # --- The panel ------------------------------------------------------------------------
 PANEL_NAME = env.str("PANEL_NAME", default="SMM Panel")
 PANEL_CURRENCY = env.str("PANEL_CURRENCY", default="USD")
+# The panel's public address: every link in an e-mail (password reset, confirmation, ticket
+# answers) is built from it, never from the request's Host header.
+PANEL_BASE_URL = env.str("PANEL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+_base = urlsplit(PANEL_BASE_URL)
+if _base.scheme not in {"http", "https"} or not _base.hostname or _base.query or _base.fragment:
+    raise ImproperlyConfigured(
+        f"PANEL_BASE_URL must be an http(s) address such as https://panel.example, not {PANEL_BASE_URL!r}."
+    )
 # Provider URLs that resolve to loopback/private addresses are refused unless this is on
 # (development: the provider simulator listens on 127.0.0.1).
 PROVIDERS_ALLOW_PRIVATE_URLS = env.bool("PROVIDERS_ALLOW_PRIVATE_URLS", default=DEBUG)
@@ -327,5 +344,8 @@ CELERY_BEAT_SCHEDULE.update(
 # --- Our own API v2 ---------------------------------------------------------------------
 API_RATE_LIMIT_PER_KEY = env.str("API_RATE_LIMIT_PER_KEY", default="1200/m")
 API_RATE_LIMIT_INVALID_KEY = env.str("API_RATE_LIMIT_INVALID_KEY", default="30/m")
-API_TRUST_X_FORWARDED_FOR = env.bool("API_TRUST_X_FORWARDED_FOR", default=False)
+if "API_TRUST_X_FORWARDED_FOR" in env:
+    raise ImproperlyConfigured(
+        "API_TRUST_X_FORWARDED_FOR is replaced by TRUSTED_PROXY_COUNT (the number of proxies in front of the panel)."
+    )
 RATELIMIT_USE_CACHE = "default"

@@ -11,6 +11,8 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
+from smmpanel.site import site_url
+
 from . import services
 from .models import Message, Status, Ticket
 
@@ -86,7 +88,7 @@ class TicketAdmin(admin.ModelAdmin):
         close = form.cleaned_data.get("close_after_reply", False)
         try:
             if reply:
-                url = request.build_absolute_uri(reverse("support:detail", args=[obj.pk]))
+                url = site_url(reverse("support:detail", args=[obj.pk]))
                 services.ticket_reply_staff(ticket=obj, staff=request.user, body=reply, ticket_url=url, close=close)  # type: ignore[arg-type]
                 self.message_user(request, f"Reply sent to {obj.user.email}.", messages.SUCCESS)
             elif close and obj.status != Status.CLOSED:

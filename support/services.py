@@ -12,6 +12,8 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from smmpanel.text import has_hidden_characters
+
 from .models import STATUS_TRANSITIONS, Kind, Message, OrderAction, Status, StatusChange, Ticket
 
 if TYPE_CHECKING:
@@ -75,6 +77,9 @@ def ticket_open(
     subject, body = subject.strip(), body.strip()
     if not subject or not body:
         raise SupportError("A ticket needs a subject and a message.")
+    if has_hidden_characters(subject):
+        # Staff read the subject in lists and e-mail subjects, where a bidi override hides what it says.
+        raise SupportError("The subject contains invisible or control characters.", field="subject")
     if kind not in Kind.values:
         raise SupportError("Choose what the ticket is about.", field="kind")
     ids: list[int] = []

@@ -44,6 +44,8 @@ def test_bad_values_fail_at_start_up_with_a_clear_message():
     assert result.returncode != 0 and "PROVIDER_READ_TIMEOUT must be positive" in result.stderr
     result = _start(ACCOUNT_EMAIL_VERIFICATION="sometimes")
     assert result.returncode != 0 and "ACCOUNT_EMAIL_VERIFICATION" in result.stderr
+    result = _start(PANEL_BASE_URL="panel.example")
+    assert result.returncode != 0 and "PANEL_BASE_URL must be an http(s) address" in result.stderr
 
 
 def test_production_settings_start_with_a_secret_key():
@@ -126,3 +128,41 @@ def test_the_redis_cache_increments_atomically_and_keeps_the_expiry(redis_cache)
     assert len(sent) == 2  # one command per increment
     assert 0 < client.ttl(cache.make_key("counter")) <= 60
     cache.delete("counter")
+
+
+def test_trusted_proxy_count_comes_from_the_environment_and_reaches_allauth():
+    program = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='smmpanel.settings'; django.setup(); "
+        "from allauth import app_settings; print(app_settings.TRUSTED_PROXY_COUNT)"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL"))}
+    result = subprocess.run(
+        [sys.executable, "-c", program],
+        env={**clean, "TRUSTED_PROXY_COUNT": "2"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.stdout.strip() == "2", result.stderr
+    assert _start(TRUSTED_PROXY_COUNT="-1").returncode != 0
+    old = _start(API_TRUST_X_FORWARDED_FOR="true")
+    assert old.returncode != 0 and "TRUSTED_PROXY_COUNT" in old.stderr
+
+
+def test_deploy_check_warns_when_panel_base_url_is_not_the_public_https_address():
+    def deploy_check(**env: str) -> subprocess.CompletedProcess[str]:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PANEL_BASE_URL"))}
+        return subprocess.run(
+            [sys.executable, "manage.py", "check", "--deploy"],
+            env={**clean, "DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "x" * 60, **env},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    default = deploy_check()
+    assert "smmpanel.W001" in default.stderr + default.stdout
+    fine = deploy_check(PANEL_BASE_URL="https://panel.example")
+    assert "smmpanel.W001" not in fine.stderr + fine.stdout

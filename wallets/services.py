@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -39,7 +40,6 @@ DEBIT_KINDS = frozenset({Entry.Kind.CHARGE, Entry.Kind.ADJUSTMENT})
 # 18 digits with 5 decimals leave 13 before the point.
 MAX_AMOUNT = Decimal("1e13")
 MAX_PENDING_MANUAL_PAYMENTS = 5
-REFERRAL_SESSION_KEY = "wallets_referral_code"
 
 
 class WalletError(Exception):
@@ -266,12 +266,16 @@ def payment_create_manual(*, user: User, amount: Decimal, reference: str) -> Pay
     reference = (reference or "").strip()
     if not reference:
         raise WalletError("Enter the reference of your transfer.")
-    pending = Payment.objects.filter(user=user, gateway=MANUAL.code, status=Payment.Status.PENDING).count()
-    if pending >= MAX_PENDING_MANUAL_PAYMENTS:
-        raise WalletError("You have too many transfers waiting for review. Please wait for them to be checked.")
-    return Payment.objects.create(
-        user=user, gateway=MANUAL.code, amount=amount, currency=conf.currency(), external_ref=reference[:255]
-    )
+    with transaction.atomic():
+        # Parallel reports would all count the same pending rows and all pass: the customer's
+        # row lock makes them count one after another.
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        pending = Payment.objects.filter(user=user, gateway=MANUAL.code, status=Payment.Status.PENDING).count()
+        if pending >= MAX_PENDING_MANUAL_PAYMENTS:
+            raise WalletError("You have too many transfers waiting for review. Please wait for them to be checked.")
+        return Payment.objects.create(
+            user=user, gateway=MANUAL.code, amount=amount, currency=conf.currency(), external_ref=reference[:255]
+        )
 
 
 def payment_start_stripe(*, user: User, amount: Decimal, success_url: str, cancel_url: str) -> tuple[Payment, str]:

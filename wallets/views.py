@@ -14,12 +14,14 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from smmpanel.money import MoneyFormatError, to_decimal
+from smmpanel.site import site_url
 
 from . import selectors, services
 from .filters import EntryFilter
 from .forms import ManualDepositForm, StripeDepositForm
 from .gateways import MANUAL, STRIPE, GatewayError
 from .models import Entry
+from .referral import referral_code_read, referral_code_remember
 from .tables import EntryTable, PaymentTable
 
 logger = logging.getLogger(__name__)
@@ -85,7 +87,7 @@ def deposit_stripe(request: HttpRequest) -> HttpResponse:
     form = StripeDepositForm(request.POST)
     if not form.is_valid():
         return _add_funds_page(request, stripe_form=form, status=400)
-    back = request.build_absolute_uri(reverse("wallets:add_funds"))
+    back = site_url(reverse("wallets:add_funds"))
     try:
         _payment, url = services.payment_start_stripe(
             user=request.user,  # type: ignore[arg-type]
@@ -191,7 +193,7 @@ def affiliates(request: HttpRequest) -> HttpResponse:
     affiliate = services.affiliate_get_or_create(user=request.user)  # type: ignore[arg-type]
     context = {
         "stats": selectors.affiliate_stats(affiliate=affiliate),
-        "link": request.build_absolute_uri(reverse("wallets:referral", args=[affiliate.code])),
+        "link": site_url(reverse("wallets:referral", args=[affiliate.code])),
         "commissions": selectors.commission_list_for_user(user=request.user)[:20],  # type: ignore[arg-type]
     }
     return render(request, "wallets/affiliates.html", context)
@@ -200,15 +202,14 @@ def affiliates(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def referral(request: HttpRequest, code: str) -> HttpResponse:
-    """A referral link: count the visit (once per session), remember the code for sign-up."""
-    if request.session.get(services.REFERRAL_SESSION_KEY) != code:
+    """A referral link: count the visit (once per browser), remember the code for sign-up."""
+    response = redirect("home") if request.user.is_authenticated else redirect("account_signup")
+    if referral_code_read(request=request) != code:
         referrer = selectors.affiliate_referrer_for_code(code=code)
         if referrer is not None and referrer.pk != request.user.pk:
             services.affiliate_record_visit(code=code)
-            request.session[services.REFERRAL_SESSION_KEY] = code
-    if request.user.is_authenticated:
-        return redirect("home")
-    return redirect("account_signup")
+            referral_code_remember(response=response, code=code)
+    return response
 
 
 @csrf_exempt  # Stripe cannot send our CSRF token; the signature authenticates the request instead.

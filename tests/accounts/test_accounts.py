@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from allauth.mfa.models import Authenticator
@@ -18,6 +20,7 @@ from django.urls import reverse
 from freezegun import freeze_time
 
 from accounts.models import User
+from accounts.services import api_key_issue
 from support import services as support_services
 from tests.factories import PASSWORD, UserFactory
 from tests.net import free_port
@@ -124,6 +127,19 @@ def test_signup_sends_a_verification_email_and_the_link_verifies(
     assert EmailAddress.objects.get(email="new@example.com").verified
 
 
+@pytest.mark.parametrize(
+    ("username", "email"),
+    [("newbie", "new@exa\u202eelpmaxe.com"), ("newbie", "new@example.c\u200bom"), ("new\u202ebie", "new@example.com")],
+)
+def test_signup_refuses_invisible_characters_in_names(client: Client, username: str, email: str) -> None:
+    response = client.post(
+        reverse("account_signup"),
+        {"email": email, "username": username, "password1": PASSWORD, "password2": PASSWORD},
+    )
+    assert response.status_code == 200
+    assert not User.objects.exists()
+
+
 def test_password_reset_mail_is_sent_for_known_addresses_only(client: Client, customer: User, mailoutbox: Any) -> None:
     known = client.post(reverse("account_reset_password"), {"email": customer.email})
     unknown = client.post(reverse("account_reset_password"), {"email": "nobody@example.com"})
@@ -132,6 +148,32 @@ def test_password_reset_mail_is_sent_for_known_addresses_only(client: Client, cu
     # An unknown address gets a "no account" notice instead of a link: the page does not tell.
     assert "/accounts/password/reset/key/" in mailoutbox[0].body
     assert all("/password/reset/key/" not in m.body for m in mailoutbox[1:])
+
+
+def _links(body: str) -> list[str]:
+    return [word for word in body.split() if "://" in word]
+
+
+def test_emailed_links_use_the_configured_address_not_the_host_header(
+    customer: User, settings: Any, mailoutbox: Any
+) -> None:
+    settings.ALLOWED_HOSTS = ["*"]  # even where the host is not checked
+    settings.PANEL_BASE_URL = "https://panel.example"
+    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+    forged = Client(HTTP_HOST="evil.example")
+    forged.post(reverse("account_reset_password"), {"email": customer.email})
+    forged.post(reverse("account_reset_password"), {"email": "nobody@example.com"})
+    forged.post(
+        reverse("account_signup"),
+        {"email": "new@example.com", "username": "newbie", "password1": PASSWORD, "password2": PASSWORD},
+    )
+    assert len(mailoutbox) == 3
+    for message in mailoutbox:
+        assert "evil.example" not in message.body and "evil.example" not in message.subject
+        assert _links(message.body) and all(link.startswith("https://panel.example/") for link in _links(message.body))
+    reset_link = _links(mailoutbox[0].body)[0]
+    assert "/accounts/password/reset/key/" in reset_link
+    assert Client().get(reset_link.removeprefix("https://panel.example")).status_code in (200, 302)
 
 
 # --- brute force -------------------------------------------------------------------------------
@@ -159,6 +201,37 @@ def test_throttled_responses_look_the_same_for_known_and_unknown_accounts() -> N
         response = _login(client, login, "wrong")
         seen.append((response.status_code, "Too many failed login attempts" in response.content.decode()))
     assert seen[0] == seen[1] and seen[0][1]
+
+
+def test_typing_the_username_or_the_email_counts_against_the_same_account(client: Client) -> None:
+    UserFactory(username="victim", email="victim@example.com")
+    for login in ("victim", "victim@example.com", "VICTIM", "victim", "Victim@Example.com"):
+        assert "not correct" in _login(client, login, "wrong password").content.decode()
+    locked = _login(client, "victim", PASSWORD)
+    assert "Too many failed login attempts" in locked.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_failed_logins_are_counted_per_client_address_behind_trusted_proxies(settings: Any) -> None:
+    # Ten names from one address are throttled by the per-address limit, also when every
+    # request reaches the panel through the same proxy.
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    attacker = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.7")
+    for i in range(10):
+        _login(attacker, f"guess{i}@example.com", "wrong")
+    assert "Too many failed login attempts" in _login(attacker, "guess10@example.com", "wrong").content.decode()
+    # Another customer behind the same proxy is not throttled by it.
+    neighbour = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.9")
+    assert "not correct" in _login(neighbour, "someone@example.com", "wrong").content.decode()
+
+
+def test_x_forwarded_for_is_ignored_without_trusted_proxies(settings: Any) -> None:
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 0
+    for i in range(10):
+        forged = Client(REMOTE_ADDR="203.0.113.7", HTTP_X_FORWARDED_FOR=f"198.51.100.{i}")
+        _login(forged, f"guess{i}@example.com", "wrong")
+    forged = Client(REMOTE_ADDR="203.0.113.7", HTTP_X_FORWARDED_FOR="198.51.100.99")
+    assert "Too many failed login attempts" in _login(forged, "guess10@example.com", "wrong").content.decode()
 
 
 def test_customers_log_in_while_the_throttling_cache_is_down(client: Client, customer: User, settings: Any) -> None:
@@ -283,3 +356,57 @@ def test_dates_use_the_users_zone_only_during_their_request(client: Client, cust
     client.get(reverse("accounts:account"))
     assert timezone.get_current_timezone_name() == "UTC"
     assert dt.datetime.now(dt.UTC)  # the test itself still runs in UTC
+
+
+# --- a new password stops the API key ----------------------------------------------------------
+def _api_balance(raw_key: str) -> dict[str, Any]:
+    return json.loads(Client().post("/api/v2", {"key": raw_key, "action": "balance"}).content)
+
+
+def test_password_reset_stops_the_api_key_and_the_api_page_says_so(
+    client: Client, customer: User, mailoutbox: Any
+) -> None:
+    raw_key = api_key_issue(user=customer)
+    assert "balance" in _api_balance(raw_key)
+    client.post(reverse("account_reset_password"), {"email": customer.email})
+    link = next(word for word in mailoutbox[0].body.split() if "/accounts/password/reset/key/" in word)
+    # allauth moves the key out of the address: the form is posted where the link redirects.
+    form = client.get(urlsplit(link).path, follow=True)
+    response = client.post(
+        form.redirect_chain[-1][0],
+        {"password1": "another-long-passphrase-77", "password2": "another-long-passphrase-77"},
+    )
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.check_password("another-long-passphrase-77")
+    assert _api_balance(raw_key) == {"error": "Invalid API key"}
+
+    client.force_login(customer)
+    page = client.get(reverse("api:page")).content.decode()
+    assert 'id="api-key-revoked"' in page and "your password was changed or reset" in page
+    # A new key works again.
+    fresh = api_key_issue(user=customer)
+    assert "balance" in _api_balance(fresh)
+    assert 'id="api-key-revoked"' not in client.get(reverse("api:page")).content.decode()
+
+
+def test_password_change_stops_the_api_key(client: Client, customer: User) -> None:
+    raw_key = api_key_issue(user=customer)
+    client.force_login(customer)
+    response = client.post(
+        reverse("account_change_password"),
+        {"oldpassword": PASSWORD, "password1": "another-long-passphrase-77", "password2": "another-long-passphrase-77"},
+    )
+    assert response.status_code == 302
+    assert _api_balance(raw_key) == {"error": "Invalid API key"}
+    assert 'id="api-key-revoked"' in client.get(reverse("api:page")).content.decode()
+
+
+def test_a_wrong_current_password_leaves_the_api_key_working(client: Client, customer: User) -> None:
+    raw_key = api_key_issue(user=customer)
+    client.force_login(customer)
+    client.post(
+        reverse("account_change_password"),
+        {"oldpassword": "wrong", "password1": "another-long-passphrase-77", "password2": "another-long-passphrase-77"},
+    )
+    assert "balance" in _api_balance(raw_key)

@@ -9,9 +9,11 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.services import api_key_issue
 from orders.models import Order, Refill
 from smmpanel import protocol
 from tests.factories import RouteFactory, ServiceFactory
@@ -89,6 +91,34 @@ def test_invalid_keys_are_rate_limited_per_ip(client, settings):
     cache.clear()
     codes = [client.post("/api/v2", {"key": f"guess{i}", "action": "balance"}).status_code for i in range(4)]
     assert codes == [200, 200, 429, 429]
+
+
+def test_a_new_key_does_not_reset_the_rate_limit(client, key, customer, settings):
+    settings.API_RATE_LIMIT_PER_KEY = "3/m"
+    from django.core.cache import cache
+
+    cache.clear()
+    codes = [client.post("/api/v2", {"key": key, "action": "balance"}).status_code for _ in range(3)]
+    assert codes == [200, 200, 200]
+    fresh = api_key_issue(user=customer)
+    assert client.post("/api/v2", {"key": fresh, "action": "balance"}).status_code == 429
+
+
+def test_invalid_keys_are_counted_per_client_behind_trusted_proxies(settings):
+    settings.API_RATE_LIMIT_INVALID_KEY = "2/m"
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    from django.core.cache import cache
+
+    cache.clear()
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}
+    first = Client(HTTP_X_FORWARDED_FOR="203.0.113.7", **proxy)
+    codes = [first.post("/api/v2", {"key": f"guess{i}", "action": "balance"}).status_code for i in range(3)]
+    assert codes == [200, 200, 429]
+    second = Client(HTTP_X_FORWARDED_FOR="198.51.100.9", **proxy)
+    assert second.post("/api/v2", {"key": "guess", "action": "balance"}).status_code == 200
+    # A client that forges the header behind the proxy is still counted by the proxy's view.
+    forged = Client(HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.7", **proxy)
+    assert forged.post("/api/v2", {"key": "guess", "action": "balance"}).status_code == 429
 
 
 def test_orders_are_placed_while_the_rate_limit_cache_is_down(client, key, service, settings, caplog):

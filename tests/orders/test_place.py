@@ -105,6 +105,12 @@ def test_disabled_service_category_or_routeless_service_is_refused(customer, sho
         "https://x.com/a\nb",
         "https://[::1",
         "https://x.com/" + "a" * 1990,
+        "https://x.com/\u202egpj.exe",
+        "https://x.com/a\u2066b\u2069",
+        "https://x\u200b.com/a",
+        "https://x.com/\u200fa",
+        "https://x.com/\ufeffa",
+        "https://x.com/\ud800",
     ],
 )
 def test_bad_links_are_refused(customer, shop, place, queue, link):

@@ -11,7 +11,9 @@ from providers.client import NotSent, ProviderClient, Rejected, UnknownOutcome
 
 
 def client_for(sim, *, read_timeout=5.0, key="test-key"):
-    return ProviderClient(url=sim.url, key=key, connect_timeout=2.0, read_timeout=read_timeout)
+    return ProviderClient(
+        url=sim.url, key=key, connect_timeout=2.0, read_timeout=read_timeout, allow_private_addresses=True
+    )
 
 
 def first_of(services, type_name, **flags):

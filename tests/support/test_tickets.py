@@ -91,6 +91,13 @@ def test_payment_ticket_ignores_order_fields(customer: Any) -> None:
     assert ticket.order_action == "" and ticket.orders.count() == 0
 
 
+@pytest.mark.parametrize("char", ["\u202e", "\u2066", "\u200b", "\ufeff", "\x00"])
+def test_a_subject_with_invisible_or_reordering_characters_is_refused(customer: Any, char: str) -> None:
+    with pytest.raises(services.SupportError, match="invisible"):
+        _open(customer, subject=f"Refund {char}321 USD")
+    assert _counts() == (0, 0, 0)
+
+
 def test_too_many_waiting_tickets_are_refused(customer: Any) -> None:
     for _ in range(services.MAX_OPEN_TICKETS):
         _open(customer)
@@ -236,6 +243,22 @@ def test_staff_answer_from_the_admin_change_page(
     ticket.refresh_from_db()
     assert ticket.status == Status.ANSWERED
     assert ticket.messages.last().author == staff  # type: ignore[union-attr]
+
+
+def test_the_answer_email_links_to_the_configured_address_not_the_host_header(
+    customer: Any, staff: Any, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.STAFF_REQUIRE_MFA = False
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.PANEL_BASE_URL = "https://panel.example"
+    ticket = _open(customer, subject="Payment missing", kind="payment", body="I paid")
+    client = Client(HTTP_HOST="evil.example")
+    client.force_login(staff)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("admin:support_ticket_change", args=[ticket.pk]), {"reply": "Found it.", "_continue": "1"})
+    [email] = [m for m in mail.outbox if customer.email in m.to]
+    assert "evil.example" not in email.body
+    assert f"https://panel.example{reverse('support:detail', args=[ticket.pk])}" in email.body
     [email] = mail.outbox
     assert email.to == [customer.email]
     assert f"/tickets/{ticket.pk}/" in email.body

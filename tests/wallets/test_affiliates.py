@@ -5,14 +5,16 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
 from tests.wallets.factories import PaymentFactory
 from wallets.models import Affiliate, Entry
+from wallets.referral import REFERRAL_COOKIE
 from wallets.selectors import affiliate_stats, wallet_balance
-from wallets.services import REFERRAL_SESSION_KEY, affiliate_get_or_create, payment_approve
+from wallets.services import affiliate_get_or_create, payment_approve
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -38,10 +40,20 @@ def test_referral_link_counts_the_visit_and_leads_to_sign_up(client, customer):
     assert response.status_code == 302
     assert response["Location"] == reverse("account_signup")
     assert Affiliate.objects.get(user=customer).visits == 1
-    assert client.session[REFERRAL_SESSION_KEY] == code
+    assert REFERRAL_COOKIE in response.cookies
 
 
-def test_repeated_visits_in_one_session_count_once(client, customer):
+def test_anonymous_referral_visits_write_no_session_row(client, customer):
+    code = affiliate_get_or_create(user=customer).code
+    for _ in range(3):
+        visitor = Client()
+        response = visitor.get(reverse("wallets:referral", args=[code]), follow=True)
+        assert response.status_code == 200
+    assert Session.objects.count() == 0
+    assert Affiliate.objects.get(user=customer).visits == 3
+
+
+def test_repeated_visits_from_one_browser_count_once(client, customer):
     code = affiliate_get_or_create(user=customer).code
     for _ in range(3):
         client.get(reverse("wallets:referral", args=[code]))
@@ -53,7 +65,7 @@ def test_unknown_code_counts_nothing_and_remembers_nothing(client, customer):
     response = client.get(reverse("wallets:referral", args=["nosuchcode"]))
     assert response.status_code == 302
     assert Affiliate.objects.get(user=customer).visits == 0
-    assert REFERRAL_SESSION_KEY not in client.session
+    assert REFERRAL_COOKIE not in response.cookies
 
 
 def test_visiting_your_own_link_is_not_counted(customer_client, customer):
@@ -74,17 +86,15 @@ def test_sign_up_through_the_link_sets_referred_by(client, customer):
     newcomer = _sign_up(client, "newcomer")
     assert newcomer.referred_by == customer
     assert newcomer.check_password("a-long-and-unusual-passphrase-42")
-    assert REFERRAL_SESSION_KEY not in client.session
 
 
 def test_sign_up_without_a_link_has_no_referrer(client, customer):
     assert _sign_up(client, "newcomer").referred_by is None
 
 
-def test_sign_up_with_a_forged_session_code_has_no_referrer(client, customer):
-    session = client.session
-    session[REFERRAL_SESSION_KEY] = "forged"
-    session.save()
+def test_sign_up_with_a_forged_referral_cookie_has_no_referrer(client, customer):
+    code = affiliate_get_or_create(user=customer).code
+    client.cookies[REFERRAL_COOKIE] = code  # unsigned: anyone could write it
     assert _sign_up(client, "newcomer").referred_by is None
 
 

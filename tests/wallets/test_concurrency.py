@@ -18,8 +18,11 @@ from tests.wallets.factories import PaymentFactory, fund
 from wallets.models import Entry, Payment, Wallet
 from wallets.selectors import wallet_balance
 from wallets.services import (
+    MAX_PENDING_MANUAL_PAYMENTS,
     InsufficientFunds,
+    WalletError,
     payment_approve,
+    payment_create_manual,
     payment_handle_stripe_event,
     wallet_credit,
     wallet_debit,
@@ -129,3 +132,16 @@ def test_concurrent_deliveries_of_one_stripe_event_credit_once(customer, setting
     assert wallet_balance(user=referred) == D("40")
     assert wallet_balance(user=customer) == D("2")
     assert Entry.objects.filter(payment=payment).count() == 2
+
+
+def test_parallel_transfer_reports_never_exceed_the_pending_limit(customer):
+    def report(i: int) -> str:
+        try:
+            payment_create_manual(user=customer, amount=D("10"), reference=f"transfer {i}")
+        except WalletError:
+            return "refused"
+        return "created"
+
+    results = run_together(12, report)
+    assert Counter(results) == {"created": MAX_PENDING_MANUAL_PAYMENTS, "refused": 12 - MAX_PENDING_MANUAL_PAYMENTS}
+    assert Payment.objects.filter(user=customer, status=Payment.Status.PENDING).count() == MAX_PENDING_MANUAL_PAYMENTS

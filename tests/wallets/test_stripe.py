@@ -278,7 +278,8 @@ def test_a_manual_payment_cannot_be_paid_through_a_stripe_event(customer, stripe
 
 
 @responses.activate
-def test_card_deposit_view_redirects_to_stripe(customer_client, customer, stripe_on):
+def test_card_deposit_view_redirects_to_stripe(customer_client, customer, stripe_on, settings):
+    settings.PANEL_BASE_URL = "https://panel.example"
     responses.post(SESSIONS_URL, json=_session_json("cs_view"))
     response = customer_client.post(reverse("wallets:deposit_stripe"), {"amount": "30"})
     assert response.status_code == 302
@@ -287,7 +288,8 @@ def test_card_deposit_view_redirects_to_stripe(customer_client, customer, stripe
     assert (payment.user, payment.amount, payment.external_ref) == (customer, D("30"), "cs_view")
     body = responses.calls[0].request.body
     text = body if isinstance(body, str) else body.decode()
-    assert "success_url=http%3A%2F%2Ftestserver%2Fwallet%2F%3Fcheckout%3Dsuccess" in text
+    # The way back is the panel's configured address, whatever Host the request named.
+    assert "success_url=https%3A%2F%2Fpanel.example%2Fwallet%2F%3Fcheckout%3Dsuccess" in text
 
 
 @responses.activate

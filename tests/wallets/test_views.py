@@ -247,11 +247,12 @@ def test_transactions_ignore_junk_page_keys(customer_client, customer):
 # --- Affiliates ----------------------------------------------------------------------------
 
 
-def test_affiliates_page_shows_the_link_and_stats(customer_client, customer):
+def test_affiliates_page_shows_the_link_and_stats(customer_client, customer, settings):
+    settings.PANEL_BASE_URL = "https://panel.example"
     response = customer_client.get(reverse("wallets:affiliates"))
     assert response.status_code == 200
     code = customer.affiliate.code
-    assert f"http://testserver/wallet/ref/{code}/" in response.content.decode()
+    assert f"https://panel.example/wallet/ref/{code}/" in response.content.decode()
     stats = response.context["stats"]
     assert (stats.visits, stats.signups, stats.deposits_count, stats.commissions_total) == (0, 0, 0, D("0"))
 

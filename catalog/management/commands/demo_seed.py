@@ -56,7 +56,12 @@ class Command(BaseCommand):
         customer = self._user(creds, "customer", "demo", "demo@example.com", staff=False)
         self._fund(customer)
         raw_key = creds.get("customer", {}).get("api_key", "")
-        if not raw_key or not ApiKey.objects.filter(user=customer, digest=api_key_digest(raw_key=raw_key)).exists():
+        if (
+            not raw_key
+            or not ApiKey.objects.filter(
+                user=customer, digest=api_key_digest(raw_key=raw_key), revoked_at__isnull=True
+            ).exists()
+        ):
             raw_key = api_key_issue(user=customer)
         creds["customer"]["api_key"] = raw_key
         self._save_credentials(creds)
