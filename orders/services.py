@@ -44,7 +44,7 @@ from providers.services import provider_client, provider_pause
 from smmpanel import protocol
 from smmpanel.db import first_or_none
 from smmpanel.money import amount_for, money, refund_for_remains
-from smmpanel.text import has_hidden_characters
+from smmpanel.text import has_hidden_characters, has_unsafe_characters
 
 from .models import (
     ACTIVE_STATUSES,
@@ -155,7 +155,7 @@ def _int(value: Any) -> int | None:
 
 def _text(value: Any, *, limit: int = MAX_TEXT_LENGTH) -> str:
     text = "" if value is None else str(value).strip()
-    if len(text) > limit or any(ord(ch) < 32 and ch not in "\t" for ch in text):
+    if len(text) > limit or has_unsafe_characters(text):
         raise _Invalid
     return text
 
@@ -168,7 +168,7 @@ def _list(value: Any) -> list[str]:
         items = [i for i in items if i]
     else:
         items = protocol.split_list(str(value))
-    if any(len(i) > MAX_LIST_ITEM_LENGTH for i in items):
+    if any(len(i) > MAX_LIST_ITEM_LENGTH or has_unsafe_characters(i) for i in items):
         raise _Invalid
     return items
 
@@ -232,7 +232,8 @@ def order_request_parse(*, service: Service, fields: Mapping[str, Any]) -> Order
             items = _list(fields.get(stype.quantity_from))
         except _Invalid:
             raise OrderError(
-                f"{LABELS[stype.quantity_from]}: each line can have at most {MAX_LIST_ITEM_LENGTH} characters"
+                f"{LABELS[stype.quantity_from]}: each line can have at most {MAX_LIST_ITEM_LENGTH} characters, "
+                "none of them invisible or reordering"
             ) from None
         per_run = len(items)
         out[stype.quantity_from] = items

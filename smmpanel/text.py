@@ -12,3 +12,17 @@ HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 def has_hidden_characters(text: str) -> bool:
     return any(unicodedata.category(ch) in HIDDEN_CATEGORIES for ch in text)
+
+
+# Free text (comments, usernames, hashtags) may carry emoji joined by U+200D and other
+# format characters that are part of ordinary writing; what it may not carry is text that
+# reorders or hides what follows, controls (a tab aside), lone surrogates or line separators.
+REORDERING = frozenset({0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)})
+
+
+def has_unsafe_characters(text: str) -> bool:
+    for ch in text:
+        category = unicodedata.category(ch)
+        if ord(ch) in REORDERING or category in ("Cs", "Zl", "Zp") or (category == "Cc" and ch != "\t"):
+            return True
+    return False

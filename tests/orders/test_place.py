@@ -438,3 +438,30 @@ def test_idempotency_keys_belong_to_one_customer(customer, other_customer, shop,
     mine = place(customer, service, idempotency_key="k-1", link="https://x.com/a", quantity="100")
     theirs = place(other_customer, service, idempotency_key="k-1", link="https://x.com/a", quantity="100")
     assert mine.pk != theirs.pk
+
+
+@pytest.mark.parametrize(
+    ("type_name", "fields", "message"),
+    [
+        ("Custom Comments", {"comments": "nice\nreversed \u202etxt.exe"}, "none of them invisible or reordering"),
+        ("Mentions", {"quantity": "100", "usernames": "ann\nb\u2066ob"}, "Incorrect usernames"),
+        ("Mentions Hashtag", {"quantity": "100", "hashtag": "#a\x00b"}, "Incorrect hashtag"),
+        ("Comment Likes", {"quantity": "100", "username": "bo\u202eb"}, "Incorrect username"),
+    ],
+)
+def test_free_text_that_reorders_or_hides_text_is_refused(customer, shop, place, queue, type_name, fields, message):
+    fund(customer)
+    service = shop.service(type=type_name, min=1, max=10000)
+    before = ledger(customer)
+    with pytest.raises(OrderError, match=message):
+        place(customer, service, link="https://x.com/a", **fields)
+    assert ledger(customer) == before and queue == []
+
+
+def test_emoji_joined_by_zero_width_joiners_are_ordinary_comments(customer, shop, place):
+    fund(customer)
+    service = shop.service(type="Custom Comments", min=1, max=100)
+    order = place(
+        customer, service, link="https://x.com/a", comments="family \U0001f468\u200d\U0001f469\u200d\U0001f467\nok"
+    )
+    assert order.quantity == 2
