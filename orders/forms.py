@@ -9,6 +9,7 @@ from uuid import uuid4
 from django import forms
 
 from smmpanel import protocol
+from smmpanel.numbers import WholeNumberField
 
 MAX_LIST_TEXT = 100_000
 MAX_MASS_LINES = 500
@@ -35,8 +36,8 @@ def _list(label: str) -> forms.CharField:
     )
 
 
-def _number(label: str, *, min_value: int = 0, max_value: int | None = None) -> forms.IntegerField:
-    return forms.IntegerField(
+def _number(label: str, *, min_value: int = 0, max_value: int | None = None) -> WholeNumberField:
+    return WholeNumberField(
         label=label,
         required=False,
         min_value=min_value,
@@ -48,7 +49,7 @@ def _number(label: str, *, min_value: int = 0, max_value: int | None = None) -> 
 class NewOrderForm(forms.Form):
     # A token generated with the page: submitting the same page twice places one order.
     token = forms.CharField(widget=forms.HiddenInput, required=False, max_length=40)
-    service = forms.IntegerField(min_value=1, widget=forms.Select(attrs={"class": "form-select"}))
+    service = WholeNumberField(min_value=1, widget=forms.Select(attrs={"class": "form-select"}))
     link = _text("Link", max_length=2000)
     quantity = _number("Quantity")
     dripfeed = forms.BooleanField(label="Drip-feed", required=False)
