@@ -7,6 +7,7 @@ class SmmpanelConfig(AppConfig):
     def ready(self) -> None:
         from django.db import models
 
-        from .db import AnyOf
+        from .db import AnyOf, WholeNumberIExact
 
         models.IntegerField.register_lookup(AnyOf)
+        models.IntegerField.register_lookup(WholeNumberIExact)
