@@ -172,6 +172,10 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="panel@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ADMINS = [("Staff", a) for a in env.list("DJANGO_ADMIN_EMAILS", default=[])]
+# The 500 report mailed to ADMINS hides API keys, passwords and tokens wherever the
+# request carried them (query string, form or JSON body), not only on decorated views.
+DEFAULT_EXCEPTION_REPORTER = "smmpanel.errors.ScrubbingExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "smmpanel.errors.ScrubbingExceptionReporterFilter"
 
 # --- Security -------------------------------------------------------------------------
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
