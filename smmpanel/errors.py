@@ -24,18 +24,12 @@ from django.http import HttpRequest, QueryDict
 from django.utils.safestring import SafeString, mark_safe
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
-SUBSTITUTE = "********************"
+from smmpanel.logging import SUBSTITUTE, scrub_pairs
+
 # Request parameters and frame variables whose values are secrets. `key` is the API's.
 SENSITIVE_NAME = re.compile(r"(?i)^(?:key|raw_key|api_?key|.*(?:password|passwd|secret|token|signature|sessionid).*)$")
-# `name=value` pairs of a sensitive name inside any text (a query string, a URL, a message).
-_PAIR = re.compile(r"(?i)(?<![A-Za-z0-9_])((?:api_?)?key|[a-z_]*(?:password|token|secret|signature))=([^&\s'\"<>]*)")
 # Shorter values are not searched for in the text: "1" would blank every digit.
 MIN_SECRET_LENGTH = 6
-
-
-def scrub_pairs(text: str) -> str:
-    """`key=...` (and other sensitive names) in a query string or URL, value replaced."""
-    return _PAIR.sub(lambda m: f"{m.group(1)}={SUBSTITUTE}", text)
 
 
 class _Shown:
