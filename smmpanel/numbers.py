@@ -10,11 +10,14 @@ takes ASCII digits only.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
+
+from .money import DECIMAL_TEXT
 
 # Enough for any BigIntegerField (9,223,372,036,854,775,807 has 19 digits).
 DEFAULT_MAX_DIGITS = 18
@@ -104,6 +107,15 @@ class WholeNumberField(forms.IntegerField):
             return parse_int(value, max_digits=self.max_digits)
         except InvalidNumber:
             raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class DecimalAmountField(forms.DecimalField):
+    """forms.DecimalField that reads only ASCII numbers: Decimal() takes `١٠` as 10 too."""
+
+    def to_python(self, value: Any) -> Decimal | None:  # type: ignore[override]
+        if isinstance(value, str) and not is_blank(value) and not DECIMAL_TEXT.fullmatch(value.strip(_ASCII_SPACE)):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
 
 
 class IdChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]

@@ -81,3 +81,29 @@ def test_form_field_reads_ascii_digits():
     assert form.is_valid() and form.cleaned_data["quantity"] == 100
     empty = _Form({"quantity": ""})
     assert empty.is_valid() and empty.cleaned_data["quantity"] is None
+
+
+@pytest.mark.parametrize("text", ["١٠", "1_0", "１０", "²", "1e999999", "NaN", "Infinity", "0x10", "10\x00"])
+def test_money_parser_refuses_what_decimal_would_also_take(text):
+    from smmpanel.money import MoneyFormatError, to_decimal
+
+    with pytest.raises(MoneyFormatError):
+        to_decimal(text)
+
+
+@pytest.mark.parametrize("value", ["0.90", " 12 ", "-3.5", "1e-05", 0.9, 7, ".5", "5."])
+def test_money_parser_reads_what_providers_write(value):
+    from decimal import Decimal
+
+    from smmpanel.money import to_decimal
+
+    assert to_decimal(value) == Decimal(str(value).strip())
+
+
+@pytest.mark.parametrize("text", ["١٠", "1_0", "²", "10\x00"])
+def test_deposit_amounts_are_ascii_numbers(text):
+    from wallets.forms import ManualDepositForm
+
+    form = ManualDepositForm({"amount": text, "reference": "r"})
+    assert not form.is_valid() and "amount" in form.errors
+    assert ManualDepositForm({"amount": "10.50", "reference": "r"}).is_valid()
