@@ -78,12 +78,16 @@ def services(user: User, params: Params, headers: Mapping[str, str]) -> Any:
 
 def add(user: User, params: Params, headers: Mapping[str, str]) -> Any:
     fields = {k: v for k, v in params.items() if k not in ENVELOPE and k != "service"}
+    idempotency_key = headers.get("Idempotency-Key") or None
+    if idempotency_key is not None and not (idempotency_key.isascii() and idempotency_key.isprintable()):
+        # A NUL byte cannot be stored in PostgreSQL: refuse it here rather than fail there.
+        return _error("The idempotency key must be printable ASCII text")
     try:
         order = order_place(
             user=user,
             service_id=params.get("service", ""),
             fields=fields,
-            idempotency_key=headers.get("Idempotency-Key") or None,
+            idempotency_key=idempotency_key,
         )
     except OrderError as exc:
         return _error(exc.message)

@@ -20,7 +20,7 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.models import User
 from smmpanel.db import EstimatedCountPaginator
-from smmpanel.numbers import int_or_none
+from smmpanel.numbers import WholeNumberField, int_or_none
 
 from . import services
 from .models import CancelRequest, Order, OrderEvent, Refill, State
@@ -147,7 +147,7 @@ class ResolveUnknownForm(forms.Form):
 
 
 class PartialForm(forms.Form):
-    remains = forms.IntegerField(min_value=0, label="Remains (units not delivered)")
+    remains = WholeNumberField(min_value=0, label="Remains (units not delivered)")
 
 
 class CancelRefundForm(forms.Form):

@@ -243,3 +243,11 @@ def test_the_id_limit_counts_distinct_orders(api, key, service):
     assert list(body(api(key=key, action="status", orders=repeated))) == [str(order_id)]
     too_many = ",".join(str(i) for i in range(1, 102))
     assert body(api(key=key, action="status", orders=too_many)) == {"error": "Too many IDs, at most 100 per request"}
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "x\ud800", "ключ"])
+def test_idempotency_keys_that_cannot_be_stored_are_refused(client, key, customer, service, value):
+    params = {"key": key, "action": "add", "service": service.pk, "link": "https://x.io/p", "quantity": 100}
+    reply = body(client.post("/api/v2", params, HTTP_IDEMPOTENCY_KEY=value))
+    assert reply == {"error": "The idempotency key must be printable ASCII text"}
+    _nothing_changed(customer)
