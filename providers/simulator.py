@@ -465,7 +465,8 @@ def _parse_int(value: object) -> int | None:
     if value is None or isinstance(value, bool):
         return None
     text = str(value).strip()
-    if not text or not (text.isdigit() or (text[0] in "+-" and text[1:].isdigit())):
+    # isascii(): isdigit() also passes superscripts, which int() then refuses.
+    if not text or not text.isascii() or not (text.isdigit() or (text[0] in "+-" and text[1:].isdigit())):
         return None
     return int(text)
 

@@ -257,6 +257,9 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # runserver's access log: through the redacting handler, so `key=` never shows.
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # A wrong Host header, too many fields, a body too large: the client's fault, answered
+        # 400 and logged here, not mailed to staff (anyone could fill their inbox).
+        "django.security": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"

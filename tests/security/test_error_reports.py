@@ -97,3 +97,15 @@ def test_scrub_pairs_hides_sensitive_names_only():
     text = scrub_pairs("GET /api/v2?action=add&key=abc123&keywords=x&api_key=zz&password=p&monkey=m")
     assert "abc123" not in text and "zz" not in text and "=p&" not in text
     assert "keywords=x" in text and "monkey=m" in text and "action=add" in text
+
+
+def test_client_faults_answered_400_are_not_mailed_to_staff(client, staff_mail, settings):
+    """A wrong Host header or a form with too many fields is the client's fault: logged,
+    answered 400, and no e-mail (anyone could otherwise fill the staff's inbox)."""
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    client.raise_request_exception = False
+    assert client.get("/", HTTP_HOST="evil.example").status_code == 400
+    fields = "&".join(f"f{i}=1" for i in range(50))
+    response = client.post("/accounts/login/", fields, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert staff_mail == []
