@@ -38,10 +38,15 @@ def _reply(data: Any, status: int = 200) -> JsonResponse:
 def _flatten(value: Any) -> str | None:
     """A JSON value as the form-encoded text it stands for; None for what no form could
     carry (an object, or a list inside a list)."""
-    if isinstance(value, list):
-        items = [_scalar(v) for v in value]
-        return None if any(item is None for item in items) else "\n".join(items)  # type: ignore[arg-type]
-    return _scalar(value)
+    if not isinstance(value, list):
+        return _scalar(value)
+    lines = []
+    for item in value:
+        text = _scalar(item)
+        if text is None:
+            return None
+        lines.append(text)
+    return "\n".join(lines)
 
 
 def _scalar(value: Any) -> str | None:

@@ -107,3 +107,25 @@ def test_deposit_amounts_are_ascii_numbers(text):
     form = ManualDepositForm({"amount": text, "reference": "r"})
     assert not form.is_valid() and "amount" in form.errors
     assert ManualDepositForm({"amount": "10.50", "reference": "r"}).is_valid()
+
+
+@pytest.mark.django_db
+def test_number_filter_refuses_what_int_would_take():
+    import django_filters
+
+    from catalog.models import Service
+    from smmpanel.numbers import WholeNumberFilter
+    from tests.factories import ServiceFactory
+
+    class MinFilter(django_filters.FilterSet):
+        min_quantity = WholeNumberFilter()
+
+        class Meta:
+            model = Service
+            fields: list[str] = []
+
+    ServiceFactory(min_quantity=10)
+    assert MinFilter({"min_quantity": "10"}, queryset=Service.objects.all()).qs.count() == 1
+    for text in ("١٠", "1_0", "²"):
+        hostile = MinFilter({"min_quantity": text}, queryset=Service.objects.all())
+        assert not hostile.is_valid() and "min_quantity" in hostile.errors
