@@ -14,6 +14,11 @@ from smmpanel.numbers import WholeNumberField
 MAX_LIST_TEXT = 100_000
 MAX_MASS_LINES = 500
 TEXTAREA = {"rows": 4, "class": "form-control"}
+# Django decodes form data with replacement characters: bytes that are not UTF-8 (such as
+# %ED%A0%80, an encoded lone surrogate) arrive as U+FFFD. No link, username or list item
+# a provider takes has one, so an order holding it is refused rather than sent upstream.
+NOT_UTF8 = "\ufffd"
+NOT_UTF8_ERROR = "This text holds bytes that are not UTF-8; type it again."
 
 
 def _text(label: str, *, max_length: int = 500, help_text: str = "") -> forms.CharField:
@@ -102,6 +107,13 @@ class NewOrderForm(forms.Form):
 
     TYPE_FIELDS = frozenset(f for t in protocol.SERVICE_TYPES for f in t.fields)
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name, value in list(data.items()):
+            if isinstance(value, str) and NOT_UTF8 in value:
+                self.add_error(name, NOT_UTF8_ERROR)
+        return data
+
     def api_fields(self) -> dict[str, Any]:
         """The API v2 fields of the order, as order_place takes them."""
         data = self.cleaned_data
@@ -144,6 +156,8 @@ class MassOrderForm(forms.Form):
     )
 
     def clean_orders(self) -> list[MassLine]:
+        if NOT_UTF8 in self.cleaned_data["orders"]:
+            raise forms.ValidationError(NOT_UTF8_ERROR)
         lines = [line.strip() for line in self.cleaned_data["orders"].splitlines()]
         numbered = [(n, line) for n, line in enumerate(lines, start=1) if line]
         if not numbered:

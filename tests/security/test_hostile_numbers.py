@@ -182,3 +182,16 @@ def test_admin_id_search_is_an_indexed_number_match():
     sql = str(Order.objects.filter(Q(id__iexact="40") | Q(link__icontains="40")).query)
     assert '"orders_order"."id" = 40' in sql and "::text) = UPPER" not in sql
     assert "1 = 0" in str(Order.objects.filter(Q(id__iexact="١") | Q(link__icontains="x")).query)
+
+
+@pytest.mark.parametrize("field", ["link", "usernames", "comments"])
+def test_new_order_form_refuses_bytes_that_are_not_utf8(client, funded, field):
+    service = RouteFactory(service=ServiceFactory(min_quantity=1, max_quantity=1000)).service
+    client.force_login(funded)
+    data = {"service": service.pk, "link": "https%3A%2F%2Fx.io%2Fp", "quantity": "100", field: "x%ED%A0%80"}
+    form = "&".join(f"{k}={v}" for k, v in data.items())
+    page = client.post(reverse("orders:new"), form, content_type="application/x-www-form-urlencoded")
+    assert page.status_code == 200 and field in page.context["form"].errors
+    mass = f"orders={service.pk}%7Chttps%3A%2F%2Fx.io%2F%ED%A0%80%7C100"
+    client.post(reverse("orders:mass"), mass, content_type="application/x-www-form-urlencoded")
+    assert Order.objects.count() == 0 and wallet_balance(user=funded) == Decimal("100")
