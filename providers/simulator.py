@@ -505,7 +505,7 @@ def _valid_link(link: str) -> bool:
 
 
 def _id_out(raw: str) -> int | str:
-    return int(raw) if raw.isdigit() else raw
+    return int(raw) if raw.isascii() and raw.isdigit() else raw
 
 
 # --- HTTP server ---------------------------------------------------------------------------
