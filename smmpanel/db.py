@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.paginator import EmptyPage, Page, Paginator
 from django.db import connection, connections, models
+from django.db.models.lookups import IExact
 
 from .numbers import int_or_none
 
@@ -137,18 +138,19 @@ def first_or_none(queryset: models.QuerySet[Any]) -> Any:
     return next(iter(queryset[:1]), None)
 
 
-class WholeNumberIExact(models.Lookup):  # type: ignore[type-arg]
+class WholeNumberIExact(IExact):
     """`field__iexact` on an integer column, which is what `=id` in an admin's search_fields
     becomes. Django compares it as text (`UPPER(id::text) = UPPER('40')`), a scan of the whole
     table that no index serves. Here the term is read with the one number parser: a number is
     an indexed `= n`, anything else (`²`, `١`, `1_0`, a word) matches no row."""
 
-    lookup_name = "iexact"
-    prepare_rhs = False
-
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        if hasattr(self.rhs, "resolve_expression"):
+            sql, params = super().as_sql(compiler, connection)
+            return sql, list(params)
         number = int_or_none(self.rhs)
         if number is None:
             return "1 = 0", []
-        lhs, lhs_params = self.process_lhs(compiler, connection)
+        # Lookup's own process_lhs: IExact's would wrap the column in UPPER(...::text).
+        lhs, lhs_params = models.Lookup.process_lhs(self, compiler, connection)
         return f"{lhs} = %s", [*lhs_params, number]
