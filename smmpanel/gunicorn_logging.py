@@ -67,7 +67,8 @@ class ScrubbingLogger(Logger):  # type: ignore[misc]
         atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
         for name in _ACCESS_URI_ATOMS:
             value = atoms.get(name)
-            if isinstance(value, str):
+            # Most atoms hold neither: skip the regular expressions on every request.
+            if isinstance(value, str) and ("?" in value or "=" in value):
                 atoms[name] = scrub_query(value)
         atoms["q"] = "-"
         atoms["{query_string}e"] = "-"
