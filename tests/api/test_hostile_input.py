@@ -251,3 +251,13 @@ def test_idempotency_keys_that_cannot_be_stored_are_refused(client, key, custome
     reply = body(client.post("/api/v2", params, HTTP_IDEMPOTENCY_KEY=value))
     assert reply == {"error": "The idempotency key must be printable ASCII text"}
     _nothing_changed(customer)
+
+
+def test_too_many_fields_is_an_incorrect_request_not_a_400(client, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
+    form = "key=x&action=balance&" + "&".join(f"f{i}=1" for i in range(500))
+    assert body(client.post("/api/v2", form, content_type="application/x-www-form-urlencoded")) == {
+        "error": "Incorrect request"
+    }
+    broken = client.post("/api/v2", b"--x\r\nbroken", content_type="multipart/form-data; boundary=x")
+    assert body(broken)["error"] in {"Incorrect request", "Invalid API key"}
