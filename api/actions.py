@@ -16,6 +16,7 @@ from orders.models import Order, Refill
 from orders.services import OrderError, cancel_request, order_place, refill_request
 from smmpanel import protocol
 from smmpanel.money import money
+from smmpanel.numbers import int_or_none
 from wallets.selectors import wallet_balance
 
 Params = Mapping[str, str]
@@ -26,20 +27,34 @@ def _error(text: str) -> dict[str, str]:
     return {"error": text}
 
 
-def _id_out(raw: str) -> int | str:
+Id = tuple[int | None, str]  # (the number, or None when it is not one; the id as sent)
+
+
+def _id_out(item: Id) -> int | str:
     """Echo an id as an integer when it is one, else as sent."""
-    return int(raw) if raw.isdigit() and len(raw) < 19 else raw
+    pk, raw = item
+    return pk if pk is not None else raw
 
 
-def _ids(params: Params, name: str) -> list[str] | None:
-    """Comma-separated ids, or None when there are more than the protocol allows."""
-    ids = list(dict.fromkeys(protocol.parse_ids(params.get(name, ""))))
-    return ids if len(ids) <= protocol.MAX_IDS else None
+def _ids(params: Params, name: str) -> list[Id] | None:
+    """The distinct ids of a comma-separated list, in request order, or None when there are
+    more than the protocol allows.
+
+    Ids are read with the one number parser and de-duplicated by value: `40,040,0040` names
+    order 40 once, so it is looked up, refilled or canceled once and answered once. An id
+    that is not a number is kept (once, as sent) for its error reply.
+    """
+    distinct: dict[int | str, Id] = {}
+    for raw in protocol.parse_ids(params.get(name, "")):
+        pk = _pk(raw)
+        distinct.setdefault(pk if pk is not None else raw, (pk, raw))
+        if len(distinct) > protocol.MAX_IDS:
+            return None
+    return list(distinct.values())
 
 
 def _pk(raw: str) -> int | None:
-    raw = raw.strip()
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+    return int_or_none(raw)
 
 
 def services(user: User, params: Params, headers: Mapping[str, str]) -> Any:
@@ -63,12 +78,16 @@ def services(user: User, params: Params, headers: Mapping[str, str]) -> Any:
 
 def add(user: User, params: Params, headers: Mapping[str, str]) -> Any:
     fields = {k: v for k, v in params.items() if k not in ENVELOPE and k != "service"}
+    idempotency_key = headers.get("Idempotency-Key") or None
+    if idempotency_key is not None and not (idempotency_key.isascii() and idempotency_key.isprintable()):
+        # A NUL byte cannot be stored in PostgreSQL: refuse it here rather than fail there.
+        return _error("The idempotency key must be printable ASCII text")
     try:
         order = order_place(
             user=user,
             service_id=params.get("service", ""),
             fields=fields,
-            idempotency_key=headers.get("Idempotency-Key") or None,
+            idempotency_key=idempotency_key,
         )
     except OrderError as exc:
         return _error(exc.message)
@@ -106,19 +125,19 @@ def status(user: User, params: Params, headers: Mapping[str, str]) -> Any:
         ids = _ids(params, "orders")
         if ids is None:
             return _error(protocol.ERR_TOO_MANY_IDS)
-        found = _status_rows(user, [pk for pk in map(_pk, ids) if pk is not None])
+        found = _status_rows(user, [pk for pk, _raw in ids if pk is not None])
         result: dict[str, Any] = {}
-        for raw in ids:
-            reply = found.get(_pk(raw) or -1)
-            result[raw] = reply if reply else _error(protocol.ERR_INCORRECT_ORDER)
+        for pk, raw in ids:
+            reply = found.get(pk) if pk is not None else None
+            # Keyed by the number as written without leading zeros (`040` answers as "40").
+            result[str(pk) if pk is not None else raw] = reply or _error(protocol.ERR_INCORRECT_ORDER)
         return result
     pk = _pk(params.get("order", ""))
     reply = _status_rows(user, [pk]).get(pk) if pk is not None else None
     return reply if reply else _error(protocol.ERR_INCORRECT_ORDER)
 
 
-def _refill_one(user: User, raw: str) -> int | dict[str, str]:
-    pk = _pk(raw)
+def _refill_one(user: User, pk: int | None) -> int | dict[str, str]:
     if pk is None:
         return _error(protocol.ERR_INCORRECT_ORDER)
     try:
@@ -132,8 +151,8 @@ def refill(user: User, params: Params, headers: Mapping[str, str]) -> Any:
         ids = _ids(params, "orders")
         if ids is None:
             return _error(protocol.ERR_TOO_MANY_IDS)
-        return [{"order": _id_out(raw), "refill": _refill_one(user, raw)} for raw in ids]
-    result = _refill_one(user, params.get("order", ""))
+        return [{"order": _id_out(item), "refill": _refill_one(user, item[0])} for item in ids]
+    result = _refill_one(user, _pk(params.get("order", "")))
     return result if isinstance(result, dict) else {"refill": str(result)}
 
 
@@ -142,19 +161,18 @@ def refill_status(user: User, params: Params, headers: Mapping[str, str]) -> Any
         ids = _ids(params, "refills")
         if ids is None:
             return _error(protocol.ERR_TOO_MANY_IDS)
-        pks = [pk for pk in map(_pk, ids) if pk is not None]
+        pks = [pk for pk, _raw in ids if pk is not None]
         found = dict(Refill.objects.filter(user=user, pk__in=pks).values_list("pk", "status"))
         return [
-            {"refill": _id_out(raw), "status": found.get(_pk(raw) or -1) or _error(protocol.ERR_REFILL_NOT_FOUND)}
-            for raw in ids
+            {"refill": _id_out(item), "status": found.get(item[0] or 0) or _error(protocol.ERR_REFILL_NOT_FOUND)}
+            for item in ids
         ]
     pk = _pk(params.get("refill", ""))
     found_status = Refill.objects.filter(user=user, pk=pk).values_list("status", flat=True).first() if pk else None
     return {"status": found_status} if found_status else _error(protocol.ERR_REFILL_NOT_FOUND)
 
 
-def _cancel_one(user: User, raw: str) -> int | dict[str, str]:
-    pk = _pk(raw)
+def _cancel_one(user: User, pk: int | None) -> int | dict[str, str]:
     if pk is None:
         return _error(protocol.ERR_INCORRECT_ORDER)
     try:
@@ -171,7 +189,7 @@ def cancel(user: User, params: Params, headers: Mapping[str, str]) -> Any:
         return _error(protocol.ERR_TOO_MANY_IDS)
     if not ids:
         return _error(protocol.ERR_INCORRECT_ORDER)
-    return [{"order": _id_out(raw), "cancel": _cancel_one(user, raw)} for raw in ids]
+    return [{"order": _id_out(item), "cancel": _cancel_one(user, item[0])} for item in ids]
 
 
 def balance(user: User, params: Params, headers: Mapping[str, str]) -> Any:

@@ -27,6 +27,16 @@ class Action:
 
 KEY = Param("key", "Your API key")
 
+
+def _id_list(what: str) -> str:
+    return (
+        f"{what} IDs separated by commas (up to {protocol.MAX_IDS} distinct). An id named more than once "
+        "(40,040) is answered and acted on once, under the id written without leading zeros."
+    )
+
+
+ORDER_IDS = _id_list("Order")
+
 ORDER_STATUS_EXAMPLE = {
     "charge": "0.27819",
     "start_count": "3572",
@@ -85,14 +95,14 @@ ACTIONS: tuple[Action, ...] = (
     Action(
         "status",
         "Multiple orders status",
-        (KEY, Param("action", "status"), Param("orders", f"Order IDs separated by commas (up to {protocol.MAX_IDS})")),
+        (KEY, Param("action", "status"), Param("orders", ORDER_IDS)),
         {"1": ORDER_STATUS_EXAMPLE, "10": {"error": protocol.ERR_INCORRECT_ORDER}},
     ),
     Action("refill", "Create refill", (KEY, Param("action", "refill"), Param("order", "Order ID")), {"refill": "1"}),
     Action(
         "refill",
         "Create multiple refill",
-        (KEY, Param("action", "refill"), Param("orders", f"Order IDs separated by commas (up to {protocol.MAX_IDS})")),
+        (KEY, Param("action", "refill"), Param("orders", ORDER_IDS)),
         [{"order": 1, "refill": 1}, {"order": 3, "refill": {"error": protocol.ERR_INCORRECT_ORDER}}],
     ),
     Action(
@@ -107,14 +117,14 @@ ACTIONS: tuple[Action, ...] = (
         (
             KEY,
             Param("action", "refill_status"),
-            Param("refills", f"Refill IDs separated by commas (up to {protocol.MAX_IDS})"),
+            Param("refills", _id_list("Refill")),
         ),
         [{"refill": 1, "status": "Completed"}, {"refill": 3, "status": {"error": protocol.ERR_REFILL_NOT_FOUND}}],
     ),
     Action(
         "cancel",
         "Create cancel",
-        (KEY, Param("action", "cancel"), Param("orders", f"Order IDs separated by commas (up to {protocol.MAX_IDS})")),
+        (KEY, Param("action", "cancel"), Param("orders", ORDER_IDS)),
         [{"order": 9, "cancel": {"error": protocol.ERR_INCORRECT_ORDER}}, {"order": 2, "cancel": 1}],
         "1 means the request was accepted; the refund follows when the order reaches Canceled.",
     ),

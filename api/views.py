@@ -3,13 +3,15 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from allauth.account.adapter import get_adapter as get_account_adapter
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -34,33 +36,95 @@ def _reply(data: Any, status: int = 200) -> JsonResponse:
     return JsonResponse(data, status=status, safe=False, json_dumps_params=COMPACT)
 
 
-def _flatten(value: Any) -> str:
-    if isinstance(value, list):
-        return "\n".join(_flatten(v) for v in value)
+def _flatten(value: Any) -> str | None:
+    """A JSON value as the form-encoded text it stands for; None for what no form could
+    carry (an object, or a list inside a list)."""
+    if not isinstance(value, list):
+        return _scalar(value)
+    lines = []
+    for item in value:
+        text = _scalar(item)
+        if text is None:
+            return None
+        lines.append(text)
+    return "\n".join(lines)
+
+
+def _scalar(value: Any) -> str | None:
     if isinstance(value, bool):
         return "1" if value else "0"
     if value is None:
         return ""
+    if isinstance(value, dict | list):
+        return None
     return str(value)
 
 
-def _params(request: HttpRequest) -> dict[str, str] | None:
-    """Query string, then the body (form or JSON object) on top: the body wins."""
-    params = {k: request.GET.get(k, "") for k in request.GET}
-    if request.method != "POST":
-        return params
-    content_type = request.content_type or ""
-    if content_type == "application/json":
-        try:
-            body = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
+def _clean_text(text: str) -> bool:
+    """False for text no field can hold: NUL (PostgreSQL refuses it) or a lone surrogate
+    (it cannot be encoded, so it fails the first hash, log line or query that meets it)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _json_body(raw: bytes) -> dict[str, str] | None:
+    try:
+        body = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: a body nested thousands deep ([[[[...]]]]) exhausts the parser.
+        return None
+    if not isinstance(body, dict):
+        return None
+    params: dict[str, str] = {}
+    for key, value in body.items():
+        text = _flatten(value)
+        if text is None:
             return None
-        if not isinstance(body, dict):
-            return None
-        params.update({str(k): _flatten(v) for k, v in body.items()})
-    else:
-        params.update({k: request.POST.get(k, "") for k in request.POST})
+        params[str(key)] = text
     return params
+
+
+def _params(request: HttpRequest) -> dict[str, str] | None:
+    """Query string, then the body (form or JSON object) on top: the body wins.
+
+    None (answered "Incorrect request") when the body cannot be read, is nested, or holds
+    text no field can hold; nothing past this point sees such a value.
+    """
+    params = {k: request.GET.get(k, "") for k in request.GET}
+    if request.method == "POST":
+        content_type = request.content_type or ""
+        if content_type == "application/json":
+            body = _json_body(request.body)
+            if body is None:
+                return None
+            params.update(body)
+        else:
+            params.update({k: request.POST.get(k, "") for k in request.POST})
+    if not all(_clean_text(k) and _clean_text(v) for k, v in params.items()):
+        return None
+    if any("\ufffd" in k or "\ufffd" in v for k, v in params.items()) and not _utf8(request):
+        return None
+    return params
+
+
+def _utf8(request: HttpRequest) -> bool:
+    """Whether the query string and a form body are valid UTF-8. Django decodes them with
+    replacement characters, so `%ED%A0%80` (an encoded surrogate) would arrive as U+FFFD;
+    only checked when a U+FFFD shows up, so an ordinary request pays nothing."""
+    raw = [request.META.get("QUERY_STRING", "").encode("latin-1", "replace")]
+    if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
+        raw.append(request.body)
+    try:
+        for data in raw:
+            unquote_to_bytes(data.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _client_ip(request: HttpRequest) -> str:
@@ -96,7 +160,8 @@ def endpoint(request: HttpRequest) -> HttpResponse:
         return response
     try:
         params = _params(request)
-    except RequestDataTooBig:
+    except (SuspiciousOperation, MultiPartParserError):
+        # Too big, too many fields, a broken multipart body: the protocol's error, not a 400.
         params = None
     if params is None:
         return _reply({"error": protocol.ERR_INCORRECT_REQUEST})

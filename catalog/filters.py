@@ -3,14 +3,14 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 
+from smmpanel.numbers import IdChoiceFilter, int_or_none
+
 from .models import SERVICE_TYPE_CHOICES, Category, Service
 
 
 class ServiceFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
-    category = django_filters.ModelChoiceFilter(
-        queryset=Category.objects.filter(is_enabled=True), empty_label="All categories"
-    )
+    category = IdChoiceFilter(queryset=Category.objects.filter(is_enabled=True), empty_label="All categories")
     type = django_filters.ChoiceFilter(choices=SERVICE_TYPE_CHOICES, empty_label="All types")
     refill = django_filters.BooleanFilter(widget=django_filters.widgets.BooleanWidget())
 
@@ -23,6 +23,7 @@ class ServiceFilter(django_filters.FilterSet):
         if not value:
             return queryset
         condition = Q(name__icontains=value) | Q(category__name__icontains=value)
-        if value.isdigit():
-            condition |= Q(pk=int(value))
+        number = int_or_none(value)
+        if number is not None:
+            condition |= Q(pk=number)
         return queryset.filter(condition)

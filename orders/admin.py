@@ -21,6 +21,7 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.models import User
 from smmpanel.db import EstimatedCountPaginator
+from smmpanel.numbers import WholeNumberField, int_or_none
 
 from . import services
 from .models import CancelRequest, Order, OrderEvent, Refill, State
@@ -50,9 +51,12 @@ class CustomerFilter(admin.SimpleListFilter):
         value = (self.value() or "").strip()
         if not value:
             return queryset
+        if "\x00" in value:
+            raise IncorrectLookupParameters("customer= cannot hold a NUL byte")
         condition = Q(user__username=value) | Q(user__email__iexact=value)
-        if value.isdigit():
-            condition |= Q(user_id=int(value))
+        number = int_or_none(value)
+        if number is not None:
+            condition |= Q(user_id=number)
         return queryset.filter(condition)
 
 
@@ -79,9 +83,10 @@ class OlderThanFilter(admin.SimpleListFilter):
         value = (self.value() or "").strip()
         if not value:
             return queryset
-        if not value.isdigit() or len(value) > 18:
+        before = int_or_none(value)
+        if before is None:
             raise IncorrectLookupParameters(f"before={value!r} is not an order id")
-        return queryset.filter(pk__lt=int(value))
+        return queryset.filter(pk__lt=before)
 
 
 class OrderChangeList(ChangeList):
@@ -143,7 +148,7 @@ class ResolveUnknownForm(forms.Form):
 
 
 class PartialForm(forms.Form):
-    remains = forms.IntegerField(min_value=0, label="Remains (units not delivered)")
+    remains = WholeNumberField(min_value=0, label="Remains (units not delivered)")
 
 
 class CancelRefundForm(forms.Form):
@@ -388,7 +393,8 @@ class OrderAdmin(admin.ModelAdmin):
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
         extra = dict(extra_context or {})
-        order = Order.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        pk = int_or_none(object_id)
+        order = Order.objects.filter(pk=pk).first() if pk is not None else None
         if order is not None:
             extra["can_resolve"] = order.state == State.UNKNOWN and self.has_resolve_unknown_permission(request)
             extra["can_set_partial"] = (

@@ -9,10 +9,16 @@ from uuid import uuid4
 from django import forms
 
 from smmpanel import protocol
+from smmpanel.numbers import WholeNumberField
 
 MAX_LIST_TEXT = 100_000
 MAX_MASS_LINES = 500
 TEXTAREA = {"rows": 4, "class": "form-control"}
+# Django decodes form data with replacement characters: bytes that are not UTF-8 (such as
+# %ED%A0%80, an encoded lone surrogate) arrive as U+FFFD. No link, username or list item
+# a provider takes has one, so an order holding it is refused rather than sent upstream.
+NOT_UTF8 = "\ufffd"
+NOT_UTF8_ERROR = "This text holds bytes that are not UTF-8; type it again."
 
 
 def _text(label: str, *, max_length: int = 500, help_text: str = "") -> forms.CharField:
@@ -35,8 +41,8 @@ def _list(label: str) -> forms.CharField:
     )
 
 
-def _number(label: str, *, min_value: int = 0, max_value: int | None = None) -> forms.IntegerField:
-    return forms.IntegerField(
+def _number(label: str, *, min_value: int = 0, max_value: int | None = None) -> WholeNumberField:
+    return WholeNumberField(
         label=label,
         required=False,
         min_value=min_value,
@@ -48,7 +54,7 @@ def _number(label: str, *, min_value: int = 0, max_value: int | None = None) -> 
 class NewOrderForm(forms.Form):
     # A token generated with the page: submitting the same page twice places one order.
     token = forms.CharField(widget=forms.HiddenInput, required=False, max_length=40)
-    service = forms.IntegerField(min_value=1, widget=forms.Select(attrs={"class": "form-select"}))
+    service = WholeNumberField(min_value=1, widget=forms.Select(attrs={"class": "form-select"}))
     link = _text("Link", max_length=2000)
     quantity = _number("Quantity")
     dripfeed = forms.BooleanField(label="Drip-feed", required=False)
@@ -101,6 +107,13 @@ class NewOrderForm(forms.Form):
 
     TYPE_FIELDS = frozenset(f for t in protocol.SERVICE_TYPES for f in t.fields)
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name, value in list(data.items()):
+            if isinstance(value, str) and NOT_UTF8 in value:
+                self.add_error(name, NOT_UTF8_ERROR)
+        return data
+
     def api_fields(self) -> dict[str, Any]:
         """The API v2 fields of the order, as order_place takes them."""
         data = self.cleaned_data
@@ -143,6 +156,8 @@ class MassOrderForm(forms.Form):
     )
 
     def clean_orders(self) -> list[MassLine]:
+        if NOT_UTF8 in self.cleaned_data["orders"]:
+            raise forms.ValidationError(NOT_UTF8_ERROR)
         lines = [line.strip() for line in self.cleaned_data["orders"].splitlines()]
         numbered = [(n, line) for n, line in enumerate(lines, start=1) if line]
         if not numbered:

@@ -13,6 +13,7 @@ from catalog.selectors import service_list_for_sale, service_price_for_user
 from providers.models import ProviderCall
 from smmpanel import protocol
 from smmpanel.db import first_or_none
+from smmpanel.numbers import int_or_none
 
 from .models import Order, OrderEvent, Refill
 
@@ -56,9 +57,9 @@ def order_search(queryset: QuerySet[Order], *, text: str) -> QuerySet[Order]:
     if not text:
         return queryset
     condition = Q(link__icontains=text)
-    number = text.lstrip("#")
-    if number.isdigit() and len(number) < 19:
-        condition |= Q(pk=int(number))
+    number = int_or_none(text.lstrip("#"))
+    if number is not None:
+        condition |= Q(pk=number)
     return queryset.filter(condition)
 
 

@@ -44,6 +44,7 @@ from providers.services import provider_client, provider_pause
 from smmpanel import protocol
 from smmpanel.db import first_or_none
 from smmpanel.money import amount_for, money, refund_for_remains
+from smmpanel.numbers import InvalidNumber, parse_int
 from smmpanel.text import has_hidden_characters, has_unsafe_characters
 
 from .models import (
@@ -143,14 +144,10 @@ def _int(value: Any) -> int | None:
     """An integer from a form or API value; None when absent; _Invalid when garbage."""
     if not _present(value):
         return None
-    if isinstance(value, bool):
-        raise _Invalid
-    if isinstance(value, int):
-        return value
-    text = str(value).strip()
-    if not text.isdigit() or len(text) > 12:
-        raise _Invalid
-    return int(text)
+    try:
+        return parse_int(value, max_digits=12)
+    except InvalidNumber:
+        raise _Invalid from None
 
 
 def _text(value: Any, *, limit: int = MAX_TEXT_LENGTH) -> str:
@@ -422,8 +419,8 @@ def order_place(*, user: User, service_id: Any, fields: Mapping[str, Any], idemp
             return existing
 
     try:
-        pk = int(str(service_id).strip())
-    except (TypeError, ValueError):
+        pk = parse_int(service_id)
+    except InvalidNumber:
         raise OrderError(protocol.ERR_INCORRECT_SERVICE) from None
     service, routes = service_for_sale_with_routes(pk=pk)
     if service is None:

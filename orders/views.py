@@ -17,6 +17,8 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from smmpanel.numbers import int_or_none
+
 from .filters import OrderFilter
 from .forms import MassOrderForm, NewOrderForm, new_token
 from .models import Status
@@ -62,8 +64,7 @@ FIELD_ORDER = (
 
 
 def _before(request: HttpRequest) -> int | None:
-    raw = request.GET.get("before", "")
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+    return int_or_none(request.GET.get("before"))
 
 
 def _back(request: HttpRequest, default: str) -> HttpResponseRedirect:
@@ -97,8 +98,9 @@ def new(request: HttpRequest) -> HttpResponse:
                 return redirect("orders:detail", pk=order.pk)
     else:
         initial: dict[str, Any] = {"token": new_token()}
-        if request.GET.get("service", "").isdigit():
-            initial["service"] = int(request.GET["service"])
+        service = int_or_none(request.GET.get("service"), min=1)
+        if service is not None:
+            initial["service"] = service
         form = NewOrderForm(initial=initial)
     selected = form["service"].value()
     context = {

@@ -481,7 +481,8 @@ def _parse_int(value: object) -> int | None:
     if value is None or isinstance(value, bool):
         return None
     text = str(value).strip()
-    if not text or not (text.isdigit() or (text[0] in "+-" and text[1:].isdigit())):
+    # isascii(): isdigit() also passes superscripts, which int() then refuses.
+    if not text or not text.isascii() or not (text.isdigit() or (text[0] in "+-" and text[1:].isdigit())):
         return None
     return int(text)
 
@@ -520,7 +521,7 @@ def _valid_link(link: str) -> bool:
 
 
 def _id_out(raw: str) -> int | str:
-    return int(raw) if raw.isdigit() else raw
+    return int(raw) if raw.isascii() and raw.isdigit() else raw
 
 
 # --- HTTP server ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ class SmmpanelConfig(AppConfig):
         from django.db import models
 
         from . import checks  # noqa: F401  (registers the deployment checks)
-        from .db import AnyOf
+        from .db import AnyOf, WholeNumberIExact
 
         models.IntegerField.register_lookup(AnyOf)
+        models.IntegerField.register_lookup(WholeNumberIExact)

@@ -1,8 +1,16 @@
 import logging
 import re
 
+SUBSTITUTE = "********************"
 # API keys travel as a `key` parameter; never let one reach a log line.
 _KEY_RE = re.compile(r"(?i)\b(key|api_key)=([^&\s\"']+)")
+# `name=value` pairs of a sensitive name in a query string, a URL or a message.
+_PAIR = re.compile(r"(?i)(?<![A-Za-z0-9_])((?:api_?)?key|[a-z_]*(?:password|token|secret|signature))=([^&\s'\"<>]*)")
+
+
+def scrub_pairs(text: str) -> str:
+    """`key=...` (and other sensitive names) in a query string or URL, value replaced."""
+    return _PAIR.sub(lambda m: f"{m.group(1)}={SUBSTITUTE}", text)
 
 
 class RedactKeyFilter(logging.Filter):

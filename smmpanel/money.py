@@ -6,6 +6,7 @@ round down, so a refund can never exceed the charge it comes from.
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 
 MONEY_PLACES = Decimal("0.00001")
@@ -13,6 +14,13 @@ RATE_PLACES = Decimal("0.000001")
 ZERO = Decimal("0")
 THOUSAND = Decimal("1000")
 HUNDRED = Decimal("100")
+
+
+# A number as written in ASCII: sign, digits, a decimal point, an exponent ("1e-05" is how
+# str() writes a small float).
+DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", flags=re.ASCII)
+# No amount, rate or count the panel handles reaches 10**21.
+MAX_EXPONENT = 20
 
 
 class MoneyFormatError(ValueError):
@@ -26,12 +34,19 @@ def to_decimal(value: object) -> Decimal:
     elif isinstance(value, bool) or value is None:
         raise MoneyFormatError(f"not a number: {value!r}")
     else:
+        text = str(value).strip()
+        # Decimal() also reads other scripts' digits ("١٠" is 10) and underscores ("1_0").
+        if not DECIMAL_TEXT.fullmatch(text):
+            raise MoneyFormatError(f"not a number: {value!r}")
         try:
-            result = Decimal(str(value).strip())
+            result = Decimal(text)
         except (InvalidOperation, ValueError) as exc:
             raise MoneyFormatError(f"not a number: {value!r}") from exc
     if not result.is_finite():
         raise MoneyFormatError(f"not a finite number: {value!r}")
+    if result.adjusted() > MAX_EXPONENT:
+        # "1e999999" is finite, but int() of it builds a million-digit number.
+        raise MoneyFormatError(f"too large: {value!r}")
     return result
 
 

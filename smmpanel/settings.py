@@ -181,6 +181,10 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="panel@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ADMINS = [("Staff", a) for a in env.list("DJANGO_ADMIN_EMAILS", default=[])]
+# The 500 report mailed to ADMINS hides API keys, passwords and tokens wherever the
+# request carried them (query string, form or JSON body), not only on decorated views.
+DEFAULT_EXCEPTION_REPORTER = "smmpanel.errors.ScrubbingExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "smmpanel.errors.ScrubbingExceptionReporterFilter"
 
 # --- Security -------------------------------------------------------------------------
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
@@ -270,6 +274,9 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # runserver's access log: through the redacting handler, so `key=` never shows.
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # A wrong Host header, too many fields, a body too large: the client's fault, answered
+        # 400 and logged here, not mailed to staff (anyone could fill their inbox).
+        "django.security": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"

@@ -5,6 +5,8 @@ from typing import Any
 
 from django import forms
 
+from smmpanel.numbers import int_or_none
+
 from .models import Kind, OrderAction
 from .services import MAX_ORDER_IDS
 
@@ -25,9 +27,10 @@ class TicketForm(forms.Form):
     def clean_order_ids(self) -> list[int]:
         raw = self.cleaned_data.get("order_ids", "").replace("#", " ")
         parts = [p for p in re.split(r"[\s,;]+", raw) if p]
-        if any(not p.isdigit() or len(p) > 18 for p in parts):
+        numbers = [int_or_none(p) for p in parts]
+        if None in numbers:
             raise forms.ValidationError("Use order numbers only, e.g. 1042, 1043.")
-        ids = list(dict.fromkeys(int(p) for p in parts))
+        ids = list(dict.fromkeys(n for n in numbers if n is not None))
         if len(ids) > MAX_ORDER_IDS:
             raise forms.ValidationError(f"Name at most {MAX_ORDER_IDS} orders.")
         return ids

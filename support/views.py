@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.utils import request_user
+from smmpanel.numbers import int_or_none
 
 from . import selectors, services
 from .forms import ReplyForm, TicketForm
@@ -14,7 +15,7 @@ from .models import Kind, OrderAction, Status
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() and len(value) < 19 else None
+    return int_or_none(value, min=1)
 
 
 @require_GET

@@ -6,16 +6,17 @@ from decimal import Decimal
 from django import forms
 
 from accounts.models import User
+from smmpanel.numbers import DecimalAmountField
 
 ADJUST_KEY_RE = re.compile(r"^adjust:[0-9a-f]{32}$")
 
 
 class StripeDepositForm(forms.Form):
-    amount = forms.DecimalField(max_digits=15, decimal_places=2, min_value=Decimal("0.01"))
+    amount = DecimalAmountField(max_digits=15, decimal_places=2, min_value=Decimal("0.01"))
 
 
 class ManualDepositForm(forms.Form):
-    amount = forms.DecimalField(max_digits=15, decimal_places=2, min_value=Decimal("0.01"))
+    amount = DecimalAmountField(max_digits=15, decimal_places=2, min_value=Decimal("0.01"))
     reference = forms.CharField(
         max_length=120, help_text="The reference or transaction id of your transfer, so staff can find it."
     )
@@ -27,7 +28,7 @@ class AdjustForm(forms.Form):
     user = forms.ModelChoiceField(
         queryset=User.objects.all(), to_field_name="username", widget=forms.TextInput, help_text="Username."
     )
-    amount = forms.DecimalField(max_digits=18, decimal_places=5, help_text="Positive adds funds, negative deducts.")
+    amount = DecimalAmountField(max_digits=18, decimal_places=5, help_text="Positive adds funds, negative deducts.")
     reason = forms.CharField(max_length=255, help_text="Recorded in the ledger and shown to the customer.")
     # Generated when the form is shown: submitting it twice adjusts once.
     key = forms.CharField(widget=forms.HiddenInput)

@@ -21,6 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from smmpanel.money import money, percent_of, to_decimal
+from smmpanel.numbers import int_or_none
 from smmpanel.protocol import ERR_NOT_ENOUGH_FUNDS
 
 from . import conf
@@ -403,9 +404,9 @@ def _stripe_payment_for_session(session: Mapping[str, Any]) -> Payment | None:
         # We crashed between creating the session and storing its id: our own payment id
         # comes back as client_reference_id (the session id is still checked by Stripe's
         # signature on the event, and the amount below).
-        ref = str(session.get("client_reference_id") or "")
-        if ref.isdigit():
-            found = Payment.objects.filter(pk=int(ref), gateway=STRIPE.code, external_ref="").first()
+        ref = int_or_none(session.get("client_reference_id"))
+        if ref is not None:
+            found = Payment.objects.filter(pk=ref, gateway=STRIPE.code, external_ref="").first()
     return found
 
 

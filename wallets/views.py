@@ -14,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from smmpanel.money import MoneyFormatError, to_decimal
+from smmpanel.numbers import int_or_none
 from smmpanel.site import site_url
 
 from . import selectors, services
@@ -164,8 +165,7 @@ def _keyset_page(request: HttpRequest, entries: QuerySet[Entry]) -> tuple[list[E
 
 
 def _int_param(request: HttpRequest, name: str) -> int | None:
-    value = request.GET.get(name, "")
-    return int(value) if value.isdigit() and len(value) < 19 else None
+    return int_or_none(request.GET.get(name))
 
 
 @login_required

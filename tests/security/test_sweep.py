@@ -203,6 +203,14 @@ def test_deposit_form_cannot_mark_itself_paid(client, customer):
         ("100", "https://x.io/" + "a" * 5000),
         ("100", "ftp://x.io/p"),
         ("100", ""),
+        # What int() reads (or isdigit() passes) but a person does not write.
+        ("²", "https://x.io/p"),
+        ("1²", "https://x.io/p"),
+        ("١٠٠", "https://x.io/p"),
+        ("１００", "https://x.io/p"),
+        ("1_00", "https://x.io/p"),
+        ("100\x00", "https://x.io/p"),
+        ("100", "https://x.io/p\x00"),
     ],
 )
 def test_hostile_quantities_and_links_get_errors_and_change_nothing(client, customer, quantity, link):
@@ -220,3 +228,27 @@ def test_hostile_quantities_and_links_get_errors_and_change_nothing(client, cust
     page = client.post(reverse("orders:new"), {"service": service.pk, "link": link, "quantity": quantity})
     assert page.status_code == 200  # the form again, with its errors
     assert _state(customer) == before
+
+
+HOSTILE_ANONYMOUS = [
+    ("get", "/services/?q=²&category=١&page=²", None, None),
+    ("get", "/api/v2?key=x&action=status&orders=²,١,1_0", None, None),
+    ("post", "/api/v2", '{"key":"\\ud800","action":"balance"}', "application/json"),
+    ("post", "/api/v2", "[" * 20000 + "]" * 20000, "application/json"),
+    ("post", "/api/v2", "key=%00&action=add&usernames=a%00b", "application/x-www-form-urlencoded"),
+    ("post", "/api/v2", "key=%ED%A0%80&action=balance", "application/x-www-form-urlencoded"),
+    ("get", "/tickets/new/?order=²", None, None),
+    ("get", "/orders/?before=²&q=²", None, None),
+]
+
+
+def test_hostile_anonymous_requests_never_500_nor_mail_staff(client, settings):
+    from django.core import mail
+
+    settings.ADMINS = [("Staff", "staff@example.com")]
+    client.raise_request_exception = False
+    mail.outbox.clear()
+    for method, url, data, content_type in HOSTILE_ANONYMOUS:
+        response = client.get(url) if method == "get" else client.post(url, data, content_type=content_type)
+        assert response.status_code < 500, url
+    assert mail.outbox == []
