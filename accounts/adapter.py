@@ -9,8 +9,8 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from accounts.services import api_key_revoke_for_password_change
-from smmpanel.site import panel_site, site_rebase
-from smmpanel.text import has_hidden_characters
+from kernel.site import panel_site, site_rebase
+from kernel.text import has_hidden_characters
 
 
 class AccountAdapter(DefaultAccountAdapter):

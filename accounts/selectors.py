@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from smmpanel.db import first_or_none
+from kernel.db import first_or_none
 
 from .models import ApiKey, User
 from .services import api_key_digest

@@ -12,11 +12,11 @@ from django.conf import settings
 from accounts.models import User
 from catalog.pricing import price_for_customer
 from catalog.selectors import service_list_for_sale
+from kernel import protocol
+from kernel.money import money
+from kernel.numbers import int_or_none
 from orders.models import Order, Refill
 from orders.services import OrderError, cancel_request, order_place, refill_request
-from smmpanel import protocol
-from smmpanel.money import money
-from smmpanel.numbers import int_or_none
 from wallets.selectors import wallet_balance
 
 Params = Mapping[str, str]

@@ -1,10 +1,10 @@
-"""OpenAPI 3 description of /api/v2, generated from api.spec and smmpanel.protocol."""
+"""OpenAPI 3 description of /api/v2, generated from api.spec and kernel.protocol."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from smmpanel import protocol
+from kernel import protocol
 
 from .spec import ACTION_NAMES, ACTIONS, FIELD_DESCRIPTIONS
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from smmpanel import protocol
+from kernel import protocol
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from accounts.models import ApiKey
 from accounts.selectors import api_key_get_by_raw
 from accounts.services import api_key_issue, api_key_revoke, api_key_touch
 from accounts.utils import request_user
-from smmpanel import protocol
+from kernel import protocol
 
 from . import examples, spec
 from .actions import HANDLERS

@@ -3,7 +3,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 
-from smmpanel.numbers import IdChoiceFilter, int_or_none
+from kernel.numbers import IdChoiceFilter, int_or_none
 
 from .models import SERVICE_TYPE_CHOICES, Category, Service
 

@@ -7,9 +7,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from kernel import protocol
+from kernel.protocol import SERVICE_TYPES
 from providers.models import UpstreamService
-from smmpanel import protocol
-from smmpanel.protocol import SERVICE_TYPES
 
 SERVICE_TYPE_CHOICES = [(t.name, t.name) for t in SERVICE_TYPES]
 BILLING_CHOICES = [("", "the type's own unit"), *protocol.BILLING_UNITS.items()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from smmpanel.money import HUNDRED, rate
+from kernel.money import HUNDRED, rate
 
 
 def effective_markup(

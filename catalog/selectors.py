@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.db.models import Prefetch, QuerySet
 
 from accounts.models import User
-from smmpanel.db import first_or_none
+from kernel.db import first_or_none
 
 from .models import Category, Route, Service
 from .pricing import price_for_customer

@@ -10,10 +10,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import User
+from kernel.db import bulk_update_fast
 from providers.client import ServiceInfo
 from providers.models import Provider, UpstreamService
 from providers.services import provider_client
-from smmpanel.db import bulk_update_fast
 
 from .models import Category, PanelSettings, PriceChange, Route, Service
 from .pricing import cost_per_1000, decide_price_change, effective_markup

@@ -20,8 +20,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts.models import User
-from smmpanel.db import EstimatedCountPaginator
-from smmpanel.numbers import WholeNumberField, int_or_none
+from kernel.db import EstimatedCountPaginator
+from kernel.numbers import WholeNumberField, int_or_none
 
 from . import services
 from .models import CancelRequest, Order, OrderEvent, Refill, State

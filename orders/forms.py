@@ -8,8 +8,8 @@ from uuid import uuid4
 
 from django import forms
 
-from smmpanel import protocol
-from smmpanel.numbers import WholeNumberField
+from kernel import protocol
+from kernel.numbers import WholeNumberField
 
 MAX_LIST_TEXT = 100_000
 MAX_MASS_LINES = 500

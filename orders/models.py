@@ -18,8 +18,8 @@ from django.db import models
 from django.db.models import Q
 
 from catalog.models import Route, Service
+from kernel import protocol
 from providers.models import Provider
-from smmpanel import protocol
 
 
 class Status(models.TextChoices):

@@ -10,10 +10,10 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from catalog.selectors import service_list_for_sale, service_price_for_user
+from kernel import protocol
+from kernel.db import first_or_none
+from kernel.numbers import int_or_none
 from providers.models import ProviderCall
-from smmpanel import protocol
-from smmpanel.db import first_or_none
-from smmpanel.numbers import int_or_none
 
 from .models import Order, OrderEvent, Refill
 

@@ -38,14 +38,14 @@ from django.utils import timezone
 from catalog.models import Route, Service
 from catalog.pricing import cost_per_1000
 from catalog.selectors import service_for_sale_with_routes, service_price_for_user, service_routes
+from kernel import protocol
+from kernel.db import first_or_none
+from kernel.money import amount_for, money, refund_for_remains
+from kernel.numbers import InvalidNumber, parse_int
+from kernel.text import has_hidden_characters, has_unsafe_characters
 from providers.client import NotSent, OrderStatus, ProviderError, Rejected, UnknownOutcome
 from providers.models import Provider
 from providers.services import provider_client, provider_pause
-from smmpanel import protocol
-from smmpanel.db import first_or_none
-from smmpanel.money import amount_for, money, refund_for_remains
-from smmpanel.numbers import InvalidNumber, parse_int
-from smmpanel.text import has_hidden_characters, has_unsafe_characters
 
 from .models import (
     ACTIVE_STATUSES,

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from smmpanel.numbers import int_or_none
+from kernel.numbers import int_or_none
 
 from .filters import OrderFilter
 from .forms import MassOrderForm, NewOrderForm, new_token

@@ -27,9 +27,9 @@ from typing import Any, TypeVar
 
 import requests
 
-from smmpanel import protocol
-from smmpanel.money import MoneyFormatError, to_decimal
-from smmpanel.outbound import AddressRefusedError, GuardedAdapter
+from kernel import protocol
+from kernel.money import MoneyFormatError, to_decimal
+from kernel.outbound import AddressRefusedError, GuardedAdapter
 
 T = TypeVar("T")
 

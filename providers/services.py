@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import mail_admins
 from django.utils import timezone
 
-from smmpanel import outbound
+from kernel import outbound
 
 from .client import CallRecord, ProviderClient
 from .models import Provider, ProviderCall

@@ -3,7 +3,7 @@
 It speaks API v2 (shared/API_V2.md) exactly as the panel's provider client expects it, and
 misbehaves on request the way real providers do. `make run` uses it as the demo provider,
 tests start one per test (tests/providers/conftest.py), benchmarks point load at it.
-Framework-free on purpose: stdlib plus `smmpanel.protocol` and `smmpanel.money`, no ORM.
+Framework-free on purpose: stdlib plus `kernel.protocol` and `kernel.money`, no ORM.
 
 Run it: `python manage.py simulator --port 8900` (or `python -m providers.simulator`).
 In-process: `sim = Simulator(seed=1).start(port=0)`; `sim.url`, `sim.control_url`, `sim.stop()`.
@@ -131,8 +131,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
-from smmpanel import protocol as p
-from smmpanel.money import MoneyFormatError, amount_for, money, refund_for_remains, to_decimal
+from kernel import protocol as p
+from kernel.money import MoneyFormatError, amount_for, money, refund_for_remains, to_decimal
 
 DEFAULT_KEYS = ("demo-provider-key", "test-key")
 DEFAULT_BALANCE = Decimal("1000000.00000")

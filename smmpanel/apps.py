@@ -7,8 +7,9 @@ class SmmpanelConfig(AppConfig):
     def ready(self) -> None:
         from django.db import models
 
+        from kernel.db import AnyOf, WholeNumberIExact
+
         from . import checks  # noqa: F401  (registers the deployment checks)
-        from .db import AnyOf, WholeNumberIExact
 
         models.IntegerField.register_lookup(AnyOf)
         models.IntegerField.register_lookup(WholeNumberIExact)

@@ -16,7 +16,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from smmpanel.logging import scrub_pairs
+from kernel.redact import scrub_pairs
 
 WITHHELD = "?[query withheld]"
 # A `?` followed by anything up to a space or a quote: the query of a URI, wherever it is.

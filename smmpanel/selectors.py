@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.db.models import Count, Min, Q
 
-from smmpanel import protocol
+from kernel import protocol
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     # An unreachable Redis is an empty cache, not a failed request (smmpanel/cache.py).
-    CACHES["default"]["BACKEND"] = "smmpanel.cache.ForgivingRedisCache"
+    CACHES["default"]["BACKEND"] = "kernel.cache.ForgivingRedisCache"
     CACHES["default"].setdefault("OPTIONS", {}).update({"socket_connect_timeout": 2, "socket_timeout": 2})
 
 # --- Auth -----------------------------------------------------------------------------
@@ -183,8 +183,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ADMINS = [("Staff", a) for a in env.list("DJANGO_ADMIN_EMAILS", default=[])]
 # The 500 report mailed to ADMINS hides API keys, passwords and tokens wherever the
 # request carried them (query string, form or JSON body), not only on decorated views.
-DEFAULT_EXCEPTION_REPORTER = "smmpanel.errors.ScrubbingExceptionReporter"
-DEFAULT_EXCEPTION_REPORTER_FILTER = "smmpanel.errors.ScrubbingExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "kernel.errors.ScrubbingExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "kernel.errors.ScrubbingExceptionReporterFilter"
 
 # --- Security -------------------------------------------------------------------------
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
@@ -267,7 +267,7 @@ DEFAULT_MARKUP_PERCENT = Decimal(env.str("DEFAULT_MARKUP_PERCENT", default="30")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_keys": {"()": "smmpanel.logging.RedactKeyFilter"}},
+    "filters": {"redact_keys": {"()": "kernel.redact.RedactKeyFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_keys"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {

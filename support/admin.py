@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
-from smmpanel.site import site_url
+from kernel.site import site_url
 
 from . import services
 from .models import Message, Status, Ticket

@@ -5,7 +5,7 @@ from typing import Any
 
 from django import forms
 
-from smmpanel.numbers import int_or_none
+from kernel.numbers import int_or_none
 
 from .models import Kind, OrderAction
 from .services import MAX_ORDER_IDS

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from smmpanel.text import has_hidden_characters
+from kernel.text import has_hidden_characters
 
 from .models import STATUS_TRANSITIONS, Kind, Message, OrderAction, Status, StatusChange, Ticket
 

@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.utils import request_user
-from smmpanel.numbers import int_or_none
+from kernel.numbers import int_or_none
 
 from . import selectors, services
 from .forms import ReplyForm, TicketForm

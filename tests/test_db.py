@@ -1,4 +1,4 @@
-"""smmpanel.db: the admin paginator for tables of millions of rows."""
+"""kernel.db: the admin paginator for tables of millions of rows."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
-from smmpanel.db import EstimatedCountPaginator
+from kernel.db import EstimatedCountPaginator
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -71,7 +71,7 @@ def test_any_sends_one_statement_text_whatever_the_number_of_ids(users):
 
 
 def test_first_or_none_reads_one_row_without_ordering(users):
-    from smmpanel.db import first_or_none
+    from kernel.db import first_or_none
 
     with CaptureQueriesContext(connection) as captured:
         assert first_or_none(User.objects.filter(pk=users[2].pk)) == users[2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django import forms
 
-from smmpanel.numbers import InvalidNumber, WholeNumberField, int_or_none, parse_int
+from kernel.numbers import InvalidNumber, WholeNumberField, int_or_none, parse_int
 
 
 @pytest.mark.parametrize(
@@ -85,7 +85,7 @@ def test_form_field_reads_ascii_digits():
 
 @pytest.mark.parametrize("text", ["١٠", "1_0", "１０", "²", "1e999999", "NaN", "Infinity", "0x10", "10\x00"])
 def test_money_parser_refuses_what_decimal_would_also_take(text):
-    from smmpanel.money import MoneyFormatError, to_decimal
+    from kernel.money import MoneyFormatError, to_decimal
 
     with pytest.raises(MoneyFormatError):
         to_decimal(text)
@@ -95,7 +95,7 @@ def test_money_parser_refuses_what_decimal_would_also_take(text):
 def test_money_parser_reads_what_providers_write(value):
     from decimal import Decimal
 
-    from smmpanel.money import to_decimal
+    from kernel.money import to_decimal
 
     assert to_decimal(value) == Decimal(str(value).strip())
 
@@ -114,7 +114,7 @@ def test_number_filter_refuses_what_int_would_take():
     import django_filters
 
     from catalog.models import Service
-    from smmpanel.numbers import WholeNumberFilter
+    from kernel.numbers import WholeNumberFilter
     from tests.factories import ServiceFactory
 
     class MinFilter(django_filters.FilterSet):

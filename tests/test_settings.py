@@ -81,7 +81,7 @@ def _redis_location() -> str:
 
 @pytest.fixture
 def redis_cache():
-    from smmpanel.cache import ForgivingRedisCache
+    from kernel.cache import ForgivingRedisCache
 
     return ForgivingRedisCache(_redis_location(), {})
 

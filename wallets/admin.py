@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from smmpanel.db import EstimatedCountPaginator
+from kernel.db import EstimatedCountPaginator
 
 from . import services
 from .forms import AdjustForm

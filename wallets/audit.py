@@ -19,8 +19,8 @@ from django.db import DatabaseError, connection, models, transaction
 from django.db.models import Count, DecimalField, F, Max, Min, OuterRef, Q, Subquery, Sum, Value, Window
 from django.db.models.functions import Coalesce, Lag, Round
 
-from smmpanel import protocol
-from smmpanel.money import MONEY_PLACES, ZERO, refund_for_remains
+from kernel import protocol
+from kernel.money import MONEY_PLACES, ZERO, refund_for_remains
 
 from .models import Entry, Wallet
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 from django import forms
 
 from accounts.models import User
-from smmpanel.numbers import DecimalAmountField
+from kernel.numbers import DecimalAmountField
 
 ADJUST_KEY_RE = re.compile(r"^adjust:[0-9a-f]{32}$")
 

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Count, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
-from smmpanel.db import first_or_none
-from smmpanel.money import ZERO, money, percent_of
+from kernel.db import first_or_none
+from kernel.money import ZERO, money, percent_of
 
 from . import conf
 from .models import Affiliate, BonusTier, Entry, Payment, Wallet

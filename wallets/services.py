@@ -20,9 +20,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from smmpanel.money import money, percent_of, to_decimal
-from smmpanel.numbers import int_or_none
-from smmpanel.protocol import ERR_NOT_ENOUGH_FUNDS
+from kernel.money import money, percent_of, to_decimal
+from kernel.numbers import int_or_none
+from kernel.protocol import ERR_NOT_ENOUGH_FUNDS
 
 from . import conf
 from .gateways import MANUAL, STRIPE, GatewayError

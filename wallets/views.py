@@ -13,9 +13,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from smmpanel.money import MoneyFormatError, to_decimal
-from smmpanel.numbers import int_or_none
-from smmpanel.site import site_url
+from kernel.money import MoneyFormatError, to_decimal
+from kernel.numbers import int_or_none
+from kernel.site import site_url
 
 from . import selectors, services
 from .filters import EntryFilter

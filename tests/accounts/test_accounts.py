@@ -240,7 +240,7 @@ def test_customers_log_in_while_the_throttling_cache_is_down(client: Client, cus
     closed = free_port()
     settings.CACHES = {
         "default": {
-            "BACKEND": "smmpanel.cache.ForgivingRedisCache",
+            "BACKEND": "kernel.cache.ForgivingRedisCache",
             "LOCATION": f"redis://127.0.0.1:{closed}/0",
         }
     }

@@ -14,8 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.services import api_key_issue
+from kernel import protocol
 from orders.models import Order, Refill
-from smmpanel import protocol
 from tests.factories import RouteFactory, ServiceFactory
 from tests.net import free_port
 from wallets.models import Entry
@@ -365,7 +365,7 @@ def test_key_is_stored_only_as_a_hash(customer, key):
 
 
 def test_key_parameter_never_reaches_logs(client, key, caplog):
-    from smmpanel.logging import RedactKeyFilter
+    from kernel.redact import RedactKeyFilter
 
     record = logging.LogRecord(
         "django.server", logging.INFO, __file__, 1, '"GET /api/v2?key=%s&action=balance HTTP/1.1" 200', (key,), None

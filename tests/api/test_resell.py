@@ -13,10 +13,10 @@ import pytest
 
 from accounts.services import api_key_issue
 from catalog.services import catalog_import_upstream, provider_sync
+from kernel.money import refund_for_remains
 from orders.models import Order
 from orders.services import order_place, order_submit, order_sync_chunk
 from providers.models import Provider, UpstreamService
-from smmpanel.money import refund_for_remains
 from tests.api.conftest import fund
 from tests.factories import UserFactory
 from wallets.audit import ledger_audit

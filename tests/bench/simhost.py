@@ -15,9 +15,9 @@ import signal
 import threading
 import time
 
+from kernel.money import charge_for
 from providers import simulator as sim_module
 from providers.simulator import ControlError, Simulator
-from smmpanel.money import charge_for
 
 
 class BenchSimulator(Simulator):

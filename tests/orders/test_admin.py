@@ -5,10 +5,10 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from kernel.money import refund_for_remains
 from orders.models import Order, State, Status
 from orders.services import order_submit, order_transition
 from providers.models import ProviderCall
-from smmpanel.money import refund_for_remains
 from tests.orders.factories import fund, ledger
 from wallets.audit import ledger_audit
 from wallets.models import Entry

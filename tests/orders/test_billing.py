@@ -10,11 +10,11 @@ import pytest
 from django.core.cache import cache
 
 from catalog.models import Service
+from kernel import protocol
+from kernel.money import refund_for_remains
 from orders.models import Order, OrderEvent, State, Status
 from orders.services import OrderError, order_place, order_profit, order_submit, order_sync_chunk
 from providers.simulator import Simulator
-from smmpanel import protocol
-from smmpanel.money import refund_for_remains
 from tests.orders.factories import fund
 from wallets.audit import ledger_audit
 from wallets.selectors import wallet_balance

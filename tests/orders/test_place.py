@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from kernel import protocol
 from orders.models import Order, OrderEvent, State, Status
 from orders.services import OrderError, order_transition
-from smmpanel import protocol
 from tests.orders.factories import fund, ledger
 from wallets.models import Entry
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from django.db import connections
 
+from kernel import protocol
+from kernel.money import refund_for_remains
 from orders.models import Order, State, Status
 from orders.services import OrderError, order_place, order_submit, order_sync_chunk
-from smmpanel import protocol
-from smmpanel.money import refund_for_remains
 from tests.orders.factories import fund, ledger
 from wallets.audit import ledger_audit
 from wallets.models import Entry

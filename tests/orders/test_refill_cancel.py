@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from kernel import protocol
 from orders.models import CancelRequest, Order, Refill, RefillStatus, RequestState, State, Status
 from orders.services import (
     OrderError,
@@ -19,7 +20,6 @@ from orders.services import (
     refill_sync_chunk,
     refills_sync_plan,
 )
-from smmpanel import protocol
 from tests.orders.factories import fund, ledger
 from wallets.audit import ledger_audit
 from wallets.models import Entry

@@ -8,12 +8,12 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
+from kernel import protocol
 from orders import services
 from orders.models import Order, State, Status
 from orders.services import order_submit, order_transition, orders_sweep
 from providers.client import ProviderClient
 from providers.models import Provider, ProviderCall
-from smmpanel import protocol
 from tests.orders.factories import fund, ledger
 from wallets.audit import ledger_audit
 from wallets.models import Entry

@@ -8,10 +8,10 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from kernel.money import refund_for_remains
 from orders.models import Order, State, Status
 from orders.services import order_submit, order_sync_chunk, order_transition, orders_sync_plan
 from providers.client import OrderStatus, ProviderClient, Rejected, UnknownOutcome
-from smmpanel.money import refund_for_remains
 from tests.orders.factories import fund
 from wallets.audit import ledger_audit
 from wallets.models import Entry

@@ -15,11 +15,11 @@ from celery.signals import task_postrun
 from django.conf import settings as django_settings
 from django.db import connections
 
+from kernel.money import refund_for_remains
 from orders.models import Order, State, Status
 from orders.services import order_place
 from orders.tasks import order_submit_task, orders_sweep_task, orders_sync_dispatch_task
 from providers.models import ProviderCall
-from smmpanel.money import refund_for_remains
 from tests.conftest import IN_CI
 from tests.orders.factories import fund
 from wallets.audit import ledger_audit

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import requests
 
+from kernel import protocol as p
+from kernel.money import charge_for, refund_for_remains
 from providers.simulator import Simulator, from_options, generate_catalogue
-from smmpanel import protocol as p
-from smmpanel.money import charge_for, refund_for_remains
 
 KEY = "test-key"
 LINK = "https://instagram.com/p/abc"

@@ -6,10 +6,10 @@ from urllib.parse import urlsplit
 import pytest
 from django.core.exceptions import ValidationError
 
+from kernel import outbound
 from providers.client import NotSent, ProviderClient
 from providers.models import ProviderCall
 from providers.services import provider_client, provider_url_validate
-from smmpanel import outbound
 from tests.factories import ProviderFactory
 
 

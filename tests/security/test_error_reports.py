@@ -92,7 +92,7 @@ def test_rendered_reports_hide_keys_in_url_get_post_meta_and_frames(settings, is
 
 
 def test_scrub_pairs_hides_sensitive_names_only():
-    from smmpanel.errors import scrub_pairs
+    from kernel.errors import scrub_pairs
 
     text = scrub_pairs("GET /api/v2?action=add&key=abc123&keywords=x&api_key=zz&password=p&monkey=m")
     assert "abc123" not in text and "zz" not in text and "=p&" not in text

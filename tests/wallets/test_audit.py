@@ -8,8 +8,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from kernel.money import refund_for_remains
 from orders.models import Order
-from smmpanel.money import refund_for_remains
 from tests.factories import ServiceFactory
 from tests.wallets.factories import fund
 from wallets.audit import ledger_audit, ledger_audit_run

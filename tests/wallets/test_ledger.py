@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, transaction
 
-from smmpanel.protocol import ERR_NOT_ENOUGH_FUNDS
+from kernel.protocol import ERR_NOT_ENOUGH_FUNDS
 from tests.wallets.factories import fund
 from wallets.models import Entry, LedgerIsAppendOnly, Wallet
 from wallets.selectors import entry_list_for_user, wallet_balance

@@ -24,7 +24,7 @@ from django.http import HttpRequest, QueryDict
 from django.utils.safestring import SafeString, mark_safe
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
-from smmpanel.logging import SUBSTITUTE, scrub_pairs
+from kernel.redact import SUBSTITUTE, scrub_pairs
 
 # Request parameters and frame variables whose values are secrets. `key` is the API's.
 SENSITIVE_NAME = re.compile(r"(?i)^(?:key|raw_key|api_?key|.*(?:password|passwd|secret|token|signature|sessionid).*)$")
