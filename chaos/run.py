@@ -487,9 +487,8 @@ def settle_pass() -> dict[str, int]:
     """One sweep and one sync pass, here and now (beat and the workers keep running too)."""
     from django.db import close_old_connections, connections
 
-    from orders.models import CancelRequest, Order, Refill, RequestState, State
+    from orders.models import ACTIVE_STATUSES, CancelRequest, Order, Refill, RequestState, State
     from orders.services import (
-        ACTIVE_STATUSES,
         order_sync_chunk,
         orders_sweep,
         orders_sync_plan,

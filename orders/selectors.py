@@ -4,10 +4,13 @@ anyone else; lists page by key (`before=<id>`), never by OFFSET or COUNT over th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from catalog.selectors import service_list_for_sale, service_price_for_user
 from kernel import protocol
@@ -15,7 +18,17 @@ from kernel.db import first_or_none
 from kernel.numbers import int_or_none
 from providers.models import ProviderCall
 
-from .models import Order, OrderEvent, Refill
+from .models import (
+    REFILL_TERMINAL_STATUSES,
+    CancelRequest,
+    Order,
+    OrderEvent,
+    Refill,
+    RefillStatus,
+    RequestState,
+    State,
+    Status,
+)
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -90,7 +103,6 @@ class OrderActions:
 
 def order_actions(*, orders: list[Order]) -> dict[int, OrderActions]:
     """Which buttons each order shows, in two queries for the whole page."""
-    from .services import cancel_refusal, cancels_pending, refill_refusal, refills_in_flight
 
     ids = [o.pk for o in orders]
     refilling = refills_in_flight(order_ids=ids) if ids else set()
@@ -145,3 +157,73 @@ def services_for_order_page(*, user: User) -> list[dict[str, Any]]:
             }
         )
     return result
+
+
+# --- Whether a refill or cancel may be asked for now ---------------------------------------
+def refill_refusal(*, order: Order, now: datetime | None = None, in_flight: bool | None = None) -> str | None:
+    """Why this order cannot be refilled now, or None when it can. Lists pass `in_flight`
+    (whether a refill is open) computed for a whole page at once."""
+    now = now or timezone.now()
+    if not order.service.refill:
+        return "Refill is not available for this service"
+    if order.status not in (Status.COMPLETED, Status.PARTIAL) or order.state != State.SENT:
+        return "Refill is available only for completed orders"
+    if order.completed_at is None or now > order.completed_at + timedelta(days=order.service.refill_days):
+        return "The refill period for this order has ended"
+    if in_flight is None:
+        if refills_in_flight(order_ids=[order.pk], refused_too=False):
+            return "A refill for this order is already in progress"
+        in_flight = refills_in_flight(order_ids=[order.pk]) != set()
+    if in_flight:
+        return "The provider refused a refill of this order recently: ask again later or open a ticket"
+    return None
+
+
+def _refused_since() -> datetime:
+    """A refused refill or cancel is not forwarded again before this (one provider call per
+    click would otherwise be anyone's to repeat)."""
+    return timezone.now() - timedelta(hours=float(settings.ORDERS_REFUSED_REQUEST_COOLDOWN_HOURS))
+
+
+def refills_in_flight(*, order_ids: list[int], refused_too: bool = True) -> set[int]:
+    """The orders among these with a refill that is neither finished nor rejected (and, with
+    `refused_too`, with a refill the provider refused recently)."""
+    open_refills = Q(state__in=(RequestState.QUEUED, RequestState.SENDING, RequestState.SENT, RequestState.UNKNOWN))
+    open_refills &= ~Q(status__in=REFILL_TERMINAL_STATUSES)
+    blocking = open_refills
+    if refused_too:
+        blocking |= Q(updated_at__gte=_refused_since()) & (
+            Q(state=RequestState.REJECTED) | Q(status=RefillStatus.REJECTED)
+        )
+    return set(Refill.objects.filter(blocking, order_id__in=order_ids).values_list("order_id", flat=True))
+
+
+def cancels_pending(*, order_ids: list[int], refused_too: bool = True) -> set[int]:
+    """The orders among these with a cancel request under way (and, with `refused_too`,
+    with one the provider refused recently)."""
+    blocking = ~Q(state=RequestState.REJECTED)
+    if refused_too:
+        blocking |= Q(state=RequestState.REJECTED, updated_at__gte=_refused_since())
+    return set(CancelRequest.objects.filter(blocking, order_id__in=order_ids).values_list("order_id", flat=True))
+
+
+def cancel_refusal(*, order: Order, pending: bool | None = None) -> str | None:
+    if order.is_terminal:
+        return "This order can no longer be canceled"
+    if order.state == State.QUEUED and (order.attempts or order.next_attempt_at):
+        # Never sent and waiting (for provider funds, a paused provider, a retry): the
+        # customer may take the money back, whatever the service allows upstream.
+        return None
+    if not order.service.cancel:
+        return "Cancel is not available for this service"
+    if order.state == State.QUEUED:
+        return None
+    if order.state != State.SENT or not order.provider_order_id:
+        return "This order cannot be canceled right now"
+    if pending is None:
+        if cancels_pending(order_ids=[order.pk], refused_too=False):
+            return "A cancel request for this order is already pending"
+        pending = cancels_pending(order_ids=[order.pk]) != set()
+    if pending:
+        return "The provider refused to cancel this order recently: ask again later or open a ticket"
+    return None

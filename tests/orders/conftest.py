@@ -33,9 +33,9 @@ def queue(monkeypatch: pytest.MonkeyPatch) -> Queue:
 
         return enqueue
 
-    monkeypatch.setattr(services, "enqueue_submit", recorder("submit"))
-    monkeypatch.setattr(services, "enqueue_refill", recorder("refill"))
-    monkeypatch.setattr(services, "enqueue_cancel", recorder("cancel"))
+    monkeypatch.setattr(services.outbox, "enqueue_submit", recorder("submit"))
+    monkeypatch.setattr(services.outbox, "enqueue_refill", recorder("refill"))
+    monkeypatch.setattr(services.outbox, "enqueue_cancel", recorder("cancel"))
     return recorded
 
 

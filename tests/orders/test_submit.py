@@ -298,6 +298,6 @@ def test_order_stuck_in_sending_becomes_unknown_and_a_late_answer_still_counts(o
     stale = Order.objects.get(pk=order.pk)
     assert stale.state == State.UNKNOWN
     # The worker was only slow: its answer arrives after the timeout.
-    assert services._submit_accepted(order=order, provider=order.provider, provider_order_id="42") == "sent"
+    assert services.submission._submit_accepted(order=order, provider=order.provider, provider_order_id="42") == "sent"
     stale.refresh_from_db()
     assert (stale.state, stale.provider_order_id) == (State.SENT, "42")

@@ -1,0 +1,348 @@
+"""Validation of what a customer asks for, by the rules of the service type (API_V2.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from django.utils import timezone
+
+from catalog.models import Service
+from kernel import protocol
+from kernel.money import amount_for
+from kernel.numbers import InvalidNumber, parse_int
+from kernel.text import has_hidden_characters, has_unsafe_characters
+
+if TYPE_CHECKING:
+    pass
+from .base import SUBSCRIPTIONS, OrderError
+
+MAX_LINK_LENGTH = 2000
+
+
+MAX_TEXT_LENGTH = 500
+
+
+MAX_LIST_ITEM_LENGTH = 1000
+
+
+MAX_FIELDS_JSON = 200_000
+
+
+IDEMPOTENCY_KEY_MAX = 64
+
+
+LABELS = {
+    "min": "Min per post",
+    "max": "Max per post",
+    "comments": "Comments",
+    "usernames": "Usernames",
+    "hashtags": "Hashtags",
+    "keywords": "Keywords",
+    "groups": "Groups",
+    "hashtag": "Hashtag",
+    "username": "Username",
+    "media": "Media link",
+    "answer_number": "Answer number",
+    "country": "Country",
+    "device": "Device",
+    "type_of_traffic": "Type of traffic",
+    "google_keyword": "Google keyword",
+    "referring_url": "Referring URL",
+    "posts": "Posts",
+    "old_posts": "Old posts",
+    "delay": "Delay",
+    "expiry": "Expiry",
+}
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    link: str
+    # Billed units (protocol.BILL_*): units × runs or lines; 1 package; a subscription's
+    # max × posts.
+    quantity: int
+    runs: int | None
+    interval: int | None
+    fields: dict[str, Any]  # API v2 params after `service`
+    billing: str = protocol.BILL_PER_1000
+
+
+class _Invalid(Exception):
+    pass
+
+
+def _present(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return value.strip() != ""
+    if isinstance(value, list | tuple):
+        return any(str(v).strip() for v in value)
+    return True
+
+
+def _int(value: Any) -> int | None:
+    """An integer from a form or API value; None when absent; _Invalid when garbage."""
+    if not _present(value):
+        return None
+    try:
+        return parse_int(value, max_digits=12)
+    except InvalidNumber:
+        raise _Invalid from None
+
+
+def _text(value: Any, *, limit: int = MAX_TEXT_LENGTH) -> str:
+    text = "" if value is None else str(value).strip()
+    if len(text) > limit or has_unsafe_characters(text):
+        raise _Invalid
+    return text
+
+
+def _list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        items = [str(v).strip() for v in value]
+        items = [i for i in items if i]
+    else:
+        items = protocol.split_list(str(value))
+    if any(len(i) > MAX_LIST_ITEM_LENGTH or has_unsafe_characters(i) for i in items):
+        raise _Invalid
+    return items
+
+
+def link_is_valid(link: str) -> bool:
+    """An absolute http(s) URL with a host, no spaces, control or invisible format characters."""
+    if not link or len(link) > MAX_LINK_LENGTH:
+        return False
+    if any(ch.isspace() for ch in link) or has_hidden_characters(link):
+        return False
+    try:
+        parts = urlsplit(link)
+        host = parts.hostname
+    except ValueError:
+        return False
+    return parts.scheme.lower() in {"http", "https"} and bool(host)
+
+
+def _min_quantity(service: Service) -> str:
+    return protocol.err_min_quantity(service.min_quantity)
+
+
+def _max_quantity(service: Service) -> str:
+    return protocol.err_max_quantity(service.max_quantity)
+
+
+def order_request_parse(*, service: Service, fields: Mapping[str, Any]) -> OrderRequest:
+    """Check a request against the rules of the service's type; raise OrderError.
+
+    The checks run in the order of API_V2.md (link, then quantity, then the type's own
+    fields) so that API clients get the same first error as from any other panel.
+    """
+    stype = protocol.SERVICE_TYPES_BY_NAME.get(service.type)
+    if stype is None:
+        raise OrderError(protocol.ERR_INCORRECT_SERVICE)
+    if stype.name == SUBSCRIPTIONS:
+        return _parse_subscription(service=service, fields=fields)
+    out: dict[str, Any] = {}
+
+    link = str(fields.get("link") or "").strip()
+    if not link_is_valid(link):
+        raise OrderError(protocol.ERR_INCORRECT_LINK)
+    out["link"] = link
+
+    runs = interval = None
+    if _present(fields.get("runs")) or _present(fields.get("interval")):
+        if not (stype.dripfeed_capable and service.dripfeed):
+            raise OrderError("Drip-feed is not available for this service")
+        try:
+            runs = _int(fields.get("runs"))
+            interval = _int(fields.get("interval"))
+        except _Invalid:
+            runs = interval = 0
+        if runs is None or runs < 1 or runs > 10_000:
+            raise OrderError("Incorrect runs: a whole number of runs from 1 is needed")
+        if interval is None or interval < 1 or interval > 60 * 24 * 30:
+            raise OrderError("Incorrect interval: minutes between runs, from 1")
+
+    if stype.quantity_from:
+        try:
+            items = _list(fields.get(stype.quantity_from))
+        except _Invalid:
+            raise OrderError(
+                f"{LABELS[stype.quantity_from]}: each line can have at most {MAX_LIST_ITEM_LENGTH} characters, "
+                "none of them invisible or reordering"
+            ) from None
+        per_run = len(items)
+        out[stype.quantity_from] = items
+    elif stype.has_quantity:
+        try:
+            per_run = _int(fields.get("quantity")) or 0
+        except _Invalid:
+            per_run = 0
+    else:
+        per_run = 1
+
+    if stype.has_quantity:
+        if per_run < service.min_quantity:
+            raise OrderError(_min_quantity(service))
+        total = per_run * (runs or 1)
+        if total > service.max_quantity:
+            raise OrderError(_max_quantity(service))
+        if not stype.quantity_from:
+            out["quantity"] = per_run
+        if runs:
+            out["runs"] = runs
+            out["interval"] = interval
+    else:
+        total = 1  # one package
+
+    for name in stype.fields:
+        if name in ("link", "quantity", "runs", "interval") or name == stype.quantity_from:
+            continue
+        out.update(_parse_type_field(name=name, value=fields.get(name), required=name in stype.required))
+
+    billing = service.billing
+    if billing == protocol.BILL_PER_1000 and not stype.has_quantity:
+        # A package that its provider bills per 1000 of its lines (Custom Comments Package).
+        lines = [name for name in stype.fields if name in protocol.LIST_FIELDS]
+        total = max(1, len(out.get(lines[0], []))) if lines else 1
+    _check_size(out)
+    return OrderRequest(link=link, quantity=total, runs=runs, interval=interval, fields=out, billing=billing)
+
+
+def _parse_type_field(*, name: str, value: Any, required: bool) -> dict[str, Any]:
+    label = LABELS.get(name, name)
+    if not _present(value):
+        if required:
+            raise OrderError(f"{label} is required")
+        return {}
+    try:
+        if name in protocol.LIST_FIELDS:
+            items = _list(value)
+            if not items:
+                raise _Invalid
+            return {name: items}
+        if name == "answer_number":
+            number = _int(value)
+            if number is None or number < 1:
+                raise _Invalid
+            return {name: number}
+        if name == "device":
+            number = _int(value)
+            if number is None or not 1 <= number <= 5:
+                raise _Invalid
+            return {name: number}
+        if name == "type_of_traffic":
+            number = _int(value)
+            if number is None or not 1 <= number <= 3:
+                raise _Invalid
+            return {name: number}
+        if name in ("media", "referring_url"):
+            text = _text(value, limit=MAX_LINK_LENGTH)
+            if not link_is_valid(text):
+                raise _Invalid
+            return {name: text}
+        return {name: _text(value)}
+    except _Invalid:
+        raise OrderError(f"Incorrect {label.lower()}") from None
+
+
+def _parse_subscription(*, service: Service, fields: Mapping[str, Any]) -> OrderRequest:
+    # Subscriptions have no link: they follow a username's new posts.
+    try:
+        low = _int(fields.get("min"))
+    except _Invalid:
+        low = None
+    try:
+        high = _int(fields.get("max"))
+    except _Invalid:
+        high = None
+    if low is None or low < service.min_quantity:
+        raise OrderError(_min_quantity(service))
+    if high is None or high > service.max_quantity:
+        raise OrderError(_max_quantity(service))
+    if low > high:
+        raise OrderError("Incorrect max: it must not be less than min")
+    out: dict[str, Any] = {}
+    try:
+        username = _text(fields.get("username"), limit=255)
+    except _Invalid:
+        raise OrderError("Incorrect username") from None
+    if not username:
+        raise OrderError("Username is required")
+    if any(ch.isspace() for ch in username):
+        raise OrderError("Incorrect username")
+    out["username"] = username
+    out["min"] = low
+    out["max"] = high
+    for name in ("posts", "old_posts"):
+        try:
+            count = _int(fields.get(name))
+        except _Invalid:
+            raise OrderError(f"Incorrect {LABELS[name].lower()}") from None
+        if count is not None:
+            out[name] = count
+    posts = out.get("posts")
+    if posts is not None and not 1 <= posts <= service.max_posts:
+        raise OrderError(f"Incorrect posts: from 1 to {service.max_posts}")
+    # Without a number of posts a provider may go on delivering (and charging) for ever:
+    # the panel always names one, so what it holds bounds what the provider can take.
+    out["posts"] = posts or service.max_posts
+    try:
+        delay = _int(fields.get("delay"))
+    except _Invalid:
+        delay = -1
+    if delay is None:
+        raise OrderError("Delay is required")
+    if delay not in protocol.SUBSCRIPTION_DELAYS:
+        raise OrderError("Incorrect delay: one of " + ", ".join(str(d) for d in protocol.SUBSCRIPTION_DELAYS))
+    out["delay"] = delay
+    expiry_raw = fields.get("expiry")
+    if _present(expiry_raw):
+        try:
+            expiry = datetime.strptime(str(expiry_raw).strip(), "%d/%m/%Y").date()
+        except ValueError:
+            raise OrderError("Incorrect expiry: a date as d/m/Y is needed") from None
+        if expiry < timezone.now().date():
+            raise OrderError("Incorrect expiry: the date has passed")
+        out["expiry"] = expiry.strftime("%d/%m/%Y")
+    billing = service.billing
+    units = high * out["posts"] if billing == protocol.BILL_PER_1000_PER_POST else 1
+    return OrderRequest(link="", quantity=units, runs=None, interval=None, fields=out, billing=billing)
+
+
+def order_amount(*, rate: Decimal, quantity: int, billing: str) -> Decimal:
+    """What `quantity` billed units cost at `rate` (API_V2.md, "What an order costs")."""
+    return amount_for(rate=rate, units=quantity, per=protocol.BILLING_DIVISOR[billing])
+
+
+def _check_size(fields: dict[str, Any]) -> None:
+    if len(json.dumps(fields)) > MAX_FIELDS_JSON:
+        raise OrderError("The order is too large: shorten the lists")
+
+
+def _fingerprint(*, service_id: Any, fields: Mapping[str, Any]) -> str:
+    """What an idempotent retry must repeat: the service and the non-empty fields."""
+    canonical: dict[str, Any] = {}
+    for key, value in fields.items():
+        if not _present(value):
+            continue
+        if key in protocol.LIST_FIELDS:
+            try:
+                canonical[key] = _list(value)
+            except _Invalid:
+                canonical[key] = str(value)
+        elif isinstance(value, list | tuple):
+            canonical[key] = [str(v).strip() for v in value]
+        else:
+            canonical[key] = str(value).strip()
+    payload = json.dumps({"service": str(service_id).strip(), "fields": canonical}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()

@@ -1,0 +1,177 @@
+"""Placing: check, charge and queue one order in one transaction (the outbox)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+
+from catalog.models import Route, Service
+from catalog.pricing import cost_per_1000
+from catalog.selectors import service_for_sale_with_routes, service_price_for_user
+from kernel import protocol
+from kernel.db import first_or_none
+from kernel.numbers import InvalidNumber, parse_int
+from wallets.services import InsufficientFunds, wallet_debit
+
+from ..models import (
+    ACTIVE_STATUSES,
+    Order,
+    OrderEvent,
+    State,
+    Status,
+)
+
+if TYPE_CHECKING:
+    from accounts.models import User
+from . import outbox
+from .base import OrderError
+from .parsing import IDEMPOTENCY_KEY_MAX, OrderRequest, _fingerprint, order_amount, order_request_parse
+
+
+def order_place(*, user: User, service_id: Any, fields: Mapping[str, Any], idempotency_key: str | None = None) -> Order:
+    """Check, charge and queue one order. Web pages, mass order and the API all call this.
+
+    Raises OrderError with a message from API_V2.md (or a plain one for type-specific
+    fields); nothing is charged, created or queued then.
+    """
+    key = (idempotency_key or "").strip() or None
+    fingerprint = _fingerprint(service_id=service_id, fields=fields)
+    if key is not None:
+        if len(key) > IDEMPOTENCY_KEY_MAX:
+            raise OrderError(f"The idempotency key can have at most {IDEMPOTENCY_KEY_MAX} characters")
+        existing = _order_for_key(user=user, key=key, fingerprint=fingerprint)
+        if existing is not None:
+            return existing
+
+    try:
+        pk = parse_int(service_id)
+    except InvalidNumber:
+        raise OrderError(protocol.ERR_INCORRECT_SERVICE) from None
+    service, routes = service_for_sale_with_routes(pk=pk)
+    if service is None:
+        raise OrderError(protocol.ERR_INCORRECT_SERVICE)
+    request = order_request_parse(service=service, fields=fields)
+    if not routes:
+        # Nothing could ever deliver it; do not take the money.
+        raise OrderError(protocol.ERR_INCORRECT_SERVICE)
+    route = routes[0]
+    price = service_price_for_user(service=service, user=user)
+    charge = order_amount(rate=price, quantity=request.quantity, billing=request.billing)
+    if charge <= 0:
+        raise OrderError("The charge for this order rounds to zero: order a larger quantity")
+    provider_rate = route.upstream.rate
+    cost = order_amount(
+        rate=cost_per_1000(upstream_rate=provider_rate, exchange_rate=route.upstream.provider.exchange_rate),
+        quantity=request.quantity,
+        billing=request.billing,
+    )
+
+    try:
+        return _order_create(
+            user=user,
+            service=service,
+            route=route,
+            request=request,
+            price=price,
+            charge=charge,
+            provider_rate=provider_rate,
+            cost=cost,
+            key=key,
+            fingerprint=fingerprint,
+        )
+    except IntegrityError:
+        # Two requests with the same idempotency key raced; the other one won.
+        if key is None:
+            raise
+        existing = _order_for_key(user=user, key=key, fingerprint=fingerprint)
+        if existing is None:
+            raise
+        return existing
+
+
+def _order_for_key(*, user: User, key: str, fingerprint: str) -> Order | None:
+    existing = Order.objects.filter(user=user, idempotency_key=key).first()
+    if existing is not None and existing.request_fingerprint != fingerprint:
+        raise OrderError("This idempotency key was already used for a different order")
+    return existing
+
+
+def _order_create(
+    *,
+    user: User,
+    service: Service,
+    route: Route,
+    request: OrderRequest,
+    price: Decimal,
+    charge: Decimal,
+    provider_rate: Decimal,
+    cost: Decimal,
+    key: str | None,
+    fingerprint: str,
+) -> Order:
+    with transaction.atomic():
+        if request.link and not service.allow_duplicate_link:
+            # Serialises this customer's placements so two parallel requests cannot both
+            # pass the duplicate-link check. Lock order: user row, then the wallet row.
+            # NO KEY UPDATE, so it does not block the FOR KEY SHARE that PostgreSQL takes on
+            # the user row when another transaction (a refund holding the wallet row) checks
+            # its ledger entry's foreign key at commit: FOR UPDATE made that a deadlock.
+            first_or_none(get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk))
+            if key is not None:
+                # A retry with the same key that waited for this lock behind the first
+                # attempt gets the first attempt's order, not a duplicate-link error.
+                earlier = _order_for_key(user=user, key=key, fingerprint=fingerprint)
+                if earlier is not None:
+                    return earlier
+            duplicate = Order.objects.filter(
+                user=user, service=service, status__in=ACTIVE_STATUSES, link=request.link
+            ).exists()
+            if duplicate:
+                raise OrderError(protocol.ERR_DUPLICATE_LINK)
+        order = Order.objects.create(
+            user=user,
+            service=service,
+            service_type=service.type,
+            route=route,
+            provider=route.upstream.provider,
+            external_service_id=route.upstream.external_id,
+            link=request.link,
+            quantity=request.quantity,
+            billing=request.billing,
+            runs=request.runs,
+            interval=request.interval,
+            fields=request.fields,
+            price_per_1000=price,
+            charge=charge,
+            provider_rate=provider_rate,
+            cost=cost,
+            status=Status.PENDING,
+            state=State.QUEUED,
+            idempotency_key=key,
+            request_fingerprint=fingerprint,
+        )
+        try:
+            wallet_debit(
+                user=user,
+                amount=charge,
+                kind="charge",
+                idempotency_key=f"order:{order.pk}:charge",
+                memo=f"Order #{order.pk}",
+                order_ref=order.pk,
+            )
+        except InsufficientFunds:
+            raise OrderError(protocol.ERR_NOT_ENOUGH_FUNDS) from None
+        OrderEvent.objects.create(
+            order=order,
+            to_status=order.status,
+            to_state=order.state,
+            reason=f"placed, charged {charge}",
+            actor=user,
+        )
+        transaction.on_commit(partial(outbox.enqueue_submit, order_id=order.pk), robust=True)
+    return order

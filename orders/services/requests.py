@@ -1,0 +1,248 @@
+"""Refill and cancel requests forwarded to the provider, and refill status sync."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from kernel import protocol
+from kernel.db import first_or_none
+from providers.client import NotSent, ProviderError, Rejected, UnknownOutcome
+from providers.models import Provider
+from providers.services import provider_client
+
+from ..models import (
+    REQUEST_STATE_TRANSITIONS,
+    CancelRequest,
+    Order,
+    Refill,
+    RefillStatus,
+    RequestState,
+    State,
+    Status,
+)
+
+if TYPE_CHECKING:
+    from accounts.models import User
+from ..selectors import cancel_refusal, refill_refusal
+from . import outbox
+from .base import OrderError, _setting
+from .submission import _retry_delay
+from .transitions import order_transition
+
+logger = logging.getLogger(__name__)
+
+
+def refill_request(*, user: User, order_id: int) -> Refill:
+    with transaction.atomic():
+        # Locked so two clicks cannot create two refills.
+        order = first_or_none(Order.objects.select_for_update().filter(pk=order_id, user=user))
+        if order is None:
+            raise OrderError(protocol.ERR_INCORRECT_ORDER)
+        refusal = refill_refusal(order=order)
+        if refusal is not None:
+            raise OrderError(refusal)
+        assert order.provider_id is not None
+        refill = Refill.objects.create(order=order, user=user, provider_id=order.provider_id)
+        transaction.on_commit(partial(outbox.enqueue_refill, pk=refill.pk), robust=True)
+    return refill
+
+
+def _request_move(obj: Refill | CancelRequest, *, old: str, new: str, **changes: Any) -> bool:
+    if new not in REQUEST_STATE_TRANSITIONS[old]:
+        raise ValueError(f"{obj}: {old} → {new} is not allowed")
+    now = timezone.now()
+    updated = type(obj).objects.filter(pk=obj.pk, state=old).update(state=new, updated_at=now, **changes)
+    if updated == 1:
+        obj.state = new
+        for name, value in changes.items():
+            setattr(obj, name, value)
+    return updated == 1
+
+
+def refill_submit(*, refill_id: int) -> str:
+    refill = Refill.objects.select_related("order", "provider").filter(pk=refill_id).first()
+    if refill is None or refill.state != RequestState.QUEUED:
+        return "skipped"
+    attempts = refill.attempts + 1
+    if not _request_move(
+        refill, old=RequestState.QUEUED, new=RequestState.SENDING, attempts=attempts, sending_started_at=timezone.now()
+    ):
+        return "skipped"
+    try:
+        provider_refill_id = provider_client(provider=refill.provider).refill(str(refill.order.provider_order_id))
+    except (NotSent, ValidationError) as exc:
+        delay = _retry_delay(attempts)
+        note = exc.message if isinstance(exc, NotSent) else "; ".join(exc.messages)
+        if _request_move(
+            refill,
+            old=RequestState.SENDING,
+            new=RequestState.QUEUED,
+            note=f"not sent: {note}"[:500],
+            next_attempt_at=timezone.now() + timedelta(seconds=delay),
+        ):
+            outbox.enqueue_refill(pk=refill.pk, countdown=delay)
+        return "retry"
+    except Rejected as exc:
+        _request_move(
+            refill,
+            old=RequestState.SENDING,
+            new=RequestState.REJECTED,
+            status=RefillStatus.REJECTED,
+            note=exc.message[:500],
+        )
+        return "rejected"
+    except Exception as exc:
+        if not isinstance(exc, UnknownOutcome):
+            logger.exception("refill %s: unexpected error", refill.pk)
+        _request_move(refill, old=RequestState.SENDING, new=RequestState.UNKNOWN, note=str(exc)[:500])
+        return "unknown"
+    try:
+        _request_move(refill, old=RequestState.SENDING, new=RequestState.SENT, provider_refill_id=provider_refill_id)
+    except IntegrityError:
+        _request_move(
+            refill,
+            old=RequestState.SENDING,
+            new=RequestState.UNKNOWN,
+            note=f"provider answered refill id {provider_refill_id}, already used",
+        )
+        return "unknown"
+    return "sent"
+
+
+def refills_sync_plan(*, now: datetime | None = None, max_chunks: int | None = None) -> list[tuple[int, list[int]]]:
+    now = now or timezone.now()
+    max_chunks = max_chunks or int(_setting("ORDERS_SYNC_MAX_CHUNKS_PER_PROVIDER", 20))
+    min_age = now - timedelta(seconds=float(_setting("ORDERS_SYNC_MIN_INTERVAL_SECONDS", 60)))
+    plan: list[tuple[int, list[int]]] = []
+    for provider_id in Provider.objects.order_by("id").values_list("id", flat=True):
+        ids = list(
+            Refill.objects.filter(
+                provider_id=provider_id,
+                state=RequestState.SENT,
+                status__in=(RefillStatus.PENDING, RefillStatus.IN_PROGRESS),
+            )
+            .filter(Q(last_checked_at__isnull=True) | Q(last_checked_at__lte=min_age))
+            .order_by(F("last_checked_at").asc(nulls_first=True), "id")
+            .values_list("id", flat=True)[: max_chunks * protocol.MAX_IDS]
+        )
+        if not ids:
+            continue
+        Refill.objects.filter(pk__in=ids).update(last_checked_at=now)
+        plan.extend((provider_id, ids[i : i + protocol.MAX_IDS]) for i in range(0, len(ids), protocol.MAX_IDS))
+    return plan
+
+
+def refill_sync_chunk(*, provider_id: int, refill_ids: list[int]) -> dict[str, int]:
+    counts = {"checked": 0, "changed": 0, "flagged": 0}
+    provider = Provider.objects.filter(pk=provider_id).first()
+    if provider is None:
+        return counts
+    found = list(
+        Refill.objects.filter(
+            pk__in=refill_ids[: protocol.MAX_IDS],
+            provider=provider,
+            state=RequestState.SENT,
+            status__in=(RefillStatus.PENDING, RefillStatus.IN_PROGRESS),
+        )
+        .exclude(provider_refill_id__isnull=True)
+        .values_list("id", "provider_refill_id")
+    )
+    rows = [(pk, str(rid)) for pk, rid in found]
+    if not rows:
+        return counts
+    try:
+        replies = provider_client(provider=provider).refill_statuses([rid for _, rid in rows])
+    except (ProviderError, ValidationError) as exc:
+        logger.warning("refill status sync at %s failed: %s", provider.name, exc)
+        return counts
+    now = timezone.now()
+    for pk, rid in rows:
+        reply = replies.get(rid)
+        active = Refill.objects.filter(pk=pk, status__in=(RefillStatus.PENDING, RefillStatus.IN_PROGRESS))
+        if not isinstance(reply, str):
+            message = reply.message if isinstance(reply, ProviderError) else "missing from the reply"
+            active.update(note=f"provider says: {message}"[:500], last_checked_at=now, updated_at=now)
+            counts["flagged"] += 1
+            continue
+        # Terminal refill statuses never regress: the filter above is the guard.
+        changed = active.exclude(status=reply).update(status=reply, last_checked_at=now, updated_at=now, note="")
+        counts["changed" if changed else "checked"] += 1
+    return counts
+
+
+def cancel_request(*, user: User, order_id: int) -> CancelRequest | None:
+    """Cancel an order: at once (with a refund) while it is still queued here, else by
+    forwarding a request to the provider; the refund then follows its Canceled status.
+    Returns the forwarded request, or None when the order was canceled here."""
+    with transaction.atomic():
+        order = first_or_none(Order.objects.select_for_update().filter(pk=order_id, user=user))
+        if order is None:
+            raise OrderError(protocol.ERR_INCORRECT_ORDER)
+        refusal = cancel_refusal(order=order)
+        if refusal is not None:
+            raise OrderError(refusal)
+        if order.state == State.QUEUED:
+            # The compare-and-set loses against a worker that claimed it meanwhile.
+            if not order_transition(
+                order=order,
+                state=State.CANCELED,
+                status=Status.CANCELED,
+                reason="canceled by the customer before it was sent",
+                actor=user,
+                changes={"customer_note": "Canceled at your request"},
+            ):
+                raise OrderError("This order cannot be canceled right now")
+            return None
+        assert order.provider_id is not None
+        request = CancelRequest.objects.create(order=order, user=user, provider_id=order.provider_id)
+        transaction.on_commit(partial(outbox.enqueue_cancel, pk=request.pk), robust=True)
+    return request
+
+
+def cancel_submit(*, cancel_id: int) -> str:
+    request = CancelRequest.objects.select_related("order", "provider").filter(pk=cancel_id).first()
+    if request is None or request.state != RequestState.QUEUED:
+        return "skipped"
+    attempts = request.attempts + 1
+    if not _request_move(
+        request, old=RequestState.QUEUED, new=RequestState.SENDING, attempts=attempts, sending_started_at=timezone.now()
+    ):
+        return "skipped"
+    pid = str(request.order.provider_order_id)
+    try:
+        result = provider_client(provider=request.provider).cancel([pid]).get(pid)
+    except (NotSent, ValidationError) as exc:
+        delay = _retry_delay(attempts)
+        note = exc.message if isinstance(exc, NotSent) else "; ".join(exc.messages)
+        if _request_move(
+            request,
+            old=RequestState.SENDING,
+            new=RequestState.QUEUED,
+            note=f"not sent: {note}"[:500],
+            next_attempt_at=timezone.now() + timedelta(seconds=delay),
+        ):
+            outbox.enqueue_cancel(pk=request.pk, countdown=delay)
+        return "retry"
+    except Rejected as exc:
+        result = exc
+    except Exception as exc:
+        if not isinstance(exc, UnknownOutcome):
+            logger.exception("cancel request %s: unexpected error", request.pk)
+        _request_move(request, old=RequestState.SENDING, new=RequestState.UNKNOWN, note=str(exc)[:500])
+        return "unknown"
+    if result is True:
+        _request_move(request, old=RequestState.SENDING, new=RequestState.SENT, note="")
+        return "sent"
+    if isinstance(result, Rejected):
+        _request_move(request, old=RequestState.SENDING, new=RequestState.REJECTED, note=result.message[:500])
+        return "rejected"
+    _request_move(request, old=RequestState.SENDING, new=RequestState.UNKNOWN, note=str(result)[:500])
+    return "unknown"

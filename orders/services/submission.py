@@ -1,0 +1,295 @@
+"""Submission exactly once upstream, and the sweeper for lost messages and crashed workers."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.mail import mail_admins
+from django.db import IntegrityError
+from django.db.models import Q
+from django.utils import timezone
+
+from catalog.models import Route
+from catalog.pricing import cost_per_1000
+from catalog.selectors import service_routes
+from kernel import protocol
+from kernel.db import first_or_none
+from providers.client import NotSent, Rejected, UnknownOutcome
+from providers.models import Provider
+from providers.services import provider_client, provider_pause
+
+from ..models import (
+    CancelRequest,
+    Order,
+    Refill,
+    RequestState,
+    State,
+    Status,
+)
+
+if TYPE_CHECKING:
+    pass
+from . import outbox
+from .base import _setting
+from .parsing import order_amount
+from .transitions import order_transition
+
+logger = logging.getLogger(__name__)
+
+
+def _retry_delay(attempts: int) -> float:
+    base = float(_setting("ORDERS_RETRY_BASE_SECONDS", 15))
+    cap = float(_setting("ORDERS_RETRY_MAX_SECONDS", 900))
+    return min(cap, base * (2 ** max(attempts - 1, 0)))
+
+
+def order_submit(*, order_id: int) -> str:
+    """Send one queued order to its provider, exactly once. Returns what happened.
+
+    Safe to run any number of times for the same order, concurrently: only the caller
+    that wins the `queued → sending` compare-and-set talks to the provider.
+    """
+    # The order row alone: its routes are read by service id, and the customer is needed
+    # only for a refund (then read once).
+    order = first_or_none(Order.objects.filter(pk=order_id))
+    if order is None or order.state != State.QUEUED:
+        return "skipped"
+    now = timezone.now()
+    tried = set(order.routes_tried or [])
+    untried = [r for r in service_routes(service=order.service_id) if r.pk not in tried]
+    usable = [r for r in untried if r.upstream.provider.is_usable]
+    if not usable:
+        if untried:
+            # Only paused providers are left: wait for staff to resume one, keep the money.
+            wait = timedelta(seconds=float(_setting("ORDERS_PAUSED_RETRY_SECONDS", 300)))
+            Order.objects.filter(pk=order.pk, state=State.QUEUED).update(next_attempt_at=now + wait)
+            return "waiting"
+        if not order_transition(order=order, state=State.SENDING, reason="no route left to try"):
+            return "skipped"
+        note = order.customer_note or "No active providers for this service"
+        order_transition(
+            order=order,
+            state=State.REJECTED,
+            status=Status.CANCELED,
+            reason="no active provider for this service: canceled and refunded",
+            changes={"customer_note": note},
+        )
+        return "rejected"
+
+    route = usable[0]
+    upstream = route.upstream
+    provider = upstream.provider
+    attempts = order.attempts + 1
+    cost = order_amount(
+        rate=cost_per_1000(upstream_rate=upstream.rate, exchange_rate=provider.exchange_rate),
+        quantity=order.quantity,
+        billing=order.billing,
+    )
+    claimed = order_transition(
+        order=order,
+        state=State.SENDING,
+        reason=f"sending to {provider.name} (attempt {attempts})",
+        changes={
+            "route": route,
+            "provider": provider,
+            "external_service_id": upstream.external_id,
+            "provider_rate": upstream.rate,
+            "cost": cost,
+            "attempts": attempts,
+            "sending_started_at": now,
+            "next_attempt_at": None,
+        },
+    )
+    if not claimed:
+        return "skipped"
+
+    # Outside any transaction: the network call may take up to the read timeout.
+    try:
+        client = provider_client(provider=provider)
+        provider_order_id = client.add(order_ref=order.pk, service=upstream.external_id, **order.fields)
+    except (NotSent, ValidationError) as exc:
+        message = exc.message if isinstance(exc, NotSent) else "; ".join(exc.messages)
+        return _submit_retry_later(order=order, reason=f"not sent to {provider.name}: {message}")
+    except Rejected as exc:
+        return _submit_rejected(order=order, route=route, provider=provider, exc=exc, others=len(untried) > 1)
+    except UnknownOutcome as exc:
+        _submit_unknown(order=order, reason=f"{provider.name} may have placed it: {exc.message}")
+        return "unknown"
+    except Exception as exc:
+        # A bug or a time limit mid-call: the request may have gone out.
+        logger.exception("order %s: unexpected error while sending", order.pk)
+        _submit_unknown(order=order, reason=f"unexpected error while sending: {exc.__class__.__name__}")
+        return "unknown"
+    return _submit_accepted(order=order, provider=provider, provider_order_id=provider_order_id)
+
+
+def _submit_accepted(*, order: Order, provider: Provider, provider_order_id: str) -> str:
+    changes = {"provider_order_id": provider_order_id, "sent_at": timezone.now(), "customer_note": ""}
+    reason = f"accepted by {provider.name} as #{provider_order_id}"
+    try:
+        if order_transition(order=order, state=State.SENT, reason=reason, changes=changes):
+            return "sent"
+        # The stuck-order sweeper moved it to unknown while we waited: we now know better.
+        order.refresh_from_db()
+        if order.state == State.UNKNOWN and order_transition(
+            order=order, state=State.SENT, reason=reason + " (after the sending timeout)", changes=changes
+        ):
+            return "sent"
+    except IntegrityError:
+        _submit_unknown(
+            order=order,
+            reason=f"{provider.name} answered with order id {provider_order_id}, already used by another order",
+        )
+        return "unknown"
+    logger.error("order %s: accepted as %s but the row moved to %s", order.pk, provider_order_id, order.state)
+    return "lost"
+
+
+def _submit_unknown(*, order: Order, reason: str) -> None:
+    order.refresh_from_db()
+    if order.state == State.SENDING:
+        order_transition(order=order, state=State.UNKNOWN, reason=reason, changes={"sync_note": reason[:500]})
+
+
+def _submit_retry_later(*, order: Order, reason: str) -> str:
+    delay = _retry_delay(order.attempts)
+    moved = order_transition(
+        order=order,
+        state=State.QUEUED,
+        reason=f"{reason}; retrying in {int(delay)} s",
+        changes={"next_attempt_at": timezone.now() + timedelta(seconds=delay), "sending_started_at": None},
+    )
+    if moved:
+        outbox.enqueue_submit(order_id=order.pk, countdown=delay)
+    return "retry"
+
+
+def _submit_waiting_for_funds(*, order: Order, provider: Provider) -> str:
+    """The provider cannot fund this order from our account. Only this order waits: it
+    may be larger than our balance there while smaller orders still go through, so the
+    provider is not paused for everyone. The customer may cancel it meanwhile."""
+    base = float(_setting("ORDERS_FUNDS_RETRY_SECONDS", 300))
+    delay = min(float(_setting("ORDERS_FUNDS_RETRY_MAX_SECONDS", 3600)), base * (2 ** max(order.attempts - 1, 0)))
+    moved = order_transition(
+        order=order,
+        state=State.QUEUED,
+        reason=f"{provider.name} has not enough funds on our account for it (cost {order.cost}); "
+        f"retrying in {int(delay)} s",
+        changes={
+            "sending_started_at": None,
+            "next_attempt_at": timezone.now() + timedelta(seconds=delay),
+            "customer_note": "Waiting for the provider. You can cancel this order for a full refund.",
+        },
+    )
+    if moved:
+        outbox.enqueue_submit(order_id=order.pk, countdown=delay)
+    # One alert per provider an hour, however many orders wait.
+    if cache.add(f"orders:funds-alert:{provider.pk}", 1, timeout=3600):
+        logger.warning("provider %s has not enough funds for order %s", provider.name, order.pk)
+        mail_admins(
+            f"Provider {provider.name}: not enough funds",
+            f"Order #{order.pk} (cost {order.cost} {settings.PANEL_CURRENCY}) waits because our balance at "
+            f"{provider.name} cannot pay for it. Orders it can pay for still go through. Add funds there; "
+            "waiting orders are retried on their own.",
+        )
+    return "waiting_funds"
+
+
+def _submit_rejected(*, order: Order, route: Route, provider: Provider, exc: Rejected, others: bool) -> str:
+    if exc.message == protocol.ERR_NOT_ENOUGH_FUNDS:
+        return _submit_waiting_for_funds(order=order, provider=provider)
+    if exc.is_provider_side:
+        # Our account at the provider is the problem, not the customer's order.
+        provider_pause(provider=provider, reason=exc.message)
+        moved = order_transition(
+            order=order,
+            state=State.QUEUED,
+            reason=f"{provider.name} refused our account ({exc.message}); provider paused",
+            changes={"sending_started_at": None, "next_attempt_at": timezone.now()},
+        )
+        if moved:
+            outbox.enqueue_submit(order_id=order.pk)  # another route may take it; else it waits
+        return "paused"
+    tried = [*order.routes_tried, route.pk]
+    if others:
+        moved = order_transition(
+            order=order,
+            state=State.QUEUED,
+            reason=f"rejected by {provider.name}: {exc.message}; trying the next route",
+            changes={"routes_tried": tried, "sending_started_at": None, "next_attempt_at": timezone.now()},
+        )
+        if moved:
+            outbox.enqueue_submit(order_id=order.pk)
+        return "next_route"
+    order_transition(
+        order=order,
+        state=State.REJECTED,
+        status=Status.CANCELED,
+        reason=f"rejected by {provider.name}: {exc.message}; canceled and refunded",
+        changes={"routes_tried": tried, "customer_note": exc.message[:500], "sending_started_at": None},
+    )
+    return "rejected"
+
+
+def orders_sweep(*, now: datetime | None = None, batch: int | None = None) -> dict[str, int]:
+    """Re-enqueue queued orders that are due, and give up on orders stuck in `sending`."""
+    now = now or timezone.now()
+    batch = batch or int(_setting("ORDERS_SWEEP_BATCH", 500))
+    lease = now + timedelta(seconds=float(_setting("ORDERS_SWEEP_LEASE_SECONDS", 300)))
+    due_ids = list(
+        Order.objects.filter(state=State.QUEUED, created_at__lte=now - timedelta(seconds=60))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .order_by("created_at", "id")
+        .values_list("id", flat=True)[:batch]
+    )
+    if due_ids:
+        # A lease, so the next sweep does not enqueue the same orders while these wait.
+        Order.objects.filter(pk__in=due_ids, state=State.QUEUED).update(next_attempt_at=lease)
+        for order_id in due_ids:
+            outbox.enqueue_submit(order_id=order_id)
+
+    timeout = timedelta(seconds=float(_setting("ORDERS_SENDING_TIMEOUT_SECONDS", 600)))
+    stuck = list(
+        Order.objects.filter(state=State.SENDING, sending_started_at__lte=now - timeout).order_by("id")[:batch]
+    )
+    for order in stuck:
+        order_transition(
+            order=order,
+            state=State.UNKNOWN,
+            reason=f"no answer recorded {int(timeout.total_seconds())} s after sending began; the worker may have died mid-call",
+            changes={"sync_note": "stuck in sending"},
+        )
+
+    refills = _requests_sweep(model=Refill, now=now, batch=batch, lease=lease, timeout=timeout, task="refill")
+    cancels = _requests_sweep(model=CancelRequest, now=now, batch=batch, lease=lease, timeout=timeout, task="cancel")
+    return {"requeued": len(due_ids), "unknown": len(stuck), "refills": refills, "cancels": cancels}
+
+
+def _requests_sweep(
+    *,
+    model: type[Refill] | type[CancelRequest],
+    now: datetime,
+    batch: int,
+    lease: datetime,
+    timeout: timedelta,
+    task: str,
+) -> int:
+    ids = list(
+        model.objects.filter(state=RequestState.QUEUED, created_at__lte=now - timedelta(seconds=60))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .order_by("id")
+        .values_list("id", flat=True)[:batch]
+    )
+    if ids:
+        model.objects.filter(pk__in=ids, state=RequestState.QUEUED).update(next_attempt_at=lease)
+        for pk in ids:
+            (outbox.enqueue_refill if task == "refill" else outbox.enqueue_cancel)(pk=pk)
+    model.objects.filter(state=RequestState.SENDING, sending_started_at__lte=now - timeout).update(
+        state=RequestState.UNKNOWN, note="stuck in sending", updated_at=now
+    )
+    return len(ids)

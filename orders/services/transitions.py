@@ -1,0 +1,171 @@
+"""The one writer of an order's status and state, and the refunds that come with them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from kernel.money import money, refund_for_remains
+from wallets.services import wallet_credit
+
+from ..models import (
+    STATE_TRANSITIONS,
+    STATUS_TRANSITIONS,
+    Order,
+    OrderEvent,
+    Status,
+)
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+
+def order_transition(
+    *,
+    order: Order,
+    reason: str,
+    status: str | None = None,
+    state: str | None = None,
+    actor: User | None = None,
+    changes: Mapping[str, Any] | None = None,
+) -> bool:
+    """Move an order to a new status and/or state, compare-and-set against the values the
+    caller read, record an OrderEvent and, on entering Partial or Canceled, refund in the
+    same transaction. Returns False (and changes nothing) when the row moved meanwhile.
+
+    Raises ValueError for a move the transition tables do not allow.
+    """
+    new_status = status or order.status
+    new_state = state or order.state
+    if new_status != order.status and new_status not in STATUS_TRANSITIONS[order.status]:
+        raise ValueError(f"order #{order.pk}: status {order.status} → {new_status} is not allowed")
+    if new_state != order.state and new_state not in STATE_TRANSITIONS[order.state]:
+        raise ValueError(f"order #{order.pk}: state {order.state} → {new_state} is not allowed")
+    values: dict[str, Any] = dict(changes or {})
+    values["status"] = new_status
+    values["state"] = new_state
+    now = timezone.now()
+    values["updated_at"] = now
+    entering = new_status if new_status != order.status else None
+    if entering in (Status.COMPLETED, Status.PARTIAL):
+        values.setdefault("completed_at", now)
+    remains = values.get("remains", order.remains)
+    if entering == Status.PARTIAL and remains is None:
+        raise ValueError(f"order #{order.pk}: Partial needs remains")
+    if entering == Status.CANCELED and remains is None:
+        values["remains"] = order.quantity
+
+    event = None
+    if new_status != order.status or new_state != order.state:
+        event = OrderEvent(
+            order_id=order.pk,
+            from_status=order.status,
+            to_status=new_status,
+            from_state=order.state,
+            to_state=new_state,
+            reason=reason[:500],
+            actor=actor,
+            created_at=now,
+        )
+    refunding = entering in (Status.PARTIAL, Status.CANCELED)
+    if not refunding and connection.vendor == "postgresql" and not connection.in_atomic_block:
+        # Nothing else has to share the transaction: the update and its event in one
+        # statement, atomic on its own (submission moves every order twice this way).
+        if not _transition_in_one_statement(order=order, values=values, event=event):
+            return False
+    else:
+        with transaction.atomic():
+            updated = Order.objects.filter(pk=order.pk, status=order.status, state=order.state).update(**values)
+            if updated != 1:
+                return False
+            if event is not None:
+                event.save(force_insert=True)
+            if entering in (Status.PARTIAL, Status.CANCELED):
+                _refund(order=order, status=entering, remains=values.get("remains", order.remains), actor=actor)
+    for name, value in values.items():
+        setattr(order, name, value)
+    return True
+
+
+def _transition_in_one_statement(*, order: Order, values: Mapping[str, Any], event: OrderEvent | None) -> bool:
+    """order_transition's compare-and-set UPDATE and its OrderEvent INSERT as one PostgreSQL
+    statement (a data-modifying WITH): both happen or neither, and only if the row still has
+    the status and state the caller read. True when it moved."""
+    assignments, params = [], []
+    for name, value in values.items():
+        field = Order._meta.get_field(name)
+        assert isinstance(field, models.Field)
+        assignments.append(f"{connection.ops.quote_name(field.column)} = %s")
+        params.append(field.get_db_prep_save(value.pk if isinstance(value, models.Model) else value, connection))
+    params += [order.pk, order.status, order.state]
+    # Column names come from the model, values are parameters.
+    update = "UPDATE orders_order SET " + ", ".join(assignments) + " WHERE id = %s AND status = %s AND state = %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        if event is None:
+            cursor.execute(update, params)
+            return cursor.rowcount == 1
+        columns, event_params = [], []
+        for field in OrderEvent._meta.concrete_fields:
+            if field.primary_key or field.attname == "order_id":
+                continue
+            columns.append(connection.ops.quote_name(field.column))
+            event_params.append(field.get_db_prep_save(getattr(event, field.attname), connection))
+        cursor.execute(
+            "WITH moved AS (" + update + " RETURNING id) "  # noqa: S608
+            "INSERT INTO orders_orderevent (order_id, " + ", ".join(columns) + ") "
+            "SELECT id, " + ", ".join(["%s"] * len(columns)) + " FROM moved",
+            params + event_params,
+        )
+        return cursor.rowcount == 1
+
+
+def _refund(*, order: Order, status: str, remains: int | None, actor: User | None) -> None:
+    if status == Status.CANCELED:
+        amount = order.charge
+        memo = f"Refund for order #{order.pk} (Canceled)"
+    else:
+        amount = refund_for_remains(charge=order.charge, remains=remains or 0, quantity=order.quantity)
+        memo = f"Refund for order #{order.pk} (Partial, {remains} of {order.quantity} not delivered)"
+    if amount <= 0:
+        return
+    wallet_credit(
+        user=order.user,
+        amount=amount,
+        kind="refund",
+        idempotency_key=f"order:{order.pk}:refund",
+        memo=memo,
+        actor=actor,
+        order_ref=order.pk,
+    )
+
+
+def refund_amount(*, order: Order) -> Decimal:
+    """What the ledger must hold as this order's refund, by its status (for display)."""
+    if order.status == Status.CANCELED:
+        return order.charge
+    if order.status == Status.PARTIAL:
+        return refund_for_remains(charge=order.charge, remains=order.remains or 0, quantity=order.quantity)
+    return money(Decimal("0"))
+
+
+def order_profit(*, order: Order) -> Decimal | None:
+    """What the panel keeps: the charge less its refund, less what the upstream takes for
+    what it delivered (its own reported charge when that is more)."""
+    if order.cost is None:
+        return None
+    refund = refund_amount(order=order)
+    if order.status == Status.CANCELED:
+        upstream = Decimal("0")
+    elif order.status == Status.PARTIAL:
+        upstream = order.cost - refund_for_remains(
+            charge=order.cost, remains=order.remains or 0, quantity=order.quantity
+        )
+    else:
+        upstream = order.cost
+    if order.margin_flag and order.provider_charge is not None and order.provider is not None:
+        upstream = max(upstream, money(order.provider_charge * order.provider.exchange_rate))
+    return money(order.charge - refund - upstream)
