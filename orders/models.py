@@ -226,20 +226,29 @@ class RefillStatus(models.TextChoices):
 REFILL_TERMINAL_STATUSES = frozenset({RefillStatus.COMPLETED, RefillStatus.REJECTED})
 
 
-class Refill(models.Model):
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="refills")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="refills")
-    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="refills")
-    provider_refill_id = models.CharField(max_length=64, null=True, blank=True)
-    status = models.CharField(max_length=16, choices=RefillStatus.choices, default=RefillStatus.PENDING)
+class UpstreamRequest(models.Model):
+    """What a refill and a cancel request share: a request about one sent order, forwarded
+    to its provider by the same path (orders.services.requests) through RequestState."""
+
     state = models.CharField(max_length=16, choices=RequestState.choices, default=RequestState.QUEUED)
     note = models.CharField(max_length=500, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     sending_started_at = models.DateTimeField(null=True, blank=True)
-    last_checked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Refill(UpstreamRequest):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="refills")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="refills")
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="refills")
+    provider_refill_id = models.CharField(max_length=64, null=True, blank=True)
+    status = models.CharField(max_length=16, choices=RefillStatus.choices, default=RefillStatus.PENDING)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -263,17 +272,10 @@ class Refill(models.Model):
         return self.state not in (RequestState.REJECTED,) and self.status not in REFILL_TERMINAL_STATUSES
 
 
-class CancelRequest(models.Model):
+class CancelRequest(UpstreamRequest):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="cancel_requests")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="cancel_requests")
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="cancel_requests")
-    state = models.CharField(max_length=16, choices=RequestState.choices, default=RequestState.QUEUED)
-    note = models.CharField(max_length=500, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    sending_started_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-id"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -27,13 +28,14 @@ from ..models import (
     RequestState,
     State,
     Status,
+    UpstreamRequest,
 )
 
 if TYPE_CHECKING:
     from accounts.models import User
 from ..selectors import cancel_refusal, refill_refusal
 from . import outbox
-from .base import OrderError, _setting
+from .base import OrderError, RequestOutcome, _setting
 from .submission import _retry_delay
 from .transitions import order_transition
 
@@ -55,11 +57,11 @@ def refill_request(*, user: User, order_id: int) -> Refill:
     return refill
 
 
-def _request_move(obj: Refill | CancelRequest, *, old: str, new: str, **changes: Any) -> bool:
+def _request_move(obj: UpstreamRequest, *, old: str, new: str, **changes: Any) -> bool:
     if new not in REQUEST_STATE_TRANSITIONS[old]:
         raise ValueError(f"{obj}: {old} → {new} is not allowed")
     now = timezone.now()
-    updated = type(obj).objects.filter(pk=obj.pk, state=old).update(state=new, updated_at=now, **changes)
+    updated = type(obj)._default_manager.filter(pk=obj.pk, state=old).update(state=new, updated_at=now, **changes)
     if updated == 1:
         obj.state = new
         for name, value in changes.items():
@@ -67,54 +69,97 @@ def _request_move(obj: Refill | CancelRequest, *, old: str, new: str, **changes:
     return updated == 1
 
 
-def refill_submit(*, refill_id: int) -> str:
-    refill = Refill.objects.select_related("order", "provider").filter(pk=refill_id).first()
-    if refill is None or refill.state != RequestState.QUEUED:
-        return "skipped"
-    attempts = refill.attempts + 1
+def _forward(
+    *,
+    request: UpstreamRequest,
+    call: Callable[[], object],
+    accepted: Callable[[object], dict[str, Any]],
+    rejected: dict[str, Any],
+    enqueue: Callable[..., None],
+) -> RequestOutcome:
+    """Forward one refill or cancel request to the provider: claim it with a compare-and-set
+    `queued → sending`, call outside any transaction, record what came back. The same rules
+    as an order's submission: surely not sent → queued again with backoff; refused →
+    rejected; anything we cannot read → unknown, for a person."""
+    if request.state != RequestState.QUEUED:
+        return RequestOutcome.SKIPPED
+    attempts = request.attempts + 1
     if not _request_move(
-        refill, old=RequestState.QUEUED, new=RequestState.SENDING, attempts=attempts, sending_started_at=timezone.now()
+        request, old=RequestState.QUEUED, new=RequestState.SENDING, attempts=attempts, sending_started_at=timezone.now()
     ):
-        return "skipped"
+        return RequestOutcome.SKIPPED
     try:
-        provider_refill_id = provider_client(provider=refill.provider).refill(str(refill.order.provider_order_id))
+        result = call()
     except (NotSent, ValidationError) as exc:
         delay = _retry_delay(attempts)
         note = exc.message if isinstance(exc, NotSent) else "; ".join(exc.messages)
         if _request_move(
-            refill,
+            request,
             old=RequestState.SENDING,
             new=RequestState.QUEUED,
             note=f"not sent: {note}"[:500],
             next_attempt_at=timezone.now() + timedelta(seconds=delay),
         ):
-            outbox.enqueue_refill(pk=refill.pk, countdown=delay)
-        return "retry"
+            enqueue(pk=request.pk, countdown=delay)
+        return RequestOutcome.RETRY
     except Rejected as exc:
-        _request_move(
-            refill,
-            old=RequestState.SENDING,
-            new=RequestState.REJECTED,
-            status=RefillStatus.REJECTED,
-            note=exc.message[:500],
-        )
-        return "rejected"
+        result = exc
     except Exception as exc:
         if not isinstance(exc, UnknownOutcome):
-            logger.exception("refill %s: unexpected error", refill.pk)
-        _request_move(refill, old=RequestState.SENDING, new=RequestState.UNKNOWN, note=str(exc)[:500])
-        return "unknown"
-    try:
-        _request_move(refill, old=RequestState.SENDING, new=RequestState.SENT, provider_refill_id=provider_refill_id)
-    except IntegrityError:
+            logger.exception("%s: unexpected error", request)
+        _request_move(request, old=RequestState.SENDING, new=RequestState.UNKNOWN, note=str(exc)[:500])
+        return RequestOutcome.UNKNOWN
+    if isinstance(result, Rejected):
         _request_move(
-            refill,
-            old=RequestState.SENDING,
-            new=RequestState.UNKNOWN,
-            note=f"provider answered refill id {provider_refill_id}, already used",
+            request, old=RequestState.SENDING, new=RequestState.REJECTED, note=result.message[:500], **rejected
         )
-        return "unknown"
-    return "sent"
+        return RequestOutcome.REJECTED
+    try:
+        changes = accepted(result)
+    except ValueError as exc:
+        _request_move(request, old=RequestState.SENDING, new=RequestState.UNKNOWN, note=str(exc)[:500])
+        return RequestOutcome.UNKNOWN
+    try:
+        _request_move(request, old=RequestState.SENDING, new=RequestState.SENT, **changes)
+    except IntegrityError:
+        note = f"provider answered {changes}, already used by another request"
+        _request_move(request, old=RequestState.SENDING, new=RequestState.UNKNOWN, note=note[:500])
+        return RequestOutcome.UNKNOWN
+    return RequestOutcome.SENT
+
+
+def refill_submit(*, refill_id: int) -> RequestOutcome:
+    refill = Refill.objects.select_related("order", "provider").filter(pk=refill_id).first()
+    if refill is None:
+        return RequestOutcome.SKIPPED
+    pid = str(refill.order.provider_order_id)
+    return _forward(
+        request=refill,
+        call=lambda: provider_client(provider=refill.provider).refill(pid),
+        accepted=lambda refill_id: {"provider_refill_id": refill_id, "note": ""},
+        rejected={"status": RefillStatus.REJECTED},
+        enqueue=outbox.enqueue_refill,
+    )
+
+
+def _cancel_accepted(result: object) -> dict[str, Any]:
+    if result is not True:
+        raise ValueError(str(result))
+    return {"note": ""}
+
+
+def cancel_submit(*, cancel_id: int) -> RequestOutcome:
+    request = CancelRequest.objects.select_related("order", "provider").filter(pk=cancel_id).first()
+    if request is None:
+        return RequestOutcome.SKIPPED
+    pid = str(request.order.provider_order_id)
+    return _forward(
+        request=request,
+        call=lambda: provider_client(provider=request.provider).cancel([pid]).get(pid),
+        accepted=_cancel_accepted,
+        rejected={},
+        enqueue=outbox.enqueue_cancel,
+    )
 
 
 def refills_sync_plan(*, now: datetime | None = None, max_chunks: int | None = None) -> list[tuple[int, list[int]]]:
@@ -205,44 +250,3 @@ def cancel_request(*, user: User, order_id: int) -> CancelRequest | None:
         request = CancelRequest.objects.create(order=order, user=user, provider_id=order.provider_id)
         transaction.on_commit(partial(outbox.enqueue_cancel, pk=request.pk), robust=True)
     return request
-
-
-def cancel_submit(*, cancel_id: int) -> str:
-    request = CancelRequest.objects.select_related("order", "provider").filter(pk=cancel_id).first()
-    if request is None or request.state != RequestState.QUEUED:
-        return "skipped"
-    attempts = request.attempts + 1
-    if not _request_move(
-        request, old=RequestState.QUEUED, new=RequestState.SENDING, attempts=attempts, sending_started_at=timezone.now()
-    ):
-        return "skipped"
-    pid = str(request.order.provider_order_id)
-    try:
-        result = provider_client(provider=request.provider).cancel([pid]).get(pid)
-    except (NotSent, ValidationError) as exc:
-        delay = _retry_delay(attempts)
-        note = exc.message if isinstance(exc, NotSent) else "; ".join(exc.messages)
-        if _request_move(
-            request,
-            old=RequestState.SENDING,
-            new=RequestState.QUEUED,
-            note=f"not sent: {note}"[:500],
-            next_attempt_at=timezone.now() + timedelta(seconds=delay),
-        ):
-            outbox.enqueue_cancel(pk=request.pk, countdown=delay)
-        return "retry"
-    except Rejected as exc:
-        result = exc
-    except Exception as exc:
-        if not isinstance(exc, UnknownOutcome):
-            logger.exception("cancel request %s: unexpected error", request.pk)
-        _request_move(request, old=RequestState.SENDING, new=RequestState.UNKNOWN, note=str(exc)[:500])
-        return "unknown"
-    if result is True:
-        _request_move(request, old=RequestState.SENDING, new=RequestState.SENT, note="")
-        return "sent"
-    if isinstance(result, Rejected):
-        _request_move(request, old=RequestState.SENDING, new=RequestState.REJECTED, note=result.message[:500])
-        return "rejected"
-    _request_move(request, old=RequestState.SENDING, new=RequestState.UNKNOWN, note=str(result)[:500])
-    return "unknown"
