@@ -35,7 +35,7 @@ from ..models import (
 if TYPE_CHECKING:
     pass
 from . import outbox
-from .base import _setting
+from .base import SubmitOutcome, _setting
 from .parsing import order_amount
 from .transitions import order_transition
 
@@ -48,7 +48,7 @@ def _retry_delay(attempts: int) -> float:
     return min(cap, base * (2 ** max(attempts - 1, 0)))
 
 
-def order_submit(*, order_id: int) -> str:
+def order_submit(*, order_id: int) -> SubmitOutcome:
     """Send one queued order to its provider, exactly once. Returns what happened.
 
     Safe to run any number of times for the same order, concurrently: only the caller
@@ -58,7 +58,7 @@ def order_submit(*, order_id: int) -> str:
     # only for a refund (then read once).
     order = first_or_none(Order.objects.filter(pk=order_id))
     if order is None or order.state != State.QUEUED:
-        return "skipped"
+        return SubmitOutcome.SKIPPED
     now = timezone.now()
     tried = set(order.routes_tried or [])
     untried = [r for r in service_routes(service=order.service_id) if r.pk not in tried]
@@ -68,9 +68,9 @@ def order_submit(*, order_id: int) -> str:
             # Only paused providers are left: wait for staff to resume one, keep the money.
             wait = timedelta(seconds=float(_setting("ORDERS_PAUSED_RETRY_SECONDS", 300)))
             Order.objects.filter(pk=order.pk, state=State.QUEUED).update(next_attempt_at=now + wait)
-            return "waiting"
+            return SubmitOutcome.WAITING
         if not order_transition(order=order, state=State.SENDING, reason="no route left to try"):
-            return "skipped"
+            return SubmitOutcome.SKIPPED
         note = order.customer_note or "No active providers for this service"
         order_transition(
             order=order,
@@ -79,7 +79,7 @@ def order_submit(*, order_id: int) -> str:
             reason="no active provider for this service: canceled and refunded",
             changes={"customer_note": note},
         )
-        return "rejected"
+        return SubmitOutcome.REJECTED
 
     route = usable[0]
     upstream = route.upstream
@@ -106,7 +106,7 @@ def order_submit(*, order_id: int) -> str:
         },
     )
     if not claimed:
-        return "skipped"
+        return SubmitOutcome.SKIPPED
 
     # Outside any transaction: the network call may take up to the read timeout.
     try:
@@ -119,35 +119,35 @@ def order_submit(*, order_id: int) -> str:
         return _submit_rejected(order=order, route=route, provider=provider, exc=exc, others=len(untried) > 1)
     except UnknownOutcome as exc:
         _submit_unknown(order=order, reason=f"{provider.name} may have placed it: {exc.message}")
-        return "unknown"
+        return SubmitOutcome.UNKNOWN
     except Exception as exc:
         # A bug or a time limit mid-call: the request may have gone out.
         logger.exception("order %s: unexpected error while sending", order.pk)
         _submit_unknown(order=order, reason=f"unexpected error while sending: {exc.__class__.__name__}")
-        return "unknown"
+        return SubmitOutcome.UNKNOWN
     return _submit_accepted(order=order, provider=provider, provider_order_id=provider_order_id)
 
 
-def _submit_accepted(*, order: Order, provider: Provider, provider_order_id: str) -> str:
+def _submit_accepted(*, order: Order, provider: Provider, provider_order_id: str) -> SubmitOutcome:
     changes = {"provider_order_id": provider_order_id, "sent_at": timezone.now(), "customer_note": ""}
     reason = f"accepted by {provider.name} as #{provider_order_id}"
     try:
         if order_transition(order=order, state=State.SENT, reason=reason, changes=changes):
-            return "sent"
+            return SubmitOutcome.SENT
         # The stuck-order sweeper moved it to unknown while we waited: we now know better.
         order.refresh_from_db()
         if order.state == State.UNKNOWN and order_transition(
             order=order, state=State.SENT, reason=reason + " (after the sending timeout)", changes=changes
         ):
-            return "sent"
+            return SubmitOutcome.SENT
     except IntegrityError:
         _submit_unknown(
             order=order,
             reason=f"{provider.name} answered with order id {provider_order_id}, already used by another order",
         )
-        return "unknown"
+        return SubmitOutcome.UNKNOWN
     logger.error("order %s: accepted as %s but the row moved to %s", order.pk, provider_order_id, order.state)
-    return "lost"
+    return SubmitOutcome.LOST
 
 
 def _submit_unknown(*, order: Order, reason: str) -> None:
@@ -156,7 +156,7 @@ def _submit_unknown(*, order: Order, reason: str) -> None:
         order_transition(order=order, state=State.UNKNOWN, reason=reason, changes={"sync_note": reason[:500]})
 
 
-def _submit_retry_later(*, order: Order, reason: str) -> str:
+def _submit_retry_later(*, order: Order, reason: str) -> SubmitOutcome:
     delay = _retry_delay(order.attempts)
     moved = order_transition(
         order=order,
@@ -166,10 +166,10 @@ def _submit_retry_later(*, order: Order, reason: str) -> str:
     )
     if moved:
         outbox.enqueue_submit(order_id=order.pk, countdown=delay)
-    return "retry"
+    return SubmitOutcome.RETRY
 
 
-def _submit_waiting_for_funds(*, order: Order, provider: Provider) -> str:
+def _submit_waiting_for_funds(*, order: Order, provider: Provider) -> SubmitOutcome:
     """The provider cannot fund this order from our account. Only this order waits: it
     may be larger than our balance there while smaller orders still go through, so the
     provider is not paused for everyone. The customer may cancel it meanwhile."""
@@ -197,10 +197,10 @@ def _submit_waiting_for_funds(*, order: Order, provider: Provider) -> str:
             f"{provider.name} cannot pay for it. Orders it can pay for still go through. Add funds there; "
             "waiting orders are retried on their own.",
         )
-    return "waiting_funds"
+    return SubmitOutcome.WAITING_FUNDS
 
 
-def _submit_rejected(*, order: Order, route: Route, provider: Provider, exc: Rejected, others: bool) -> str:
+def _submit_rejected(*, order: Order, route: Route, provider: Provider, exc: Rejected, others: bool) -> SubmitOutcome:
     if exc.message == protocol.ERR_NOT_ENOUGH_FUNDS:
         return _submit_waiting_for_funds(order=order, provider=provider)
     if exc.is_provider_side:
@@ -214,7 +214,7 @@ def _submit_rejected(*, order: Order, route: Route, provider: Provider, exc: Rej
         )
         if moved:
             outbox.enqueue_submit(order_id=order.pk)  # another route may take it; else it waits
-        return "paused"
+        return SubmitOutcome.PAUSED
     tried = [*order.routes_tried, route.pk]
     if others:
         moved = order_transition(
@@ -225,7 +225,7 @@ def _submit_rejected(*, order: Order, route: Route, provider: Provider, exc: Rej
         )
         if moved:
             outbox.enqueue_submit(order_id=order.pk)
-        return "next_route"
+        return SubmitOutcome.NEXT_ROUTE
     order_transition(
         order=order,
         state=State.REJECTED,
@@ -233,7 +233,7 @@ def _submit_rejected(*, order: Order, route: Route, provider: Provider, exc: Rej
         reason=f"rejected by {provider.name}: {exc.message}; canceled and refunded",
         changes={"routes_tried": tried, "customer_note": exc.message[:500], "sending_started_at": None},
     )
-    return "rejected"
+    return SubmitOutcome.REJECTED
 
 
 def orders_sweep(*, now: datetime | None = None, batch: int | None = None) -> dict[str, int]:

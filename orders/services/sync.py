@@ -34,7 +34,8 @@ from ..models import (
 
 if TYPE_CHECKING:
     pass
-from .base import SUBSCRIPTIONS, _setting
+from .. import queries
+from .base import SUBSCRIPTIONS, SyncOutcome, _setting
 from .parsing import order_amount
 from .transitions import order_transition
 
@@ -181,37 +182,25 @@ def _reconcile(*, order: Order, reply: OrderStatus, provider: Provider) -> None:
     )
 
 
-def _sync_quick_many(answered: list[tuple[Order, OrderStatus | ProviderError | None]]) -> dict[int, str]:
+def _sync_quick_many(answered: list[tuple[Order, OrderStatus | ProviderError | None]]) -> dict[int, SyncOutcome]:
     """_sync_quick for a whole chunk in one UPDATE (PostgreSQL): every reply that changes no
     status, each row compared-and-set on its own (still sent, still in the status read).
     Returns the outcome of each order it applied; the others go the single-order way."""
     now = timezone.now()
     rows: list[tuple[Any, ...]] = []
-    outcome: dict[int, str] = {}
+    outcome: dict[int, SyncOutcome] = {}
     for order, reply in answered:
         nonsense = _nonsense(order=order, reply=reply)
         if nonsense is not None:
             rows.append((order.pk, order.status, True, nonsense[:500], None, None, None))
-            outcome[order.pk] = "flagged"
+            outcome[order.pk] = SyncOutcome.FLAGGED
         elif isinstance(reply, OrderStatus) and reply.status == order.status:
             start_count = reply.start_count if reply.start_count is not None and reply.start_count >= 0 else None
             rows.append((order.pk, order.status, False, "", start_count, reply.remains, reply.charge))
-            outcome[order.pk] = "checked"
+            outcome[order.pk] = SyncOutcome.CHECKED
     if not rows:
         return {}
-    values = ", ".join(
-        ["(%s::bigint, %s::varchar, %s::boolean, %s::varchar, %s::bigint, %s::bigint, %s::numeric)"] * len(rows)
-    )
-    sql = (  # only placeholders are joined in
-        "UPDATE orders_order AS o SET sync_flag = v.flag, sync_note = v.note, "  # noqa: S608
-        "start_count = COALESCE(v.start_count, o.start_count), remains = COALESCE(v.remains, o.remains), "
-        "provider_charge = COALESCE(v.charge, o.provider_charge), last_checked_at = %s, updated_at = %s "
-        "FROM (VALUES " + values + ") AS v(id, status, flag, note, start_count, remains, charge) "
-        "WHERE o.id = v.id AND o.state = %s AND o.status = v.status RETURNING o.id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [now, now, *(x for row in rows for x in row), State.SENT])
-        applied = {pk for (pk,) in cursor.fetchall()}
+    applied = queries.sync_unchanged_many(rows=rows, now=now)
     return {pk: result for pk, result in outcome.items() if pk in applied}
 
 
@@ -272,7 +261,7 @@ def _subscription_undelivered(*, order: Order, reply: OrderStatus) -> int:
     return int(order.quantity * returned / expected)  # down: never refund more than came back
 
 
-def _sync_quick(*, order: Order, reply: OrderStatus | ProviderError | None) -> str | None:
+def _sync_quick(*, order: Order, reply: OrderStatus | ProviderError | None) -> SyncOutcome | None:
     """Apply a reply that changes no status without a transaction; None when it does not
     apply (a new status, or the order moved since we read it)."""
     now = timezone.now()
@@ -280,37 +269,37 @@ def _sync_quick(*, order: Order, reply: OrderStatus | ProviderError | None) -> s
     nonsense = _nonsense(order=order, reply=reply)
     if nonsense is not None:
         moved = unchanged.update(sync_flag=True, sync_note=nonsense[:500], last_checked_at=now, updated_at=now)
-        return "flagged" if moved else None
+        return SyncOutcome.FLAGGED if moved else None
     assert isinstance(reply, OrderStatus)
     if reply.status != order.status:
         return None
-    return "checked" if unchanged.update(**_sync_changes(reply, now)) else None
+    return SyncOutcome.CHECKED if unchanged.update(**_sync_changes(reply, now)) else None
 
 
-def _sync_one(*, order_id: int, reply: OrderStatus | ProviderError | None, provider: Provider) -> str:
+def _sync_one(*, order_id: int, reply: OrderStatus | ProviderError | None, provider: Provider) -> SyncOutcome:
     now = timezone.now()
     with transaction.atomic():
         # The row lock makes two workers syncing the same order take turns; the second
         # sees the terminal status and does nothing, so the refund happens once.
         order = first_or_none(Order.objects.select_for_update().filter(pk=order_id))
         if order is None or order.state != State.SENT or order.is_terminal:
-            return "skipped"
+            return SyncOutcome.SKIPPED
         nonsense = _nonsense(order=order, reply=reply)
         if nonsense is not None:
             Order.objects.filter(pk=order.pk).update(
                 sync_flag=True, sync_note=nonsense[:500], last_checked_at=now, updated_at=now
             )
-            return "flagged"
+            return SyncOutcome.FLAGGED
         assert isinstance(reply, OrderStatus)
         _reconcile(order=order, reply=reply, provider=provider)
         changes = _sync_changes(reply, now)
         status = _outcome(order=order, reply=reply, changes=changes)
         if status == order.status:
             Order.objects.filter(pk=order.pk).update(**changes)
-            return "checked"
+            return SyncOutcome.CHECKED
         changes.pop("updated_at")
         order_transition(order=order, status=status, reason=f"provider reports {reply.raw_status}", changes=changes)
-        return "changed"
+        return SyncOutcome.CHANGED
 
 
 def _nonsense(*, order: Order, reply: OrderStatus | ProviderError | None) -> str | None:

@@ -6,12 +6,13 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from kernel.money import money, refund_for_remains
 from wallets.services import wallet_credit
 
+from .. import queries
 from ..models import (
     STATE_TRANSITIONS,
     STATUS_TRANSITIONS,
@@ -75,7 +76,7 @@ def order_transition(
     if not refunding and connection.vendor == "postgresql" and not connection.in_atomic_block:
         # Nothing else has to share the transaction: the update and its event in one
         # statement, atomic on its own (submission moves every order twice this way).
-        if not _transition_in_one_statement(order=order, values=values, event=event):
+        if not queries.transition_in_one_statement(order=order, values=values, event=event):
             return False
     else:
         with transaction.atomic():
@@ -89,38 +90,6 @@ def order_transition(
     for name, value in values.items():
         setattr(order, name, value)
     return True
-
-
-def _transition_in_one_statement(*, order: Order, values: Mapping[str, Any], event: OrderEvent | None) -> bool:
-    """order_transition's compare-and-set UPDATE and its OrderEvent INSERT as one PostgreSQL
-    statement (a data-modifying WITH): both happen or neither, and only if the row still has
-    the status and state the caller read. True when it moved."""
-    assignments, params = [], []
-    for name, value in values.items():
-        field = Order._meta.get_field(name)
-        assert isinstance(field, models.Field)
-        assignments.append(f"{connection.ops.quote_name(field.column)} = %s")
-        params.append(field.get_db_prep_save(value.pk if isinstance(value, models.Model) else value, connection))
-    params += [order.pk, order.status, order.state]
-    # Column names come from the model, values are parameters.
-    update = "UPDATE orders_order SET " + ", ".join(assignments) + " WHERE id = %s AND status = %s AND state = %s"  # noqa: S608
-    with connection.cursor() as cursor:
-        if event is None:
-            cursor.execute(update, params)
-            return cursor.rowcount == 1
-        columns, event_params = [], []
-        for field in OrderEvent._meta.concrete_fields:
-            if field.primary_key or field.attname == "order_id":
-                continue
-            columns.append(connection.ops.quote_name(field.column))
-            event_params.append(field.get_db_prep_save(getattr(event, field.attname), connection))
-        cursor.execute(
-            "WITH moved AS (" + update + " RETURNING id) "  # noqa: S608
-            "INSERT INTO orders_orderevent (order_id, " + ", ".join(columns) + ") "
-            "SELECT id, " + ", ".join(["%s"] * len(columns)) + " FROM moved",
-            params + event_params,
-        )
-        return cursor.rowcount == 1
 
 
 def _refund(*, order: Order, status: str, remains: int | None, actor: User | None) -> None:

@@ -1,0 +1,64 @@
+"""The orders app's raw SQL, in one place: the statements the ORM cannot say in one round
+trip. Column names come from the models; every value is a parameter."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, models
+
+from .models import Order, OrderEvent, State
+
+
+def transition_in_one_statement(*, order: Order, values: Mapping[str, Any], event: OrderEvent | None) -> bool:
+    """order_transition's compare-and-set UPDATE and its OrderEvent INSERT as one PostgreSQL
+    statement (a data-modifying WITH): both happen or neither, and only if the row still has
+    the status and state the caller read. True when it moved."""
+    assignments, params = [], []
+    for name, value in values.items():
+        field = Order._meta.get_field(name)
+        assert isinstance(field, models.Field)
+        assignments.append(f"{connection.ops.quote_name(field.column)} = %s")
+        params.append(field.get_db_prep_save(value.pk if isinstance(value, models.Model) else value, connection))
+    params += [order.pk, order.status, order.state]
+    # Column names come from the model, values are parameters.
+    update = "UPDATE orders_order SET " + ", ".join(assignments) + " WHERE id = %s AND status = %s AND state = %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        if event is None:
+            cursor.execute(update, params)
+            return cursor.rowcount == 1
+        columns, event_params = [], []
+        for field in OrderEvent._meta.concrete_fields:
+            if field.primary_key or field.attname == "order_id":
+                continue
+            columns.append(connection.ops.quote_name(field.column))
+            event_params.append(field.get_db_prep_save(getattr(event, field.attname), connection))
+        cursor.execute(
+            "WITH moved AS (" + update + " RETURNING id) "  # noqa: S608
+            "INSERT INTO orders_orderevent (order_id, " + ", ".join(columns) + ") "
+            "SELECT id, " + ", ".join(["%s"] * len(columns)) + " FROM moved",
+            params + event_params,
+        )
+        return cursor.rowcount == 1
+
+
+def sync_unchanged_many(*, rows: Sequence[tuple[Any, ...]], now: datetime) -> set[int]:
+    """Status replies that change no status, a whole chunk in one UPDATE (PostgreSQL), each
+    row compared-and-set on its own: still sent, still in the status read. A row is (id,
+    status read, flag, note, start count, remains, provider charge); None keeps a value.
+    Returns the ids it applied."""
+    values = ", ".join(
+        ["(%s::bigint, %s::varchar, %s::boolean, %s::varchar, %s::bigint, %s::bigint, %s::numeric)"] * len(rows)
+    )
+    sql = (  # only placeholders are joined in
+        "UPDATE orders_order AS o SET sync_flag = v.flag, sync_note = v.note, "  # noqa: S608
+        "start_count = COALESCE(v.start_count, o.start_count), remains = COALESCE(v.remains, o.remains), "
+        "provider_charge = COALESCE(v.charge, o.provider_charge), last_checked_at = %s, updated_at = %s "
+        "FROM (VALUES " + values + ") AS v(id, status, flag, note, start_count, remains, charge) "
+        "WHERE o.id = v.id AND o.state = %s AND o.status = v.status RETURNING o.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now, now, *(x for row in rows for x in row), State.SENT])
+        return {pk for (pk,) in cursor.fetchall()}
