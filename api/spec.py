@@ -133,32 +133,7 @@ ACTIONS: tuple[Action, ...] = (
 
 ACTION_NAMES = frozenset(a.name for a in ACTIONS)
 
-FIELD_DESCRIPTIONS = {
-    "link": "Link to the page",
-    "quantity": "Needed quantity",
-    "runs": "Drip-feed: runs to deliver (optional)",
-    "interval": "Drip-feed: minutes between runs (optional)",
-    "keywords": "Keywords, one per line",
-    "comments": "Comments, one per line",
-    "usernames": "Usernames, one per line",
-    "hashtags": "Hashtags, one per line",
-    "hashtag": "Hashtag to scrape users from",
-    "username": "Username",
-    "media": "Media URL to scrape likers from",
-    "answer_number": "Answer number of the poll",
-    "groups": "Groups, one per line",
-    "min": "Quantity min",
-    "max": "Quantity max",
-    "posts": "New posts count (optional)",
-    "old_posts": "Old posts count (optional)",
-    "delay": "Delay in minutes: " + ", ".join(str(d) for d in protocol.SUBSCRIPTION_DELAYS),
-    "expiry": "Expiry date, d/m/Y (optional)",
-    "country": "Country code or name (optional)",
-    "device": "Device 1–5 (optional)",
-    "type_of_traffic": "Type of traffic 1–3 (optional)",
-    "google_keyword": "Google keyword (optional)",
-    "referring_url": "Referring URL (optional)",
-}
+FIELD_DESCRIPTIONS = {spec.name: spec.description for spec in protocol.FIELD_SPECS}
 
 ERRORS = (
     (protocol.ERR_INCORRECT_REQUEST, "missing or unknown action"),

@@ -109,6 +109,89 @@ def normalise_refill_status(raw: object) -> str | None:
     return _REFILL_ALIASES.get(re.sub(r"\s+", " ", raw.strip().lower()))
 
 
+# --- The fields of an order, once ---------------------------------------------------------
+# Every layer derives from this table: the order parser (its checks and error texts), the
+# new-order form (its widgets, labels and order on the page), the API page's documentation
+# and the provider simulator. A new field is one line here plus its place in SERVICE_TYPES.
+FIELD_LINK = "link"  # an absolute http(s) URL
+FIELD_NUMBER = "number"  # a whole number within [minimum, maximum]
+FIELD_LIST = "list"  # one item a line (or comma-separated on one line)
+FIELD_TEXT = "text"  # one line
+FIELD_CHOICE = "choice"  # one of `choices`
+FIELD_DATE = "date"  # d/m/Y
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    label: str  # what a person reads; errors say "Incorrect <label in lower case>"
+    kind: str
+    description: str  # for the API documentation
+    minimum: int | None = None
+    maximum: int | None = None
+    choices: tuple[int, ...] = ()
+    max_length: int = 500
+
+
+SUBSCRIPTION_DELAYS = (0, 5, 10, 15, 20, 30, 40, 50, 60, 90, 120, 150, 180, 210, 240, 270, 300, 360, 420, 480, 540, 600)
+MAX_RUNS = 10_000
+MAX_INTERVAL_MINUTES = 60 * 24 * 30
+
+# In the order the new-order page shows them.
+FIELD_SPECS: tuple[FieldSpec, ...] = (
+    FieldSpec("link", "Link", FIELD_LINK, "Link to the page", max_length=2000),
+    FieldSpec("quantity", "Quantity", FIELD_NUMBER, "Needed quantity", minimum=1),
+    FieldSpec("runs", "Runs", FIELD_NUMBER, "Drip-feed: runs to deliver", minimum=1, maximum=MAX_RUNS),
+    FieldSpec(
+        "interval",
+        "Interval (minutes)",
+        FIELD_NUMBER,
+        "Drip-feed: minutes between runs",
+        minimum=1,
+        maximum=MAX_INTERVAL_MINUTES,
+    ),
+    FieldSpec("comments", "Comments", FIELD_LIST, "Comments, one per line"),
+    FieldSpec("usernames", "Usernames", FIELD_LIST, "Usernames, one per line"),
+    FieldSpec("hashtags", "Hashtags", FIELD_LIST, "Hashtags, one per line"),
+    FieldSpec("keywords", "Keywords", FIELD_LIST, "Keywords, one per line"),
+    FieldSpec("groups", "Groups", FIELD_LIST, "Groups, one per line"),
+    FieldSpec("hashtag", "Hashtag", FIELD_TEXT, "Hashtag to scrape users from"),
+    FieldSpec("username", "Username", FIELD_TEXT, "Username"),
+    FieldSpec("media", "Media link", FIELD_LINK, "Media URL to scrape likers from", max_length=2000),
+    FieldSpec("answer_number", "Answer number", FIELD_NUMBER, "Answer number of the poll", minimum=1),
+    FieldSpec("country", "Country", FIELD_TEXT, "Country code or name"),
+    FieldSpec("device", "Device", FIELD_NUMBER, "Device 1–5", minimum=1, maximum=5),
+    FieldSpec("type_of_traffic", "Type of traffic", FIELD_NUMBER, "Type of traffic 1–3", minimum=1, maximum=3),
+    FieldSpec("google_keyword", "Google keyword", FIELD_TEXT, "Google keyword"),
+    FieldSpec("referring_url", "Referring URL", FIELD_LINK, "Referring URL", max_length=2000),
+    FieldSpec("min", "Min per post", FIELD_NUMBER, "Quantity min per post", minimum=1),
+    FieldSpec("max", "Max per post", FIELD_NUMBER, "Quantity max per post", minimum=1),
+    FieldSpec("posts", "Posts", FIELD_NUMBER, "New posts count", minimum=1),
+    FieldSpec("old_posts", "Old posts", FIELD_NUMBER, "Old posts count", minimum=0),
+    FieldSpec(
+        "delay",
+        "Delay (minutes)",
+        FIELD_CHOICE,
+        "Delay in minutes: " + ", ".join(str(d) for d in SUBSCRIPTION_DELAYS),
+        choices=SUBSCRIPTION_DELAYS,
+    ),
+    FieldSpec("expiry", "Expiry", FIELD_DATE, "Expiry date, d/m/Y"),
+)
+FIELDS = {f.name: f for f in FIELD_SPECS}
+LIST_FIELDS = frozenset(f.name for f in FIELD_SPECS if f.kind == FIELD_LIST)
+
+
+def field_error(name: str) -> str:
+    """The error text for a field's bad value, the same from the panel and its simulator."""
+    spec = FIELDS.get(name)
+    return f"Incorrect {(spec.label if spec else name).split(' (')[0].lower()}"
+
+
+def field_required(name: str) -> str:
+    spec = FIELDS.get(name)
+    return f"{(spec.label if spec else name).split(' (')[0]} is required"
+
+
 # --- What an order costs: the unit a service's rate is for ---------------------------------
 # A service's `rate` is always published "per 1000", but what it buys depends on the type
 # (API_V2.md, "What an order costs"). An order's `quantity` is the number of billed units:
@@ -141,8 +224,6 @@ class ServiceType:
     def billing_choices(self) -> tuple[str, ...]:
         return (self.billing, *self.other_billing)
 
-
-LIST_FIELDS = frozenset({"comments", "usernames", "hashtags", "keywords", "groups"})
 
 SERVICE_TYPES: tuple[ServiceType, ...] = (
     ServiceType("Default", ("link", "quantity", "runs", "interval"), ("link", "quantity"), dripfeed_capable=True),
@@ -200,7 +281,6 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
 )
 SERVICE_TYPES_BY_NAME = {t.name: t for t in SERVICE_TYPES}
 _SERVICE_TYPES_LOWER = {t.name.lower(): t for t in SERVICE_TYPES}
-SUBSCRIPTION_DELAYS = (0, 5, 10, 15, 20, 30, 40, 50, 60, 90, 120, 150, 180, 210, 240, 270, 300, 360, 420, 480, 540, 600)
 
 
 def billing_of(service_type: str, override: str = "") -> str:

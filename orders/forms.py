@@ -21,33 +21,45 @@ NOT_UTF8 = "\ufffd"
 NOT_UTF8_ERROR = "This text holds bytes that are not UTF-8; type it again."
 
 
-def _text(label: str, *, max_length: int = 500, help_text: str = "") -> forms.CharField:
+def type_field(spec: protocol.FieldSpec) -> forms.Field:
+    """The form field of one API v2 order field, from the protocol's field table."""
+    if spec.kind == protocol.FIELD_LIST:
+        return forms.CharField(
+            label=spec.label,
+            required=False,
+            max_length=MAX_LIST_TEXT,
+            help_text="One per line",
+            widget=forms.Textarea(attrs=TEXTAREA),
+        )
+    if spec.kind == protocol.FIELD_NUMBER:
+        attrs = {"class": "form-control", "inputmode": "numeric"}
+        return WholeNumberField(
+            label=spec.label,
+            required=False,
+            min_value=spec.minimum,
+            max_value=spec.maximum,
+            widget=forms.NumberInput(attrs=attrs),
+        )
+    if spec.kind == protocol.FIELD_CHOICE:
+        # The first choice is the default, so the form is valid as it comes.
+        return forms.TypedChoiceField(
+            label=spec.label,
+            required=False,
+            coerce=int,
+            empty_value=None,
+            initial=spec.choices[0],
+            choices=[(c, str(c)) for c in spec.choices],
+            widget=forms.Select(attrs={"class": "form-select"}),
+        )
+    if spec.kind == protocol.FIELD_DATE:
+        return forms.DateField(
+            label=spec.label, required=False, widget=forms.DateInput(attrs={"type": "date", "class": "form-control"})
+        )
     return forms.CharField(
-        label=label,
+        label=spec.label,
         required=False,
-        max_length=max_length,
-        help_text=help_text,
+        max_length=spec.max_length,
         widget=forms.TextInput(attrs={"class": "form-control"}),
-    )
-
-
-def _list(label: str) -> forms.CharField:
-    return forms.CharField(
-        label=label,
-        required=False,
-        max_length=MAX_LIST_TEXT,
-        help_text="One per line",
-        widget=forms.Textarea(attrs=TEXTAREA),
-    )
-
-
-def _number(label: str, *, min_value: int = 0, max_value: int | None = None) -> WholeNumberField:
-    return WholeNumberField(
-        label=label,
-        required=False,
-        min_value=min_value,
-        max_value=max_value,
-        widget=forms.NumberInput(attrs={"class": "form-control"}),
     )
 
 
@@ -55,55 +67,8 @@ class NewOrderForm(forms.Form):
     # A token generated with the page: submitting the same page twice places one order.
     token = forms.CharField(widget=forms.HiddenInput, required=False, max_length=40)
     service = WholeNumberField(min_value=1, widget=forms.Select(attrs={"class": "form-select"}))
-    link = _text("Link", max_length=2000)
-    quantity = _number("Quantity")
     dripfeed = forms.BooleanField(label="Drip-feed", required=False)
-    runs = _number("Runs", min_value=1)
-    interval = _number("Interval (minutes)", min_value=1)
-    comments = _list("Comments")
-    usernames = _list("Usernames")
-    hashtags = _list("Hashtags")
-    keywords = _list("Keywords")
-    groups = _list("Groups")
-    hashtag = _text("Hashtag")
-    username = _text("Username")
-    # The API v2 name; the form metaclass moves fields into base_fields, so Form.media stays.
-    media = _text("Media link", max_length=2000)  # type: ignore[assignment]
-    answer_number = _number("Answer number", min_value=1)
-    country = _text("Country")
-    device = forms.TypedChoiceField(
-        label="Device",
-        required=False,
-        coerce=int,
-        empty_value=None,
-        choices=[("", "Any"), (1, "1"), (2, "2"), (3, "3"), (4, "4"), (5, "5")],
-        widget=forms.Select(attrs={"class": "form-select"}),
-    )
-    type_of_traffic = forms.TypedChoiceField(
-        label="Type of traffic",
-        required=False,
-        coerce=int,
-        empty_value=None,
-        choices=[("", "Any"), (1, "1"), (2, "2"), (3, "3")],
-        widget=forms.Select(attrs={"class": "form-select"}),
-    )
-    google_keyword = _text("Google keyword")
-    referring_url = _text("Referring URL", max_length=2000)
-    min = _number("Min per post")
-    max = _number("Max per post")
-    posts = _number("New posts")
-    old_posts = _number("Old posts")
-    delay = forms.TypedChoiceField(
-        label="Delay (minutes)",
-        required=False,
-        coerce=int,
-        empty_value=None,
-        choices=[("", "—")] + [(d, str(d)) for d in protocol.SUBSCRIPTION_DELAYS],
-        widget=forms.Select(attrs={"class": "form-select"}),
-    )
-    expiry = forms.DateField(
-        label="Expiry", required=False, widget=forms.DateInput(attrs={"type": "date", "class": "form-control"})
-    )
+    # Then every API v2 order field, added below from the protocol's field table.
 
     TYPE_FIELDS = frozenset(f for t in protocol.SERVICE_TYPES for f in t.fields)
 
@@ -130,6 +95,11 @@ class NewOrderForm(forms.Form):
     def idempotency_key(self) -> str | None:
         token = self.cleaned_data.get("token") or ""
         return f"web-{token}" if token else None
+
+
+# The type fields come from one table (kernel.protocol.FIELD_SPECS); `media` is one of them,
+# so they are set on base_fields, where the Form.media property is not in the way.
+NewOrderForm.base_fields.update({spec.name: type_field(spec) for spec in protocol.FIELD_SPECS})
 
 
 def new_token() -> str:

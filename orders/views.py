@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from kernel import protocol
 from kernel.numbers import int_or_none
 
 from .filters import OrderFilter
@@ -37,30 +38,7 @@ from .tables import OrderTable, RefillTable
 MASS_RESULTS_KEY = "orders_mass_results"
 # Fields in the order the new-order page shows them; the script hides those the chosen
 # service's type does not take.
-FIELD_ORDER = (
-    "link",
-    "quantity",
-    "comments",
-    "usernames",
-    "hashtags",
-    "keywords",
-    "groups",
-    "hashtag",
-    "username",
-    "media",
-    "answer_number",
-    "country",
-    "device",
-    "type_of_traffic",
-    "google_keyword",
-    "referring_url",
-    "min",
-    "max",
-    "posts",
-    "old_posts",
-    "delay",
-    "expiry",
-)
+FIELD_ORDER = tuple(spec.name for spec in protocol.FIELD_SPECS if spec.name not in ("runs", "interval"))
 
 
 def _before(request: HttpRequest) -> int | None:

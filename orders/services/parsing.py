@@ -38,28 +38,8 @@ MAX_FIELDS_JSON = 200_000
 IDEMPOTENCY_KEY_MAX = 64
 
 
-LABELS = {
-    "min": "Min per post",
-    "max": "Max per post",
-    "comments": "Comments",
-    "usernames": "Usernames",
-    "hashtags": "Hashtags",
-    "keywords": "Keywords",
-    "groups": "Groups",
-    "hashtag": "Hashtag",
-    "username": "Username",
-    "media": "Media link",
-    "answer_number": "Answer number",
-    "country": "Country",
-    "device": "Device",
-    "type_of_traffic": "Type of traffic",
-    "google_keyword": "Google keyword",
-    "referring_url": "Referring URL",
-    "posts": "Posts",
-    "old_posts": "Old posts",
-    "delay": "Delay",
-    "expiry": "Expiry",
-}
+# What a person reads for each field (errors, the form): from the protocol's field table.
+LABELS = {spec.name: spec.label.split(" (")[0] for spec in protocol.FIELD_SPECS}
 
 
 @dataclass(frozen=True)
@@ -167,9 +147,9 @@ def order_request_parse(*, service: Service, fields: Mapping[str, Any]) -> Order
             interval = _int(fields.get("interval"))
         except _Invalid:
             runs = interval = 0
-        if runs is None or runs < 1 or runs > 10_000:
+        if runs is None or not _within(runs, protocol.FIELDS["runs"]):
             raise OrderError("Incorrect runs: a whole number of runs from 1 is needed")
-        if interval is None or interval < 1 or interval > 60 * 24 * 30:
+        if interval is None or not _within(interval, protocol.FIELDS["interval"]):
             raise OrderError("Incorrect interval: minutes between runs, from 1")
 
     if stype.quantity_from:
@@ -219,40 +199,35 @@ def order_request_parse(*, service: Service, fields: Mapping[str, Any]) -> Order
 
 
 def _parse_type_field(*, name: str, value: Any, required: bool) -> dict[str, Any]:
-    label = LABELS.get(name, name)
+    """One field of the type, checked as the protocol's field table describes it."""
+    spec = protocol.FIELDS[name]
     if not _present(value):
         if required:
-            raise OrderError(f"{label} is required")
+            raise OrderError(protocol.field_required(name))
         return {}
     try:
-        if name in protocol.LIST_FIELDS:
+        if spec.kind == protocol.FIELD_LIST:
             items = _list(value)
             if not items:
                 raise _Invalid
             return {name: items}
-        if name == "answer_number":
+        if spec.kind == protocol.FIELD_NUMBER:
             number = _int(value)
-            if number is None or number < 1:
+            if number is None or not _within(number, spec):
                 raise _Invalid
             return {name: number}
-        if name == "device":
-            number = _int(value)
-            if number is None or not 1 <= number <= 5:
-                raise _Invalid
-            return {name: number}
-        if name == "type_of_traffic":
-            number = _int(value)
-            if number is None or not 1 <= number <= 3:
-                raise _Invalid
-            return {name: number}
-        if name in ("media", "referring_url"):
-            text = _text(value, limit=MAX_LINK_LENGTH)
+        if spec.kind == protocol.FIELD_LINK:
+            text = _text(value, limit=spec.max_length)
             if not link_is_valid(text):
                 raise _Invalid
             return {name: text}
-        return {name: _text(value)}
+        return {name: _text(value, limit=spec.max_length)}
     except _Invalid:
-        raise OrderError(f"Incorrect {label.lower()}") from None
+        raise OrderError(protocol.field_error(name)) from None
+
+
+def _within(number: int, spec: protocol.FieldSpec) -> bool:
+    return (spec.minimum is None or number >= spec.minimum) and (spec.maximum is None or number <= spec.maximum)
 
 
 def _parse_subscription(*, service: Service, fields: Mapping[str, Any]) -> OrderRequest:
@@ -287,7 +262,7 @@ def _parse_subscription(*, service: Service, fields: Mapping[str, Any]) -> Order
         try:
             count = _int(fields.get(name))
         except _Invalid:
-            raise OrderError(f"Incorrect {LABELS[name].lower()}") from None
+            raise OrderError(protocol.field_error(name)) from None
         if count is not None:
             out[name] = count
     posts = out.get("posts")
