@@ -28,7 +28,7 @@ def transition_in_one_statement(*, order: Order, values: Mapping[str, Any], even
     with connection.cursor() as cursor:
         if event is None:
             cursor.execute(update, params)
-            return cursor.rowcount == 1
+            return bool(cursor.rowcount == 1)
         columns, event_params = [], []
         for field in OrderEvent._meta.concrete_fields:
             if field.primary_key or field.attname == "order_id":
@@ -41,7 +41,7 @@ def transition_in_one_statement(*, order: Order, values: Mapping[str, Any], even
             "SELECT id, " + ", ".join(["%s"] * len(columns)) + " FROM moved",
             params + event_params,
         )
-        return cursor.rowcount == 1
+        return bool(cursor.rowcount == 1)
 
 
 def sync_unchanged_many(*, rows: Sequence[tuple[Any, ...]], now: datetime) -> set[int]:

@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 def _retry_delay(attempts: int) -> float:
     base = float(_setting("ORDERS_RETRY_BASE_SECONDS", 15))
     cap = float(_setting("ORDERS_RETRY_MAX_SECONDS", 900))
-    return min(cap, base * (2 ** max(attempts - 1, 0)))
+    return min(cap, base * float(2 ** max(attempts - 1, 0)))
 
 
 def order_submit(*, order_id: int) -> SubmitOutcome:
