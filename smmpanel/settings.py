@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "orders",
     "api",
     "support",
+    "panel",
 ]
 
 MIDDLEWARE = [
@@ -87,7 +88,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "smmpanel.context_processors.panel",
+                "panel.context_processors.panel",
             ],
         },
     },
@@ -279,7 +280,7 @@ LOGGING = {
         "django.security": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
-ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_ADAPTER = "panel.adapter.PanelAccountAdapter"
 
 # --- Periodic work (celery beat); every task has soft and hard time limits ------------------
 CELERY_BEAT_SCHEDULE = {
