@@ -285,7 +285,7 @@ ACCOUNT_ADAPTER = "panel.adapter.PanelAccountAdapter"
 # --- Periodic work (celery beat); every task has soft and hard time limits ------------------
 CELERY_BEAT_SCHEDULE = {
     "providers-sync-services": {
-        "task": "providers.tasks.providers_sync_all",
+        "task": "catalog.tasks.providers_sync_all",
         "schedule": PROVIDER_SYNC_INTERVAL_MINUTES * 60.0,
     },
     "providers-refresh-balances": {"task": "providers.tasks.providers_refresh_balances", "schedule": 600.0},
