@@ -18,6 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 NOT_PRODUCTION = {"tests", "chaos", ".venv", "var", "node_modules"}
 # Configuration wires every app together; its imports are not dependencies of the apps.
 CONFIGURATION = {"smmpanel.settings", "smmpanel.urls", "smmpanel.celery", "smmpanel.wsgi", "smmpanel.apps"}
+# The layers of docs/DESIGN.md, lowest first: a package imports only packages of lower layers.
+LAYERS = [{"kernel"}, {"accounts"}, {"providers"}, {"catalog"}, {"wallets"}, {"orders"}, {"support", "api"}, {"panel"}]
+WIRING = "smmpanel"  # beside the layers: it imports only the kernel, and nothing imports it
 MAX_LINES = 600
 # Modules being split up. This list only shrinks: a module leaves it once it is short.
 TOO_LONG_FOR_NOW = {"orders/services.py", "providers/simulator.py"}
@@ -49,10 +52,13 @@ def module_name(path: Path) -> str:
 
 def imported_modules(path: Path) -> Iterator[tuple[str, int]]:
     """(module, line) for every import in the file, relative ones resolved."""
-    tree = ast.parse(path.read_text(), filename=str(path))
     here = module_name(path).split(".")
     package = here if path.name == "__init__.py" else here[:-1]
-    for node in ast.walk(tree):
+    return imports_in(path.read_text(), package=package, filename=str(path))
+
+
+def imports_in(source: str, *, package: list[str], filename: str = "<source>") -> Iterator[tuple[str, int]]:
+    for node in ast.walk(ast.parse(source, filename=filename)):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield alias.name, node.lineno
@@ -138,12 +144,46 @@ def test_every_app_is_found_as_production_code():
     assert expected <= packages()
 
 
-def test_the_reader_sees_imports_inside_functions_and_relative_ones():
-    source = ROOT / "panel" / "adapter.py"
-    modules = {module for module, _line in imported_modules(source)}
-    assert {"accounts.adapter", "wallets.referral"} <= modules
-    inner = ROOT / "orders" / "apps.py"  # ready() imports its checks inside the method
-    assert "orders.audit" in {module for module, _line in imported_modules(inner)}
+def test_the_reader_sees_every_kind_of_import():
+    source = """
+import orders.models
+from catalog import services
+from . import checks
+from ..selectors import wallet_balance
+if TYPE_CHECKING:
+    from accounts.models import User
+def later():
+    from support.models import Ticket
+    return importlib.import_module("api.views"), __import__("panel")
+"""
+    found = {module for module, _line in imports_in(source, package=["wallets", "management"])}
+    assert found == {
+        "orders.models",
+        "catalog",
+        "wallets.management",
+        "wallets.selectors",
+        "accounts.models",
+        "support.models",
+        "api.views",
+        "panel",
+    }
+
+
+def test_every_package_has_a_layer():
+    placed = set().union(*LAYERS) | {WIRING}
+    assert packages() - placed == set(), "give the new package its layer in LAYERS (and docs/DESIGN.md)"
+
+
+@pytest.mark.parametrize("layer", range(len(LAYERS)))
+def test_imports_only_go_down_the_layers(layer):
+    below = set().union(*LAYERS[:layer])
+    for package in sorted(LAYERS[layer]):
+        assert imports_of(package, *(packages() - below)) == []
+
+
+def test_the_wiring_imports_only_the_kernel_and_nothing_imports_it():
+    assert imports_of(WIRING, *(packages() - {"kernel"})) == []
+    assert [where for package in packages() for where in imports_of(package, WIRING)] == []
 
 
 def test_the_kernel_imports_no_app():
