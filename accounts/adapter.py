@@ -14,7 +14,9 @@ from kernel.text import has_hidden_characters
 
 
 class AccountAdapter(DefaultAccountAdapter):
-    """Sign-up hooks (referral attribution, names others will read) and the failed-login throttle's key."""
+    """Sign-up hooks (names others will read), e-mailed links and the failed-login throttle's key.
+
+    The panel's adapter (panel/adapter.py) adds what the apps above accounts do at sign-up."""
 
     error_messages = {
         **DefaultAccountAdapter.error_messages,
@@ -79,18 +81,3 @@ class AccountAdapter(DefaultAccountAdapter):
         # allauth's password reset, change and set all come through here.
         super().set_password(user, password)
         api_key_revoke_for_password_change(user=user)
-
-    def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> Any:
-        # Imported here: accounts must load before the wallets app.
-        from wallets.referral import referral_code_read
-        from wallets.selectors import affiliate_referrer_for_code
-
-        user = super().save_user(request, user, form, commit=False)
-        code = referral_code_read(request=request)
-        if code and user.referred_by_id is None:
-            referrer = affiliate_referrer_for_code(code=str(code))
-            if referrer is not None and referrer.pk != user.pk:
-                user.referred_by = referrer
-        if commit:
-            user.save()
-        return user

@@ -2,17 +2,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 from accounts.models import User
+from providers.admin import ProviderAdmin, UpstreamServiceAdmin
+from providers.client import ProviderError
+from providers.models import Provider, UpstreamService
 
 from .models import Category, PanelSettings, PriceChange, Route, Service
 from .services import (
     CatalogError,
+    catalog_import_upstream,
     catalog_reprice_all,
     category_reprice,
+    provider_sync,
     service_price_approve,
     service_price_reject,
     services_reprice,
@@ -200,3 +209,79 @@ class PriceChangeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # the price history is kept
+
+
+# --- The providers' pages, with the catalogue's actions ----------------------------------------
+# Syncing a provider's services and importing them write the catalogue, so the catalogue adds
+# those actions to the providers' admin pages (providers knows nothing of the catalogue).
+admin.site.unregister(Provider)
+admin.site.unregister(UpstreamService)
+
+
+@admin.register(Provider)
+class ProviderWithSyncAdmin(ProviderAdmin):
+    actions = ("test_connection", "sync_services", "resume")
+
+    @admin.action(description="Sync services now", permissions=["sync"])
+    def sync_services(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        for provider in queryset:
+            try:
+                result = provider_sync(provider=provider)
+            except (ProviderError, ValidationError) as exc:
+                self.message_user(request, f"{provider.name}: sync failed — {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{provider.name}: {result.summary()}")
+
+
+class ImportForm(forms.Form):
+    category = forms.ModelChoiceField(
+        queryset=Category.objects.all(),
+        required=False,
+        help_text="Leave empty to put each service in a category named like its upstream category.",
+    )
+    markup_percent = forms.DecimalField(
+        max_digits=8, decimal_places=2, required=False, help_text="Leave empty to use the category's or panel default."
+    )
+
+
+@admin.register(UpstreamService)
+class UpstreamServiceWithImportAdmin(UpstreamServiceAdmin):
+    list_display = (*UpstreamServiceAdmin.list_display, "is_sold")
+    actions = ("import_into_catalog",)
+
+    @admin.display(boolean=True, description="Sold")
+    def is_sold(self, obj: UpstreamService) -> bool:
+        return obj.routes.exists()
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("catalog.import_service")
+
+    @admin.action(description="Import into the catalogue…", permissions=["import"])
+    def import_into_catalog(self, request: HttpRequest, queryset: QuerySet[UpstreamService]) -> HttpResponse | None:
+        if "apply" in request.POST:
+            form = ImportForm(request.POST)
+            if form.is_valid():
+                created = catalog_import_upstream(
+                    upstream_ids=queryset.values_list("pk", flat=True),
+                    category=form.cleaned_data["category"],
+                    markup_percent=form.cleaned_data["markup_percent"],
+                    actor=request.user,  # type: ignore[arg-type]
+                )
+                skipped = queryset.count() - len(created)
+                self.message_user(request, f"Imported {len(created)} service(s); {skipped} already sold or removed.")
+                return None
+        else:
+            form = ImportForm()
+        return render(
+            request,
+            "admin/catalog/import_services.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Import upstream services",
+                "form": form,
+                "queryset": queryset,
+                "count": queryset.count(),
+                "opts": self.model._meta,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
+        )

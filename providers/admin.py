@@ -2,14 +2,9 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-
-from catalog.models import Category
-from catalog.services import catalog_import_upstream, provider_sync
+from django.http import HttpRequest
 
 from .client import ProviderError
 from .models import Provider, ProviderCall, UpstreamService
@@ -68,7 +63,7 @@ class ProviderAdmin(admin.ModelAdmin):
         "last_synced_at",
         "last_sync_error",
     )
-    actions = ("test_connection", "sync_services", "resume")
+    actions: tuple[str, ...] = ("test_connection", "resume")
 
     @admin.display(description="Current key")
     def masked_key(self, obj: Provider) -> str:
@@ -93,16 +88,6 @@ class ProviderAdmin(admin.ModelAdmin):
                     request, f"{provider.name}: connected, balance {provider.balance} {provider.balance_currency}"
                 )
 
-    @admin.action(description="Sync services now", permissions=["sync"])
-    def sync_services(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
-        for provider in queryset:
-            try:
-                result = provider_sync(provider=provider)
-            except (ProviderError, ValidationError) as exc:
-                self.message_user(request, f"{provider.name}: sync failed — {exc}", messages.ERROR)
-            else:
-                self.message_user(request, f"{provider.name}: {result.summary()}")
-
     @admin.action(description="Resume (clear the pause)", permissions=["resume"])
     def resume(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
         for provider in queryset:
@@ -110,20 +95,9 @@ class ProviderAdmin(admin.ModelAdmin):
         self.message_user(request, f"{queryset.count()} provider(s) resumed.")
 
 
-class ImportForm(forms.Form):
-    category = forms.ModelChoiceField(
-        queryset=Category.objects.all(),
-        required=False,
-        help_text="Leave empty to put each service in a category named like its upstream category.",
-    )
-    markup_percent = forms.DecimalField(
-        max_digits=8, decimal_places=2, required=False, help_text="Leave empty to use the category's or panel default."
-    )
-
-
 @admin.register(UpstreamService)
 class UpstreamServiceAdmin(admin.ModelAdmin):
-    list_display = (
+    list_display: tuple[str, ...] = (
         "external_id",
         "name",
         "provider",
@@ -136,12 +110,10 @@ class UpstreamServiceAdmin(admin.ModelAdmin):
         "cancel",
         "dripfeed",
         "is_removed",
-        "is_sold",
     )
     list_filter = ("provider", "type", "is_removed", "refill", "cancel", "category")
     search_fields = ("name", "external_id", "category")
     readonly_fields = [f.name for f in UpstreamService._meta.fields]
-    actions = ("import_into_catalog",)
     list_per_page = 200
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -149,43 +121,6 @@ class UpstreamServiceAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[UpstreamService]:
         return super().get_queryset(request).select_related("provider")
-
-    @admin.display(boolean=True, description="Sold")
-    def is_sold(self, obj: UpstreamService) -> bool:
-        return obj.routes.exists()
-
-    def has_import_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("catalog.import_service")
-
-    @admin.action(description="Import into the catalogue…", permissions=["import"])
-    def import_into_catalog(self, request: HttpRequest, queryset: QuerySet[UpstreamService]) -> HttpResponse | None:
-        if "apply" in request.POST:
-            form = ImportForm(request.POST)
-            if form.is_valid():
-                created = catalog_import_upstream(
-                    upstream_ids=queryset.values_list("pk", flat=True),
-                    category=form.cleaned_data["category"],
-                    markup_percent=form.cleaned_data["markup_percent"],
-                    actor=request.user,  # type: ignore[arg-type]
-                )
-                skipped = queryset.count() - len(created)
-                self.message_user(request, f"Imported {len(created)} service(s); {skipped} already sold or removed.")
-                return None
-        else:
-            form = ImportForm()
-        return render(
-            request,
-            "admin/providers/import_services.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Import upstream services",
-                "form": form,
-                "queryset": queryset,
-                "count": queryset.count(),
-                "opts": self.model._meta,
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            },
-        )
 
 
 @admin.register(ProviderCall)

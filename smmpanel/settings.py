@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "orders",
     "api",
     "support",
+    "panel",
 ]
 
 MIDDLEWARE = [
@@ -87,7 +88,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "smmpanel.context_processors.panel",
+                "panel.context_processors.panel",
             ],
         },
     },
@@ -279,12 +280,12 @@ LOGGING = {
         "django.security": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
-ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_ADAPTER = "panel.adapter.PanelAccountAdapter"
 
 # --- Periodic work (celery beat); every task has soft and hard time limits ------------------
 CELERY_BEAT_SCHEDULE = {
     "providers-sync-services": {
-        "task": "providers.tasks.providers_sync_all",
+        "task": "catalog.tasks.providers_sync_all",
         "schedule": PROVIDER_SYNC_INTERVAL_MINUTES * 60.0,
     },
     "providers-refresh-balances": {"task": "providers.tasks.providers_refresh_balances", "schedule": 600.0},

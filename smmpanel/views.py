@@ -3,27 +3,13 @@ from __future__ import annotations
 import logging
 
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from .celery import app as celery_app
 
 logger = logging.getLogger(__name__)
-
-
-def home(request: HttpRequest) -> HttpResponse:
-    """Visitors get the landing page; a logged-in customer starts on the new-order page."""
-    if request.user.is_authenticated:
-        try:
-            return redirect(reverse("orders:new"))
-        except NoReverseMatch:
-            pass  # the order pages are not installed: fall back to the landing page
-    from .selectors import landing_categories
-
-    return render(request, "home.html", {"categories": landing_categories()})
 
 
 def _database_ok() -> bool:

@@ -13,6 +13,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from kernel.text import has_hidden_characters
+from orders.models import Order
 
 from .models import STATUS_TRANSITIONS, Kind, Message, OrderAction, Status, StatusChange, Ticket
 
@@ -51,8 +52,6 @@ def ticket_transition(*, ticket: Ticket, to: str, actor: User | None) -> bool:
 
 
 def _owned_order_ids(*, user: User, order_ids: Sequence[int]) -> list[int]:
-    from orders.models import Order
-
     wanted = sorted(set(order_ids))
     if len(wanted) > MAX_ORDER_IDS:
         raise SupportError(f"Name at most {MAX_ORDER_IDS} orders in one ticket.", field="order_ids")

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from kernel import audit
+
 
 class WalletsConfig(AppConfig):
     name = "wallets"
@@ -7,3 +9,7 @@ class WalletsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the settings checks)
+        from .audit import LEDGER_CHECKS
+
+        for check in LEDGER_CHECKS:
+            audit.register(check)

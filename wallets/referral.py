@@ -9,6 +9,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from accounts.models import User
+
+from .selectors import affiliate_referrer_for_code
+
 REFERRAL_COOKIE = "referral"
 REFERRAL_COOKIE_SALT = "wallets.referral"
 REFERRAL_COOKIE_MAX_AGE = 30 * 24 * 3600
@@ -32,3 +36,12 @@ def referral_code_remember(*, response: HttpResponse, code: str) -> None:
         httponly=True,
         samesite="Lax",
     )
+
+
+def referral_attribute(*, request: HttpRequest, user: User) -> None:
+    """Record on a user being signed up (not saved yet) the affiliate whose link they came by."""
+    code = referral_code_read(request=request)
+    if code and user.referred_by_id is None:
+        referrer = affiliate_referrer_for_code(code=code)
+        if referrer is not None and referrer.pk != user.pk:
+            user.referred_by = referrer

@@ -1,4 +1,5 @@
-"""Helpers for order tests: money in a wallet, and a service sold through simulator routes."""
+"""Helpers for order tests: money in a wallet, orders with their ledger entries, and a service sold
+through simulator routes."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from typing import Any
 from uuid import uuid4
 
 from catalog.models import Service
+from orders.models import Order
 from providers.models import Provider
 from providers.simulator import Simulator
 from tests.factories import ProviderFactory, RouteFactory, ServiceFactory, UpstreamServiceFactory
 from wallets.models import Entry
 from wallets.selectors import wallet_balance
-from wallets.services import wallet_credit
+from wallets.services import wallet_credit, wallet_debit
 
 
 def fund(user: Any, amount: str | Decimal = "100") -> None:
@@ -23,6 +25,39 @@ def fund(user: Any, amount: str | Decimal = "100") -> None:
 def ledger(user: Any) -> tuple[Decimal, int]:
     """(balance, number of entries): what a refused request must leave unchanged."""
     return wallet_balance(user=user), Entry.objects.filter(user=user).count()
+
+
+def order_booked(user, service, *, charge: str, quantity: int = 1000, debit: bool = True) -> Order:  # type: ignore[no-untyped-def]
+    """An order as orders.services places it: the row and its charge entry."""
+    order = Order.objects.create(
+        user=user,
+        service=service,
+        quantity=quantity,
+        price_per_1000=Decimal(charge),
+        charge=Decimal(charge),
+        link="https://x/y",
+    )
+    if debit:
+        wallet_debit(
+            user=user,
+            amount=Decimal(charge),
+            kind=Entry.Kind.CHARGE,
+            idempotency_key=f"order:{order.pk}:charge",
+            order_ref=order.pk,
+        )
+    return order
+
+
+def order_finished(order: Order, status: str, *, remains: int | None = None, refund: str | None = None) -> None:
+    Order.objects.filter(pk=order.pk).update(status=status, remains=remains)
+    if refund is not None:
+        wallet_credit(
+            user=order.user,
+            amount=Decimal(refund),
+            kind=Entry.Kind.REFUND,
+            idempotency_key=f"order:{order.pk}:refund",
+            order_ref=order.pk,
+        )
 
 
 @dataclass

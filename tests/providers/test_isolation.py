@@ -10,9 +10,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
+from catalog.tasks import provider_sync_task, providers_sync_all
 from providers import services
 from providers.models import Provider, ProviderCall, UpstreamService
-from providers.tasks import provider_sync_task, providers_refresh_balances, providers_sync_all
+from providers.tasks import providers_refresh_balances
 
 pytestmark = pytest.mark.django_db
 REFUSED_HOST = "refused.example"

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from orders.models import Order
-from smmpanel import dashboard
+from panel import dashboard
 from support import services as support_services
 from tests.factories import ProviderFactory, ServiceFactory
 from tests.support.conftest import make_order

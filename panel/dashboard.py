@@ -16,7 +16,14 @@ from decimal import Decimal
 
 from django.db.models import Case, Count, DecimalField, F, Min, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDate
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+
+from catalog.models import Service
+from orders.models import Order, State, Status
+from providers.models import Provider
+from support.selectors import ticket_count_waiting, ticket_list_waiting
+from wallets.models import Entry, Payment
 
 ZERO = Decimal("0")
 MONEY: DecimalField = DecimalField(max_digits=18, decimal_places=5)
@@ -57,8 +64,6 @@ class Stats:
 
 
 def _admin_url(name: str, query: str = "") -> str:
-    from django.urls import NoReverseMatch, reverse
-
     try:
         return reverse(name) + (f"?{query}" if query else "")
     except NoReverseMatch:
@@ -67,12 +72,6 @@ def _admin_url(name: str, query: str = "") -> str:
 
 def dashboard_attention(*, now: dt.datetime | None = None) -> list[AttentionItem]:
     """Counts (and a few examples) of everything waiting for a person."""
-    from catalog.models import Service
-    from orders.models import Order, State
-    from providers.models import Provider
-    from support.selectors import ticket_count_waiting, ticket_list_waiting
-    from wallets.models import Payment
-
     now = now or timezone.now()
     recent = now - dt.timedelta(days=RECENT_DAYS)
     unknown = Order.objects.filter(state=State.UNKNOWN)
@@ -146,8 +145,6 @@ def dashboard_attention(*, now: dt.datetime | None = None) -> list[AttentionItem
 def _upstream_cost():  # type: ignore[no-untyped-def]
     """What the provider keeps for an order: nothing if it never reached them or was canceled,
     the delivered share of a partial, else the snapshotted cost."""
-    from orders.models import State, Status
-
     return Case(
         When(~Q(state__in=[State.SENT, State.UNKNOWN]), then=Value(ZERO)),
         When(status=Status.CANCELED, then=Value(ZERO)),
@@ -165,9 +162,6 @@ def _upstream_cost():  # type: ignore[no-untyped-def]
 def dashboard_stats(*, now: dt.datetime | None = None, days: int = 30) -> Stats:
     """Per-day orders, revenue, upstream cost and profit for the orders placed in the last
     `days` days (in the current time zone), with today's and the period's totals."""
-    from orders.models import Order, State
-    from wallets.models import Entry
-
     now = now or timezone.now()
     tz = timezone.get_current_timezone()
     today = timezone.localtime(now, tz).date()

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db.models import Count, Min, Q
 
+from catalog.selectors import service_list_for_sale
 from kernel import protocol
 
 
@@ -20,8 +21,6 @@ class CategorySummary:
 
 def landing_categories(*, limit: int = 12) -> list[CategorySummary]:
     """Categories on sale with how many services and the lowest price per 1000; one query."""
-    from catalog.selectors import service_list_for_sale
-
     # Prices of packages and subscriptions are not per 1000 units: never mixed into "from".
     per_1000_types = [t.name for t in protocol.SERVICE_TYPES if t.billing == protocol.BILL_PER_1000]
     per_1000 = Q(billing_unit=protocol.BILL_PER_1000) | Q(billing_unit="", type__in=per_1000_types)

@@ -4,7 +4,7 @@ from typing import Any
 
 from django import template
 
-from smmpanel import dashboard
+from panel import dashboard
 
 register = template.Library()
 

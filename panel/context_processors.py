@@ -4,6 +4,8 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
+from wallets.selectors import wallet_balance
+
 # The customer navigation; entries whose page does not exist yet are left out.
 NAV = (
     ("New order", "orders:new"),
@@ -31,8 +33,6 @@ def _nav() -> list[tuple[str, str]]:
 
 
 def panel(request: HttpRequest) -> dict[str, Any]:
-    from wallets.selectors import wallet_balance
-
     user = getattr(request, "user", None)
     balance = None
     if user is not None and user.is_authenticated:
