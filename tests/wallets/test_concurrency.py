@@ -15,6 +15,7 @@ from django.db import connection
 from tests.factories import UserFactory
 from tests.wallets.conftest import checkout_event
 from tests.wallets.factories import PaymentFactory, fund
+from wallets.gateways.stripe import StripeGateway
 from wallets.models import Entry, Payment, Wallet
 from wallets.selectors import wallet_balance
 from wallets.services import (
@@ -22,8 +23,8 @@ from wallets.services import (
     InsufficientFunds,
     WalletError,
     payment_approve,
-    payment_create_manual,
-    payment_handle_stripe_event,
+    payment_notify,
+    payment_start,
     wallet_credit,
     wallet_debit,
 )
@@ -124,10 +125,12 @@ def test_concurrent_approvals_of_one_payment_credit_once(customer, staff):
 def test_concurrent_deliveries_of_one_stripe_event_credit_once(customer, settings):
     settings.WALLET_AFFILIATE_PERCENT = "5"
     referred = UserFactory(username="referred", referred_by=customer)
-    payment = PaymentFactory(user=referred, gateway=Payment.Gateway.STRIPE, amount=D("40"), external_ref="cs_race")
+    payment = PaymentFactory(user=referred, gateway="stripe", amount=D("40"), external_ref="cs_race")
     event = json.loads(checkout_event(session_id="cs_race", payment_id=payment.pk, amount_minor=4000))
 
-    results = run_together(10, lambda i: payment_handle_stripe_event(event=event).status)
+    results = run_together(
+        10, lambda i: payment_notify(gateway="stripe", notification=StripeGateway().read_event(event)).status
+    )
     assert results == [Payment.Status.PAID] * 10
     assert wallet_balance(user=referred) == D("40")
     assert wallet_balance(user=customer) == D("2")
@@ -137,7 +140,7 @@ def test_concurrent_deliveries_of_one_stripe_event_credit_once(customer, setting
 def test_parallel_transfer_reports_never_exceed_the_pending_limit(customer):
     def report(i: int) -> str:
         try:
-            payment_create_manual(user=customer, amount=D("10"), reference=f"transfer {i}")
+            payment_start(user=customer, gateway="manual", amount=D("10"), data={"reference": f"transfer {i}"})
         except WalletError:
             return "refused"
         return "created"
