@@ -293,6 +293,8 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Wallets: gateways, deposit limits, affiliates (checked by wallets/checks.py) ---------
+# Gateway defaults: staff override enabled, name, limits and fee per gateway in the admin
+# (wallets.GatewaySetting); secrets live only here.
 WALLET_MANUAL_ENABLED = env.bool("WALLET_MANUAL_ENABLED", default=True)
 WALLET_MANUAL_INSTRUCTIONS = env.str(
     "WALLET_MANUAL_INSTRUCTIONS", default="Send the transfer, then enter its reference."

@@ -102,7 +102,7 @@ def test_money_parser_reads_what_providers_write(value):
 
 @pytest.mark.parametrize("text", ["١٠", "1_0", "²", "10\x00"])
 def test_deposit_amounts_are_ascii_numbers(text):
-    from wallets.forms import ManualDepositForm
+    from wallets.gateways.manual import ManualDepositForm
 
     form = ManualDepositForm({"amount": text, "reference": "r"})
     assert not form.is_valid() and "amount" in form.errors

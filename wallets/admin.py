@@ -16,9 +16,10 @@ from django.utils.html import format_html
 
 from kernel.db import EstimatedCountPaginator
 
-from . import services
+from . import selectors, services
 from .forms import AdjustForm
-from .models import Affiliate, BonusTier, Entry, Payment, Wallet
+from .gateways.registry import GATEWAYS
+from .models import Affiliate, BonusTier, Entry, GatewaySetting, Payment, Wallet
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -177,6 +178,39 @@ class BonusTierAdmin(admin.ModelAdmin):
     list_editable = ("percent", "enabled")
     list_filter = ("enabled",)
     ordering = ("min_amount",)
+
+
+@admin.register(GatewaySetting)
+class GatewaySettingAdmin(admin.ModelAdmin):
+    """Staff choose per gateway; secrets stay in the environment. Deleting a row restores the defaults."""
+
+    list_display = (
+        "code",
+        "display_name",
+        "enabled",
+        "min_amount",
+        "max_amount",
+        "fee_percent",
+        "sort_order",
+        "offered",
+    )
+    list_editable = ("enabled",)
+    ordering = ("sort_order", "code")
+
+    @admin.display(description="Offered now", boolean=True)
+    def offered(self, obj: GatewaySetting) -> bool:
+        config = selectors.gateway_config_get(code=obj.code)
+        return bool(config and config.enabled)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: GatewaySetting | None = None) -> tuple[str, ...]:
+        # The code names the gateway's payments: a row is never moved to another gateway.
+        return ("code",) if obj is not None else ()
+
+    def formfield_for_choice_field(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "code":
+            taken = set(GatewaySetting.objects.values_list("code", flat=True))
+            kwargs["choices"] = [(code, g.label) for code, g in GATEWAYS.items() if code not in taken]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
 
 
 @admin.register(Affiliate)

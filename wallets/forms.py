@@ -11,17 +11,6 @@ from kernel.numbers import DecimalAmountField
 ADJUST_KEY_RE = re.compile(r"^adjust:[0-9a-f]{32}$")
 
 
-class StripeDepositForm(forms.Form):
-    amount = DecimalAmountField(max_digits=15, decimal_places=2, min_value=Decimal("0.01"))
-
-
-class ManualDepositForm(forms.Form):
-    amount = DecimalAmountField(max_digits=15, decimal_places=2, min_value=Decimal("0.01"))
-    reference = forms.CharField(
-        max_length=120, help_text="The reference or transaction id of your transfer, so staff can find it."
-    )
-
-
 class AdjustForm(forms.Form):
     """Staff add (positive amount) or deduct (negative amount) funds, with a reason."""
 

@@ -11,8 +11,12 @@ from decimal import Decimal
 from typing import Any, NoReturn
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+from .gateways.registry import GATEWAYS, gateway_choices
+from .states import PaymentStatus
 
 
 class LedgerIsAppendOnly(Exception):
@@ -100,22 +104,18 @@ class Entry(models.Model):
 class Payment(models.Model):
     """A deposit through a gateway. Money moves only when it becomes paid (see services)."""
 
-    class Gateway(models.TextChoices):
-        MANUAL = "manual", "Manual transfer"
-        STRIPE = "stripe", "Card (Stripe)"
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        PAID = "paid", "Paid"
-        FAILED = "failed", "Failed"
-        REFUNDED = "refunded", "Refunded"
+    Status = PaymentStatus
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments")
-    gateway = models.CharField(max_length=16, choices=Gateway.choices)
+    # A code of wallets.gateways.registry; the choices are read from it at run time.
+    gateway = models.CharField(max_length=16, choices=gateway_choices)
+    # What is credited; the customer pays amount + fee through the gateway.
     amount = models.DecimalField(max_digits=18, decimal_places=5, validators=[MinValueValidator(Decimal("0.00001"))])
+    fee = models.DecimalField(max_digits=18, decimal_places=5, default=Decimal("0"))
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    # Stripe: the Checkout Session id. Manual: the transfer reference the customer typed.
+    # Hosted gateways: the gateway's id of the payment (Stripe's Checkout Session id).
+    # Manual transfers: the reference the customer typed.
     external_ref = models.CharField(max_length=255, blank=True)
     raw_notification = models.JSONField(null=True, blank=True, help_text="The gateway's last notification, for staff.")
     note = models.CharField(max_length=255, blank=True, help_text="Why it failed or was rejected.")
@@ -132,16 +132,84 @@ class Payment(models.Model):
         indexes = [models.Index(fields=["user", "-id"], name="wallets_payment_user_id_desc")]
         constraints = [
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_amount_positive"),
-            # One payment per Checkout Session, so a webhook can only ever match one row.
+            models.CheckConstraint(condition=models.Q(fee__gte=0), name="payment_fee_not_negative"),
+            # One payment per gateway reference, so a notification can only ever match one
+            # row. Manual references are typed by customers and may repeat.
             models.UniqueConstraint(
                 fields=["gateway", "external_ref"],
-                condition=models.Q(gateway="stripe") & ~models.Q(external_ref=""),
-                name="payment_unique_stripe_session",
+                condition=~models.Q(gateway="manual") & ~models.Q(external_ref=""),
+                name="payment_unique_gateway_ref",
             ),
         ]
 
     def __str__(self) -> str:
         return f"Payment #{self.pk} {self.amount} {self.currency} ({self.gateway}, {self.status})"
+
+    @property
+    def total(self) -> Decimal:
+        """What the customer pays through the gateway."""
+        return self.amount + self.fee
+
+
+class GatewaySetting(models.Model):
+    """What staff choose for one gateway. Without a row, or with a field left empty, the
+    gateway's defaults from the environment apply (WALLET_MANUAL_*, WALLET_STRIPE_*).
+    Secrets never live here: a gateway without its secrets in the environment stays off."""
+
+    code = models.CharField(max_length=16, unique=True, choices=gateway_choices, verbose_name="gateway")
+    enabled = models.BooleanField(default=True)
+    display_name = models.CharField(max_length=64, blank=True, help_text="Empty: the gateway's own name.")
+    min_amount = models.DecimalField(
+        max_digits=18,
+        decimal_places=5,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="Smallest deposit. Empty: the environment's default.",
+    )
+    max_amount = models.DecimalField(
+        max_digits=18,
+        decimal_places=5,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="Largest deposit. Empty: the environment's default.",
+    )
+    fee_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+        help_text="Added to what the customer pays; the deposit credited is the amount they chose.",
+    )
+    sort_order = models.IntegerField(null=True, blank=True, help_text="Lower first. Empty: the gateway's default.")
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(fee_percent__gte=0) & models.Q(fee_percent__lte=100),
+                name="gateway_setting_fee_0_100",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(min_amount__isnull=True)
+                | models.Q(max_amount__isnull=True)
+                | models.Q(min_amount__lte=models.F("max_amount")),
+                name="gateway_setting_min_not_above_max",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name or self.get_code_display()
+
+    def clean(self) -> None:
+        if self.code not in GATEWAYS:
+            raise ValidationError({"code": "No such gateway."})
+        default_min, default_max = GATEWAYS[self.code].default_limits()
+        low = default_min if self.min_amount is None else self.min_amount
+        high = default_max if self.max_amount is None else self.max_amount
+        if low > high:
+            raise ValidationError(f"The minimum ({low}) is above the maximum ({high}).")
 
 
 class BonusTier(models.Model):

@@ -13,7 +13,9 @@ from kernel.db import first_or_none
 from kernel.money import ZERO, money, percent_of
 
 from . import conf
-from .models import Affiliate, BonusTier, Entry, Payment, Wallet
+from .gateways.base import Gateway
+from .gateways.registry import GATEWAYS
+from .models import Affiliate, BonusTier, Entry, GatewaySetting, Payment, Wallet
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -38,6 +40,64 @@ def payment_list_for_user(*, user: User) -> QuerySet[Payment]:
 
 def payment_get_for_user(*, user: User, pk: int) -> Payment:
     return get_object_or_404(Payment, pk=pk, user=user)
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """A gateway as offered now: the environment's defaults with what staff chose on top."""
+
+    gateway: Gateway
+    enabled: bool
+    display_name: str
+    minimum: Decimal
+    maximum: Decimal
+    fee_percent: Decimal
+    sort_order: int
+
+    @property
+    def code(self) -> str:
+        return self.gateway.code
+
+
+def _gateway_config(gateway: Gateway, setting: GatewaySetting | None) -> GatewayConfig:
+    minimum, maximum = gateway.default_limits()
+    if setting is None:
+        return GatewayConfig(
+            gateway=gateway,
+            enabled=gateway.configured() and gateway.default_enabled(),
+            display_name=gateway.label,
+            minimum=minimum,
+            maximum=maximum,
+            fee_percent=ZERO,
+            sort_order=gateway.sort_order,
+        )
+    return GatewayConfig(
+        gateway=gateway,
+        # Staff can switch a gateway off, never on without its secrets.
+        enabled=gateway.configured() and setting.enabled,
+        display_name=setting.display_name or gateway.label,
+        minimum=minimum if setting.min_amount is None else setting.min_amount,
+        maximum=maximum if setting.max_amount is None else setting.max_amount,
+        fee_percent=setting.fee_percent,
+        sort_order=gateway.sort_order if setting.sort_order is None else setting.sort_order,
+    )
+
+
+def gateway_config_list(*, enabled_only: bool = True) -> list[GatewayConfig]:
+    """Every registered gateway's configuration, in display order."""
+    settings = {s.code: s for s in GatewaySetting.objects.filter(code__in=list(GATEWAYS))}
+    configs = [_gateway_config(gateway, settings.get(code)) for code, gateway in GATEWAYS.items()]
+    if enabled_only:
+        configs = [c for c in configs if c.enabled]
+    return sorted(configs, key=lambda c: (c.sort_order, c.code))
+
+
+def gateway_config_get(*, code: str) -> GatewayConfig | None:
+    """One gateway's configuration, enabled or not; None for a code the registry does not know."""
+    gateway = GATEWAYS.get(code)
+    if gateway is None:
+        return None
+    return _gateway_config(gateway, GatewaySetting.objects.filter(code=code).first())
 
 
 def bonus_tier_list() -> QuerySet[BonusTier]:

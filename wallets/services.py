@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Mapping
-from decimal import Decimal
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
@@ -21,13 +22,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from kernel.money import money, percent_of, to_decimal
-from kernel.numbers import int_or_none
 from kernel.protocol import ERR_NOT_ENOUGH_FUNDS
 
 from . import conf
-from .gateways import MANUAL, STRIPE, GatewayError
+from .gateways.base import GatewayError, GatewayRefusal, Kind, Notification
+from .gateways.registry import gateway_get
 from .models import Affiliate, Entry, Payment, Wallet
-from .selectors import bonus_for_amount
+from .selectors import GatewayConfig, bonus_for_amount, gateway_config_get
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -41,6 +42,7 @@ DEBIT_KINDS = frozenset({Entry.Kind.CHARGE, Entry.Kind.ADJUSTMENT})
 # 18 digits with 5 decimals leave 13 before the point.
 MAX_AMOUNT = Decimal("1e13")
 MAX_PENDING_MANUAL_PAYMENTS = 5
+CENT = Decimal("0.01")
 
 
 class WalletError(Exception):
@@ -248,165 +250,174 @@ def _update_balance(*, user_id: int, delta: Decimal) -> Any:
 
 
 # --- Deposits ----------------------------------------------------------------------------
+#
+# Every gateway goes through the same three steps: `payment_start` creates the payment and
+# asks the gateway to start it; `payment_notify` applies what a hosted gateway reports;
+# `payment_settle` (the only path that credits a deposit) and `payment_fail` end it.
+
+
+@dataclass(frozen=True)
+class Started:
+    payment: Payment
+    redirect_url: str  # hosted: where to send the customer
+    message: str  # manual: what to tell the customer
 
 
 def _check_limits(*, amount: Decimal, limits: tuple[Decimal, Decimal]) -> None:
     minimum, maximum = limits
     if amount < minimum:
-        raise WalletError(f"The minimum deposit is {minimum} {conf.currency()}.")
+        raise WalletError(f"The minimum deposit is {minimum.normalize():f} {conf.currency()}.")
     if amount > maximum:
-        raise WalletError(f"The maximum deposit is {maximum} {conf.currency()}.")
+        raise WalletError(f"The maximum deposit is {maximum.normalize():f} {conf.currency()}.")
 
 
-def payment_create_manual(*, user: User, amount: Decimal, reference: str) -> Payment:
-    """A customer reports a transfer; it waits for a staff member to approve it."""
-    if not MANUAL.enabled:
-        raise WalletError("Manual transfers are not available.")
+def fee_for(*, amount: Decimal, percent: Decimal) -> Decimal:
+    """A gateway's fee on a deposit: a charge, so rounded half-up, to whole cents."""
+    return (amount * percent / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def payment_start(
+    *, user: User, gateway: str, amount: Decimal, data: Mapping[str, Any] | None = None, return_url: str = ""
+) -> Started:
+    """Create a pending payment through `gateway` and start it there.
+
+    A hosted gateway's payment is committed before the gateway is called (never inside a
+    transaction with the network); if the call fails, the payment is failed and the
+    customer is told to try again. A manual gateway only records the customer's report.
+    """
+    data = data or {}
+    config = gateway_config_get(code=gateway)
+    if config is None or not config.enabled:
+        raise WalletError("This payment method is not available.")
     _checked_amount(amount)
-    _check_limits(amount=amount, limits=MANUAL.limits)
-    reference = (reference or "").strip()
-    if not reference:
-        raise WalletError("Enter the reference of your transfer.")
+    _check_limits(amount=amount, limits=(config.minimum, config.maximum))
+    fee = fee_for(amount=amount, percent=config.fee_percent)
+    currency = conf.currency()
+    try:
+        config.gateway.check(amount=amount + fee, currency=currency, data=data)
+    except GatewayRefusal as exc:
+        raise WalletError(str(exc)) from exc
+    if config.gateway.kind is Kind.MANUAL:
+        return _payment_start_manual(user=user, config=config, amount=amount, fee=fee, data=data)
+    payment = Payment.objects.create(user=user, gateway=gateway, amount=amount, fee=fee, currency=currency)
+    try:
+        checkout = config.gateway.start(payment=payment, data=data, return_url=return_url)
+    except GatewayError as exc:
+        logger.warning("%s: starting payment %s failed: %s", gateway, payment.pk, exc)
+        payment_fail(payment_id=payment.pk, note="Could not start the payment.")
+        raise WalletError("The payment could not be started. Please try again later.") from exc
+    if checkout.reference:
+        Payment.objects.filter(pk=payment.pk).update(external_ref=checkout.reference, updated_at=timezone.now())
+        payment.external_ref = checkout.reference
+    return Started(payment=payment, redirect_url=checkout.redirect_url, message=checkout.message)
+
+
+def _payment_start_manual(
+    *, user: User, config: GatewayConfig, amount: Decimal, fee: Decimal, data: Mapping[str, Any]
+) -> Started:
     with transaction.atomic():
         # Parallel reports would all count the same pending rows and all pass: the customer's
         # row lock makes them count one after another.
         get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-        pending = Payment.objects.filter(user=user, gateway=MANUAL.code, status=Payment.Status.PENDING).count()
+        pending = Payment.objects.filter(user=user, gateway=config.code, status=Payment.Status.PENDING).count()
         if pending >= MAX_PENDING_MANUAL_PAYMENTS:
             raise WalletError("You have too many transfers waiting for review. Please wait for them to be checked.")
-        return Payment.objects.create(
-            user=user, gateway=MANUAL.code, amount=amount, currency=conf.currency(), external_ref=reference[:255]
+        payment = Payment.objects.create(
+            user=user, gateway=config.code, amount=amount, fee=fee, currency=conf.currency()
         )
+        # A manual gateway's start calls no network: it only reads the customer's report.
+        checkout = config.gateway.start(payment=payment, data=data, return_url="")
+        payment.external_ref = checkout.reference
+        payment.save(update_fields=["external_ref", "updated_at"])
+    return Started(payment=payment, redirect_url=checkout.redirect_url, message=checkout.message)
 
 
-def payment_start_stripe(*, user: User, amount: Decimal, success_url: str, cancel_url: str) -> tuple[Payment, str]:
-    """Create a pending payment and its Stripe Checkout Session; returns the page to send the customer to."""
-    if not STRIPE.enabled:
-        raise WalletError("Card payments are not available.")
-    _checked_amount(amount)
-    _check_limits(amount=amount, limits=STRIPE.limits)
-    currency = conf.currency()
-    amount_minor = STRIPE.minor_units(amount=amount, currency=currency)
-    if amount_minor is None:
-        raise WalletError(f"Card payments in {currency} take whole cents.")
-    # Committed before the network call (autocommit), never inside a transaction with it.
-    payment = Payment.objects.create(user=user, gateway=STRIPE.code, amount=amount, currency=currency)
-    try:
-        session = STRIPE.create_checkout_session(
-            payment_id=payment.pk,
-            amount_minor=amount_minor,
-            currency=currency,
-            email=user.email,
-            success_url=success_url,
-            cancel_url=cancel_url,
+def _manual_payment(*, payment_id: int, actor: User, verb: str) -> Payment:
+    if actor is None or not actor.is_staff:
+        raise WalletError(f"Only staff can {verb} payments.")
+    payment = Payment.objects.get(pk=payment_id)
+    if gateway_get(payment.gateway).kind is not Kind.MANUAL:
+        raise WalletError(
+            f"Payment #{payment.pk} is a {payment.get_gateway_display()} payment; its gateway confirms it."
         )
-    except GatewayError as exc:
-        logger.warning("stripe checkout for payment %s failed: %s", payment.pk, exc)
-        _payment_fail(payment_id=payment.pk, note="Could not start the card payment.")
-        raise WalletError("The card payment could not be started. Please try again later.") from exc
-    Payment.objects.filter(pk=payment.pk).update(external_ref=session.id, updated_at=timezone.now())
-    payment.external_ref = session.id
-    return payment, session.url
+    return payment
 
 
 def payment_approve(*, payment_id: int, actor: User) -> Payment:
     """Staff approve a manual transfer: it becomes paid and is credited. Twice credits once."""
-    if actor is None or not actor.is_staff:
-        raise WalletError("Only staff can approve payments.")
-    payment = Payment.objects.get(pk=payment_id)
-    if payment.gateway != MANUAL.code:
-        raise WalletError(
-            f"Payment #{payment.pk} is a {payment.get_gateway_display()} payment; its gateway confirms it."
-        )
+    payment = _manual_payment(payment_id=payment_id, actor=actor, verb="approve")
     if payment.user_id == actor.pk:
         raise WalletError("Nobody can approve their own payment.")
-    return _payment_settle(payment_id=payment.pk, actor=actor, from_statuses={Payment.Status.PENDING})
+    return payment_settle(payment_id=payment.pk, actor=actor)
 
 
 def payment_reject(*, payment_id: int, actor: User, reason: str = "") -> Payment:
     """Staff reject a manual transfer that never arrived. A paid payment cannot be rejected."""
-    if actor is None or not actor.is_staff:
-        raise WalletError("Only staff can reject payments.")
-    payment = Payment.objects.get(pk=payment_id)
-    if payment.gateway != MANUAL.code:
-        raise WalletError(
-            f"Payment #{payment.pk} is a {payment.get_gateway_display()} payment; its gateway confirms it."
-        )
+    payment = _manual_payment(payment_id=payment_id, actor=actor, verb="reject")
     if payment.user_id == actor.pk:
         raise WalletError("Nobody can review their own payment.")
-    with transaction.atomic():
-        payment = Payment.objects.select_for_update().get(pk=payment_id)
-        if payment.status == Payment.Status.FAILED:
-            return payment
-        if payment.status != Payment.Status.PENDING:
-            raise WalletError(
-                f"Payment #{payment.pk} is {payment.get_status_display().lower()}; it cannot be rejected."
-            )
-        payment.status = Payment.Status.FAILED
-        payment.reviewed_by = actor
-        payment.note = (reason or "Rejected by staff.").strip()[:255]
-        payment.save(update_fields=["status", "reviewed_by", "note", "updated_at"])
-    return payment
+    return payment_fail(payment_id=payment.pk, note=(reason or "Rejected by staff.").strip(), actor=actor, strict=True)
 
 
 def payment_cancel(*, user: User, payment_id: int) -> Payment:
     """A customer withdraws their own manual transfer report while it is still pending."""
-    with transaction.atomic():
-        payment = Payment.objects.select_for_update().get(pk=payment_id, user=user)
-        if payment.gateway != MANUAL.code or payment.status != Payment.Status.PENDING:
-            raise WalletError("Only a pending transfer can be cancelled.")
-        payment.status = Payment.Status.FAILED
-        payment.note = "Cancelled by the customer."
-        payment.save(update_fields=["status", "note", "updated_at"])
-    return payment
+    payment = Payment.objects.get(pk=payment_id, user=user)
+    if gateway_get(payment.gateway).kind is not Kind.MANUAL or payment.status != Payment.Status.PENDING:
+        raise WalletError("Only a pending transfer can be cancelled.")
+    try:
+        return payment_fail(payment_id=payment.pk, note="Cancelled by the customer.", strict=True)
+    except WalletError:
+        raise WalletError("Only a pending transfer can be cancelled.") from None
 
 
-STRIPE_PAID_EVENTS = frozenset({"checkout.session.completed", "checkout.session.async_payment_succeeded"})
-STRIPE_FAILED_EVENTS = frozenset({"checkout.session.expired", "checkout.session.async_payment_failed"})
+def payment_notify(*, gateway: str, notification: Notification) -> Payment | None:
+    """Apply a verified notification. Replays and duplicates are harmless: money moves once.
 
-
-def payment_handle_stripe_event(*, event: Mapping[str, Any]) -> Payment | None:
-    """Apply a verified Stripe event. Replays and duplicates are harmless: money moves once."""
-    event_type = event.get("type")
-    if event_type not in STRIPE_PAID_EVENTS | STRIPE_FAILED_EVENTS:
+    None when it is about no payment of ours (logged). The gateway may read the payment
+    back before we act (`Gateway.confirm`): a network call, made before any transaction.
+    """
+    if notification.report is None:
         return None
-    session = (event.get("data") or {}).get("object") or {}
-    payment = _stripe_payment_for_session(session)
+    payment = _payment_for_reference(gateway=gateway, notification=notification)
     if payment is None:
-        logger.warning("stripe event %s for an unknown checkout session %s", event.get("id"), session.get("id"))
+        logger.warning(
+            "%s notification %s for an unknown payment %s", gateway, notification.event_id, notification.reference
+        )
         return None
-    raw = dict(event)
-    if event_type in STRIPE_FAILED_EVENTS:
-        return _payment_fail(payment_id=payment.pk, note=f"Stripe: {event_type}", raw_notification=raw)
-    if session.get("payment_status") not in ("paid", "no_payment_required"):
-        # Delayed methods complete the session unpaid; async_payment_succeeded follows.
+    report = gateway_get(gateway).confirm(payment=payment, notification=notification)
+    raw = notification.raw
+    if report is None or report.status == Payment.Status.PENDING:
         _payment_note(payment_id=payment.pk, raw_notification=raw)
         return payment
-    expected = STRIPE.minor_units(amount=payment.amount, currency=payment.currency)
-    if session.get("amount_total") != expected or str(session.get("currency", "")).upper() != payment.currency:
-        logger.error("stripe event %s: amount or currency does not match payment %s", event.get("id"), payment.pk)
-        _payment_note(payment_id=payment.pk, raw_notification=raw, note="Stripe amount or currency mismatch: check.")
+    if report.status == Payment.Status.FAILED:
+        return payment_fail(payment_id=payment.pk, note=report.note or f"{gateway}: failed", raw_notification=raw)
+    if report.status != Payment.Status.PAID:
+        logger.error("%s notification %s reports %s: not applied", gateway, notification.event_id, report.status)
+        _payment_note(payment_id=payment.pk, raw_notification=raw, note=f"Gateway reports {report.status}: check.")
         return payment
-    return _payment_settle(
-        payment_id=payment.pk,
-        raw_notification=raw,
-        # Stripe took the money: credit even a payment we had given up on.
-        from_statuses={Payment.Status.PENDING, Payment.Status.FAILED},
-    )
+    if report.amount != payment.total or report.currency != payment.currency:
+        logger.error(
+            "%s notification %s: amount or currency does not match payment %s",
+            gateway,
+            notification.event_id,
+            payment.pk,
+        )
+        note = f"{payment.get_gateway_display()} amount or currency mismatch: check."
+        _payment_note(payment_id=payment.pk, raw_notification=raw, note=note)
+        return payment
+    # The gateway took the money: credit even a payment we had given up on.
+    return payment_settle(payment_id=payment.pk, raw_notification=raw, late=True)
 
 
-def _stripe_payment_for_session(session: Mapping[str, Any]) -> Payment | None:
-    session_id = str(session.get("id") or "")
-    if not session_id:
+def _payment_for_reference(*, gateway: str, notification: Notification) -> Payment | None:
+    if not notification.reference:
         return None
-    found = Payment.objects.filter(gateway=STRIPE.code, external_ref=session_id).first()
-    if found is None:
-        # We crashed between creating the session and storing its id: our own payment id
-        # comes back as client_reference_id (the session id is still checked by Stripe's
-        # signature on the event, and the amount below).
-        ref = int_or_none(session.get("client_reference_id"))
-        if ref is not None:
-            found = Payment.objects.filter(pk=ref, gateway=STRIPE.code, external_ref="").first()
+    found = Payment.objects.filter(gateway=gateway, external_ref=notification.reference).first()
+    if found is None and notification.payment_id is not None:
+        # We crashed between starting the payment and storing the gateway's reference: our
+        # own id, echoed back inside the signed notification, finds it (the amount is
+        # still checked).
+        found = Payment.objects.filter(pk=notification.payment_id, gateway=gateway, external_ref="").first()
     return found
 
 
@@ -417,35 +428,63 @@ def _payment_note(*, payment_id: int, raw_notification: dict[str, Any], note: st
     Payment.objects.filter(pk=payment_id).update(**fields)
 
 
-def _payment_fail(*, payment_id: int, note: str, raw_notification: dict[str, Any] | None = None) -> Payment:
+def payment_fail(
+    *,
+    payment_id: int,
+    note: str,
+    actor: User | None = None,
+    raw_notification: dict[str, Any] | None = None,
+    strict: bool = False,
+) -> Payment:
+    """The one failure and expiry path: a pending payment becomes failed and moves no money.
+
+    Failing a failed payment changes nothing. A paid or refunded one stays as it is: with
+    `strict` (a person asked) that is an error, otherwise (a late notification) ignored.
+    """
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment_id)
-        if payment.status == Payment.Status.PENDING:
-            payment.status = Payment.Status.FAILED
-            payment.note = note[:255]
-            if raw_notification is not None:
-                payment.raw_notification = raw_notification
-            payment.save(update_fields=["status", "note", "raw_notification", "updated_at"])
+        if payment.status == Payment.Status.FAILED:
+            return payment
+        if payment.status != Payment.Status.PENDING:
+            if strict:
+                raise WalletError(
+                    f"Payment #{payment.pk} is {payment.get_status_display().lower()}; it cannot be rejected."
+                )
+            return payment
+        payment.status = Payment.Status.FAILED
+        payment.note = note[:255]
+        update_fields = ["status", "note", "updated_at"]
+        if actor is not None:
+            payment.reviewed_by = actor
+            update_fields.append("reviewed_by")
+        if raw_notification is not None:
+            payment.raw_notification = raw_notification
+            update_fields.append("raw_notification")
+        payment.save(update_fields=update_fields)
     return payment
 
 
-def _payment_settle(
+def payment_settle(
     *,
     payment_id: int,
-    from_statuses: set[str],
     actor: User | None = None,
     raw_notification: dict[str, Any] | None = None,
+    late: bool = False,
 ) -> Payment:
-    """Mark the payment paid and credit deposit, bonus and referral commission, atomically.
+    """The one path that credits a deposit: mark the payment paid and credit the deposit,
+    its bonus and the referrer's commission, atomically and once.
 
-    The row lock makes concurrent confirmations queue; the second sees `paid` and stops.
-    The ledger keys (`payment:<id>:deposit`, `:bonus`, `:commission`) would stop it anyway.
+    `late` also settles a failed payment (a gateway took the money after we gave up on
+    it). The row lock makes concurrent confirmations queue; the second sees `paid` and
+    stops. The ledger keys (`payment:<id>:deposit`, `:bonus`, `:commission`) would stop it
+    anyway.
     """
+    allowed = {Payment.Status.PENDING, Payment.Status.FAILED} if late else {Payment.Status.PENDING}
     with transaction.atomic():
         payment = Payment.objects.select_for_update(of=("self",)).select_related("user__referred_by").get(pk=payment_id)
         if payment.status == Payment.Status.PAID:
             return payment
-        if payment.status not in from_statuses:
+        if payment.status not in allowed:
             raise WalletError(f"Payment #{payment.pk} is {payment.get_status_display().lower()}; it cannot be paid.")
         payment.status = Payment.Status.PAID
         payment.paid_at = timezone.now()

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -19,8 +20,8 @@ from kernel.site import site_url
 
 from . import selectors, services
 from .filters import EntryFilter
-from .forms import ManualDepositForm, StripeDepositForm
-from .gateways import MANUAL, STRIPE, GatewayError
+from .gateways.base import DepositForm, Gateway, GatewayError, Kind, SignatureError
+from .gateways.registry import UnknownGateway, gateway_get
 from .models import Entry
 from .referral import referral_code_read, referral_code_remember
 from .tables import EntryTable, PaymentTable
@@ -31,21 +32,31 @@ ENTRIES_PER_PAGE = 50
 RECENT_PAYMENTS = 20
 
 
+@dataclass(frozen=True)
+class GatewayCard:
+    """One gateway's card on the add-funds page."""
+
+    config: selectors.GatewayConfig
+    form: DepositForm
+
+    @property
+    def gateway(self) -> Gateway:
+        return self.config.gateway
+
+
 def _add_funds_page(
-    request: HttpRequest,
-    *,
-    manual_form: ManualDepositForm | None = None,
-    stripe_form: StripeDepositForm | None = None,
-    status: int = 200,
+    request: HttpRequest, *, bound: tuple[str, DepositForm] | None = None, status: int = 200
 ) -> HttpResponse:
+    """The page; `bound` is a gateway's form that a failed POST brings back to its card."""
     user = request.user
     payments = selectors.payment_list_for_user(user=user)[:RECENT_PAYMENTS]  # type: ignore[arg-type]
+    cards = []
+    for config in selectors.gateway_config_list():
+        form = bound[1] if bound is not None and bound[0] == config.code else config.gateway.form_class()
+        cards.append(GatewayCard(config=config, form=form))
     context = {
         "balance": selectors.wallet_balance(user=user),
-        "manual": MANUAL if MANUAL.enabled else None,
-        "stripe": STRIPE if STRIPE.enabled else None,
-        "manual_form": manual_form or ManualDepositForm(),
-        "stripe_form": stripe_form or StripeDepositForm(),
+        "cards": cards,
         "tiers": selectors.bonus_tier_list(),
         "payments_table": PaymentTable(list(payments)),
     }
@@ -57,49 +68,39 @@ def _add_funds_page(
 def add_funds(request: HttpRequest) -> HttpResponse:
     checkout = request.GET.get("checkout")
     if checkout == "success":
-        messages.info(request, "Thank you. Your balance is credited as soon as the card payment is confirmed.")
+        messages.info(request, "Thank you. Your balance is credited as soon as the payment is confirmed.")
     elif checkout == "cancel":
-        messages.warning(request, "The card payment was cancelled.")
+        messages.warning(request, "The payment was cancelled.")
     return _add_funds_page(request)
 
 
 @login_required
 @require_POST
-def deposit_manual(request: HttpRequest) -> HttpResponse:
-    form = ManualDepositForm(request.POST)
+def deposit(request: HttpRequest, gateway: str) -> HttpResponse:
+    """Start a deposit through one gateway; only gateways offered on the page take one."""
+    config = selectors.gateway_config_get(code=gateway)
+    if config is None or not config.enabled:
+        raise Http404("No such payment method.")
+    form = config.gateway.form_class(request.POST)
     if not form.is_valid():
-        return _add_funds_page(request, manual_form=form, status=400)
+        return _add_funds_page(request, bound=(config.code, form), status=400)
+    data = dict(form.cleaned_data)
     try:
-        payment = services.payment_create_manual(
+        started = services.payment_start(
             user=request.user,  # type: ignore[arg-type]
-            amount=form.cleaned_data["amount"],
-            reference=form.cleaned_data["reference"],
+            gateway=config.code,
+            amount=data.pop("amount"),
+            data=data,
+            return_url=site_url(reverse("wallets:add_funds")),
         )
     except services.WalletError as exc:
         messages.error(request, str(exc))
-        return _add_funds_page(request, manual_form=form, status=400)
-    messages.success(request, f"Transfer #{payment.pk} reported. Your balance is credited once staff confirm it.")
+        return _add_funds_page(request, bound=(config.code, form), status=400)
+    if started.redirect_url:
+        return redirect(started.redirect_url)
+    if started.message:
+        messages.success(request, started.message)
     return redirect("wallets:add_funds")
-
-
-@login_required
-@require_POST
-def deposit_stripe(request: HttpRequest) -> HttpResponse:
-    form = StripeDepositForm(request.POST)
-    if not form.is_valid():
-        return _add_funds_page(request, stripe_form=form, status=400)
-    back = site_url(reverse("wallets:add_funds"))
-    try:
-        _payment, url = services.payment_start_stripe(
-            user=request.user,  # type: ignore[arg-type]
-            amount=form.cleaned_data["amount"],
-            success_url=f"{back}?checkout=success",
-            cancel_url=f"{back}?checkout=cancel",
-        )
-    except services.WalletError as exc:
-        messages.error(request, str(exc))
-        return _add_funds_page(request, stripe_form=form, status=400)
-    return redirect(url)
 
 
 @login_required
@@ -212,18 +213,30 @@ def referral(request: HttpRequest, code: str) -> HttpResponse:
     return response
 
 
-@csrf_exempt  # Stripe cannot send our CSRF token; the signature authenticates the request instead.
+@csrf_exempt  # Gateways cannot send our CSRF token; the signature authenticates the request instead.
 @require_POST
-def stripe_webhook(request: HttpRequest) -> HttpResponse:
+def webhook(request: HttpRequest, gateway: str) -> HttpResponse:
+    """Notifications from a hosted gateway, also one staff have switched off: money it took
+    for an earlier payment is still credited."""
     try:
-        event = STRIPE.parse_webhook(payload=request.body, sig_header=request.headers.get("Stripe-Signature", ""))
-    except GatewayError as exc:
-        logger.warning("stripe webhook refused: %s", exc)
+        found = gateway_get(gateway)
+    except UnknownGateway:
+        raise Http404("No such gateway.") from None
+    if found.kind is not Kind.HOSTED:
+        raise Http404("This gateway sends no notifications.")
+    try:
+        notification = found.verify_notification(request)
+    except SignatureError as exc:
+        logger.warning("%s webhook refused: %s", gateway, exc)
         return HttpResponseBadRequest("invalid signature")
     try:
-        services.payment_handle_stripe_event(event=event)
+        services.payment_notify(gateway=found.code, notification=notification)
+    except GatewayError as exc:
+        # The gateway could not be asked about the payment: it delivers again later.
+        logger.warning("%s notification %s not applied yet: %s", gateway, notification.event_id, exc)
+        return HttpResponse(status=503)
     except services.WalletError as exc:
-        # A rule refused it (e.g. the payment was refunded meanwhile): acknowledge so Stripe
-        # stops retrying; the notification stays on the payment for staff.
-        logger.error("stripe event %s not applied: %s", event.get("id"), exc)
+        # A rule refused it (e.g. the payment was refunded meanwhile): acknowledge so the
+        # gateway stops retrying; the notification stays on the payment for staff.
+        logger.error("%s notification %s not applied: %s", gateway, notification.event_id, exc)
     return HttpResponse(status=200)

@@ -40,7 +40,7 @@ from support.models import Ticket
 from support.services import ticket_open
 from tests.factories import ProviderFactory, RouteFactory, ServiceFactory, UpstreamServiceFactory, UserFactory
 from tests.wallets.factories import BonusTierFactory, PaymentFactory, fund
-from wallets.models import Affiliate, Entry, Payment
+from wallets.models import Affiliate, Entry, GatewaySetting, Payment
 from wallets.selectors import wallet_balance
 
 pytestmark = pytest.mark.django_db
@@ -145,6 +145,7 @@ def world(db: Any, simulator: Simulator, customer: User) -> dict[str, Any]:
     )
     provider_pause(provider=provider, reason="Not enough funds")
     PaymentFactory(user=customer, amount=D("30"))
+    GatewaySetting.objects.create(code="manual", display_name="Bank transfer")
     ticket_open(user=customer, subject="Where is my order?", kind="other", body="It has not started.")
     return {"provider": provider, "service": service, "queued": queued, "unknown": unknown, "sent": sent}
 

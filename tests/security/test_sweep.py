@@ -24,8 +24,15 @@ pytestmark = pytest.mark.django_db
 
 CUSTOMER_APPS = ("orders", "wallets", "support", "accounts", "api")
 # Public or machine endpoints: no login, no CSRF (each has its own authentication).
-PUBLIC = {"wallets:referral", "wallets:stripe_webhook", "api:endpoint", "api:endpoint_slash", "api:openapi"}
-CSRF_EXEMPT = {"wallets:stripe_webhook", "api:endpoint", "api:endpoint_slash"}
+PUBLIC = {
+    "wallets:referral",
+    "wallets:stripe_webhook",
+    "wallets:webhook",
+    "api:endpoint",
+    "api:endpoint_slash",
+    "api:openapi",
+}
+CSRF_EXEMPT = {"wallets:stripe_webhook", "wallets:webhook", "api:endpoint", "api:endpoint_slash"}
 
 
 def _patterns(resolver: URLResolver, namespace: str = "") -> list[tuple[str, URLPattern]]:
@@ -42,6 +49,8 @@ def _patterns(resolver: URLResolver, namespace: str = "") -> list[tuple[str, URL
 PATTERNS = _patterns(get_resolver())
 WITH_PK = sorted(name for name, p in PATTERNS if "pk" in p.pattern.converters)
 WITHOUT_ARGS = sorted(name for name, p in PATTERNS if not p.pattern.converters)
+# Per-gateway URLs, swept with the manual transfer (on by default).
+WITH_GATEWAY = sorted(name for name, p in PATTERNS if set(p.pattern.converters) == {"gateway"})
 
 
 def fund(user, amount="100"):
@@ -76,6 +85,8 @@ def owned(customer):
 
 
 def _url_for(name, owned):
+    if name in WITH_GATEWAY:
+        return reverse(name, kwargs={"gateway": "manual"})
     return reverse(name, kwargs={"pk": owned[name.split(":")[0]]})
 
 
@@ -92,6 +103,9 @@ def _state(user):
 
 def test_every_customer_object_url_is_mapped():
     assert WITH_PK, "no object URLs found: the enumeration is broken"
+    assert WITH_GATEWAY == ["wallets:deposit", "wallets:webhook"]
+    mapped = set(WITH_PK) | set(WITHOUT_ARGS) | set(WITH_GATEWAY)
+    assert {name for name, _ in PATTERNS} - mapped <= {"wallets:referral"}
     assert {name.split(":")[0] for name in WITH_PK} <= {"orders", "wallets", "support"}
 
 
@@ -107,20 +121,20 @@ def test_another_customer_gets_404_and_changes_nothing(client, owned, customer, 
     assert _state(customer) == before
 
 
-@pytest.mark.parametrize("name", [n for n in WITHOUT_ARGS + WITH_PK if n not in PUBLIC])
+@pytest.mark.parametrize("name", [n for n in WITHOUT_ARGS + WITH_PK + WITH_GATEWAY if n not in PUBLIC])
 def test_customer_pages_need_login(client, owned, name):
-    url = _url_for(name, owned) if name in WITH_PK else reverse(name)
+    url = reverse(name) if name in WITHOUT_ARGS else _url_for(name, owned)
     response = client.get(url)
     assert response.status_code in {302, 405}, (name, response.status_code)
     if response.status_code == 302:
         assert "/accounts/login/" in response["Location"]
 
 
-@pytest.mark.parametrize("name", [n for n in WITHOUT_ARGS + WITH_PK if n not in CSRF_EXEMPT])
+@pytest.mark.parametrize("name", [n for n in WITHOUT_ARGS + WITH_PK + WITH_GATEWAY if n not in CSRF_EXEMPT])
 def test_every_post_needs_a_csrf_token(owned, customer, name):
     csrf_client = Client(enforce_csrf_checks=True)
     csrf_client.force_login(customer)
-    url = _url_for(name, owned) if name in WITH_PK else reverse(name)
+    url = reverse(name) if name in WITHOUT_ARGS else _url_for(name, owned)
     before = _state(customer)
     assert csrf_client.post(url, {"amount": "5", "reference": "r", "message": "m", "subject": "s"}).status_code == 403
     assert _state(customer) == before

@@ -15,7 +15,7 @@ class PaymentFactory(factory.django.DjangoModelFactory):
         model = Payment
 
     user = factory.SubFactory(UserFactory)
-    gateway = Payment.Gateway.MANUAL
+    gateway = "manual"
     amount = Decimal("10.00000")
     currency = "USD"
     external_ref = factory.Sequence(lambda n: f"transfer-{n}")

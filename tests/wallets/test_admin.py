@@ -182,7 +182,7 @@ def test_reviewing_needs_the_review_permission(customer):
 
 def test_payment_list_filters_by_gateway_status_and_date(staff_client, customer):
     PaymentFactory(user=customer)
-    PaymentFactory(user=customer, gateway=Payment.Gateway.STRIPE, external_ref="cs_1")
+    PaymentFactory(user=customer, gateway="stripe", external_ref="cs_1")
     url = reverse("admin:wallets_payment_changelist")
     response = staff_client.get(
         url, {"gateway__exact": "stripe", "status__exact": "pending", "created_at__gte": "2000-01-01 00:00:00+00:00"}

@@ -14,7 +14,8 @@ from django.db import connection
 
 from tests.factories import UserFactory
 from tests.wallets.conftest import checkout_event
-from tests.wallets.factories import PaymentFactory, fund
+from tests.wallets.factories import BonusTierFactory, PaymentFactory, fund
+from wallets.gateways.stripe import StripeGateway
 from wallets.models import Entry, Payment, Wallet
 from wallets.selectors import wallet_balance
 from wallets.services import (
@@ -22,8 +23,10 @@ from wallets.services import (
     InsufficientFunds,
     WalletError,
     payment_approve,
-    payment_create_manual,
-    payment_handle_stripe_event,
+    payment_fail,
+    payment_notify,
+    payment_settle,
+    payment_start,
     wallet_credit,
     wallet_debit,
 )
@@ -124,10 +127,12 @@ def test_concurrent_approvals_of_one_payment_credit_once(customer, staff):
 def test_concurrent_deliveries_of_one_stripe_event_credit_once(customer, settings):
     settings.WALLET_AFFILIATE_PERCENT = "5"
     referred = UserFactory(username="referred", referred_by=customer)
-    payment = PaymentFactory(user=referred, gateway=Payment.Gateway.STRIPE, amount=D("40"), external_ref="cs_race")
+    payment = PaymentFactory(user=referred, gateway="stripe", amount=D("40"), external_ref="cs_race")
     event = json.loads(checkout_event(session_id="cs_race", payment_id=payment.pk, amount_minor=4000))
 
-    results = run_together(10, lambda i: payment_handle_stripe_event(event=event).status)
+    results = run_together(
+        10, lambda i: payment_notify(gateway="stripe", notification=StripeGateway().read_event(event)).status
+    )
     assert results == [Payment.Status.PAID] * 10
     assert wallet_balance(user=referred) == D("40")
     assert wallet_balance(user=customer) == D("2")
@@ -137,7 +142,7 @@ def test_concurrent_deliveries_of_one_stripe_event_credit_once(customer, setting
 def test_parallel_transfer_reports_never_exceed_the_pending_limit(customer):
     def report(i: int) -> str:
         try:
-            payment_create_manual(user=customer, amount=D("10"), reference=f"transfer {i}")
+            payment_start(user=customer, gateway="manual", amount=D("10"), data={"reference": f"transfer {i}"})
         except WalletError:
             return "refused"
         return "created"
@@ -145,3 +150,40 @@ def test_parallel_transfer_reports_never_exceed_the_pending_limit(customer):
     results = run_together(12, report)
     assert Counter(results) == {"created": MAX_PENDING_MANUAL_PAYMENTS, "refused": 12 - MAX_PENDING_MANUAL_PAYMENTS}
     assert Payment.objects.filter(user=customer, status=Payment.Status.PENDING).count() == MAX_PENDING_MANUAL_PAYMENTS
+
+
+def test_twenty_concurrent_settlements_credit_deposit_bonus_and_commission_once(customer, settings):
+    settings.WALLET_AFFILIATE_PERCENT = "5"
+    BonusTierFactory(min_amount=D("50"), percent=D("10"))
+    referred = UserFactory(username="referred", referred_by=customer)
+    payment = PaymentFactory(user=referred, gateway="stripe", amount=D("100"), external_ref="cs_settle")
+
+    results = run_together(20, lambda i: payment_settle(payment_id=payment.pk, late=bool(i % 2)).status)
+    assert results == [Payment.Status.PAID] * 20
+    assert (wallet_balance(user=referred), wallet_balance(user=customer)) == (D("110"), D("5"))
+    assert sorted(Entry.objects.filter(payment=payment).values_list("kind", flat=True)) == [
+        "bonus",
+        "commission",
+        "deposit",
+    ]
+
+
+def test_settling_and_failing_one_payment_at_once_end_in_one_consistent_state(customer):
+    payment = PaymentFactory(user=customer, amount=D("10"))
+
+    def settle_or_fail(i: int) -> str:
+        if i % 2:
+            return payment_fail(payment_id=payment.pk, note="expired").status
+        try:
+            return payment_settle(payment_id=payment.pk).status
+        except WalletError:
+            return "refused"
+
+    run_together(20, settle_or_fail)
+    payment.refresh_from_db()
+    credited = wallet_balance(user=customer)
+    if payment.status == Payment.Status.PAID:
+        assert credited == D("10") and Entry.objects.filter(payment=payment).count() == 1
+    else:
+        assert payment.status == Payment.Status.FAILED
+        assert credited == D("0") and not Entry.objects.exists()

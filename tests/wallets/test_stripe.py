@@ -16,12 +16,17 @@ from tests.wallets.conftest import checkout_event, stripe_signature
 from tests.wallets.factories import BonusTierFactory, PaymentFactory
 from wallets.models import Entry, Payment
 from wallets.selectors import wallet_balance
-from wallets.services import WalletError, payment_start_stripe
+from wallets.services import WalletError, payment_start
 
 pytestmark = pytest.mark.django_db
 D = Decimal
 SESSIONS_URL = "https://api.stripe.com/v1/checkout/sessions"
 WEBHOOK = "/wallet/stripe/webhook/"
+
+
+def payment_start_stripe(*, user, amount: Decimal, return_url: str) -> tuple[Payment, str]:  # type: ignore[no-untyped-def]
+    started = payment_start(user=user, gateway="stripe", amount=amount, return_url=return_url)
+    return started.payment, started.redirect_url
 
 
 def _session_json(session_id: str = "cs_test_abc") -> dict[str, object]:
@@ -35,7 +40,7 @@ def _session_json(session_id: str = "cs_test_abc") -> dict[str, object]:
 
 
 def _stripe_payment(user, amount: str = "25", session_id: str = "cs_test_abc") -> Payment:  # type: ignore[no-untyped-def]
-    return PaymentFactory(user=user, gateway=Payment.Gateway.STRIPE, amount=D(amount), external_ref=session_id)
+    return PaymentFactory(user=user, gateway="stripe", amount=D(amount), external_ref=session_id)
 
 
 def _post(payload: str, signature: str | None = None, client: Client | None = None):  # type: ignore[no-untyped-def]
@@ -56,9 +61,7 @@ def _snapshot() -> tuple[list[tuple[int, str, str]], list[int]]:
 @responses.activate
 def test_start_creates_a_checkout_session_and_remembers_its_id(customer, stripe_on):
     responses.post(SESSIONS_URL, json=_session_json())
-    payment, url = payment_start_stripe(
-        user=customer, amount=D("25.50"), success_url="https://panel/ok", cancel_url="https://panel/no"
-    )
+    payment, url = payment_start_stripe(user=customer, amount=D("25.50"), return_url="https://panel/wallet/")
     assert url == "https://checkout.stripe.com/c/pay/cs_test_abc"
     payment.refresh_from_db()
     assert (payment.status, payment.gateway, payment.external_ref) == ("pending", "stripe", "cs_test_abc")
@@ -76,7 +79,7 @@ def test_start_creates_a_checkout_session_and_remembers_its_id(customer, stripe_
 def test_start_marks_the_payment_failed_when_stripe_refuses(customer, stripe_on):
     responses.post(SESSIONS_URL, status=400, json={"error": {"type": "invalid_request_error", "message": "nope"}})
     with pytest.raises(WalletError):
-        payment_start_stripe(user=customer, amount=D("25"), success_url="https://p/ok", cancel_url="https://p/no")
+        payment_start_stripe(user=customer, amount=D("25"), return_url="https://panel/wallet/")
     assert Payment.objects.get().status == Payment.Status.FAILED
     assert not Entry.objects.exists()
 
@@ -85,14 +88,14 @@ def test_start_is_refused_when_stripe_is_not_configured(customer, settings):
     settings.STRIPE_SECRET_KEY = ""
     settings.STRIPE_WEBHOOK_SECRET = ""
     with pytest.raises(WalletError):
-        payment_start_stripe(user=customer, amount=D("25"), success_url="https://p/ok", cancel_url="https://p/no")
+        payment_start_stripe(user=customer, amount=D("25"), return_url="https://panel/wallet/")
     assert not Payment.objects.exists()
 
 
 @pytest.mark.parametrize("amount", [D("4.99"), D("5000.01"), D("10.001")])
 def test_start_refuses_amounts_outside_limits_or_cents(customer, stripe_on, amount):
     with pytest.raises(WalletError):
-        payment_start_stripe(user=customer, amount=amount, success_url="https://p/ok", cancel_url="https://p/no")
+        payment_start_stripe(user=customer, amount=amount, return_url="https://panel/wallet/")
     assert not Payment.objects.exists()
 
 

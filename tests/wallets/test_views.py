@@ -132,7 +132,7 @@ def test_add_funds_without_gateways_says_so(customer_client, settings):
 
 def test_checkout_return_shows_a_message(customer_client):
     response = customer_client.get(reverse("wallets:add_funds") + "?checkout=success")
-    assert b"as soon as the card payment is confirmed" in response.content
+    assert b"as soon as the payment is confirmed" in response.content
 
 
 def test_manual_deposit_through_the_page(customer_client, customer, manual_on):

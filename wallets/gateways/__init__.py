@@ -1,0 +1,1 @@
+"""Payment gateways: the interface (base), the registry, and one module per gateway."""

@@ -1,0 +1,50 @@
+"""Manual transfers: the customer reports a transfer, a staff member confirms it arrived."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+
+from .. import conf
+from .base import Checkout, DepositForm, Gateway, GatewayRefusal, Kind
+
+if TYPE_CHECKING:
+    from ..models import Payment
+
+
+class ManualDepositForm(DepositForm):
+    reference = forms.CharField(
+        max_length=120, help_text="The reference or transaction id of your transfer, so staff can find it."
+    )
+
+
+class ManualGateway(Gateway):
+    code = "manual"
+    label = "Manual transfer"
+    kind = Kind.MANUAL
+    button_label = "Report transfer"
+    sort_order = 20
+    form_class = ManualDepositForm
+    partial = "wallets/gateways/manual.html"
+
+    def default_enabled(self) -> bool:
+        return conf.manual_enabled()
+
+    def default_limits(self) -> tuple[Decimal, Decimal]:
+        return conf.manual_limits()
+
+    def instructions(self) -> str:
+        return conf.manual_instructions()
+
+    def check(self, *, amount: Decimal, currency: str, data: Mapping[str, Any]) -> None:
+        if not str(data.get("reference") or "").strip():
+            raise GatewayRefusal("Enter the reference of your transfer.")
+
+    def start(self, *, payment: Payment, data: Mapping[str, Any], return_url: str) -> Checkout:
+        return Checkout(
+            reference=str(data.get("reference") or "").strip()[:255],
+            message=f"Transfer #{payment.pk} reported. Your balance is credited once staff confirm it.",
+        )

@@ -1,0 +1,30 @@
+"""The gateways the panel offers: one instance per class, by code.
+
+Adding a gateway is one line here. Whether a gateway is offered is decided at run time by
+its secrets in the environment and by staff in the admin (`GatewaySetting`), read through
+`wallets.selectors.gateway_config_list`.
+"""
+
+from __future__ import annotations
+
+from .base import Gateway
+from .manual import ManualGateway
+from .stripe import StripeGateway
+
+GATEWAYS: dict[str, Gateway] = {gateway.code: gateway for gateway in (StripeGateway(), ManualGateway())}
+
+
+class UnknownGateway(KeyError):
+    pass
+
+
+def gateway_get(code: str) -> Gateway:
+    try:
+        return GATEWAYS[code]
+    except KeyError:
+        raise UnknownGateway(code) from None
+
+
+def gateway_choices() -> list[tuple[str, str]]:
+    """For the model fields that hold a gateway code (a callable, so migrations never list them)."""
+    return [(gateway.code, gateway.label) for gateway in GATEWAYS.values()]
