@@ -47,6 +47,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/djlint . --lint --quiet
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy .
