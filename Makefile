@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint typecheck e2e-deps clean chaos bench
+.PHONY: run test venv lint typecheck hooks e2e-deps clean chaos bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) is needed (set PYTHON=...)"; exit 1; }
@@ -47,9 +47,14 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/djlint . --lint --quiet
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy .
+
+# CI's quick checks before each commit (.pre-commit-config.yaml).
+hooks: $(STAMP)
+	$(VENV)/bin/pre-commit install
 
 clean:
 	rm -rf var

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
@@ -28,6 +29,7 @@ INCR_IF_EXISTS = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCRBY', KEYS[1], ARGV[1]) end
 return false
 """
+T = TypeVar("T")
 
 
 class ReusingRedisCacheClient(RedisCacheClient):
@@ -73,7 +75,7 @@ class ForgivingRedisCache(RedisCache):
             ForgivingRedisCache._last_logged = now
             logger.warning("cache unreachable, serving without it: %s", exc)
 
-    def _or(self, fallback: Any, operation: Any, *args: Any) -> Any:
+    def _or(self, fallback: T, operation: Callable[..., T], *args: Any) -> T:
         """operation(*args), or `fallback` (what an empty cache would answer) while Redis is
         unreachable."""
         try:

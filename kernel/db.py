@@ -54,7 +54,7 @@ def bulk_update_fast(objs: Sequence[models.Model], fields: Sequence[str], *, bat
     return updated
 
 
-class EstimatedCountPaginator(Paginator):
+class EstimatedCountPaginator(Paginator):  # type: ignore[type-arg]  # not subscriptable at run time
     """A paginator for admin lists over tables of millions of rows.
 
     - It never counts more than EXACT_COUNT_LIMIT rows: beyond that, the count is
@@ -95,7 +95,7 @@ class EstimatedCountPaginator(Paginator):
                 raise
             return page
 
-    def page(self, number: Any) -> Page:
+    def page(self, number: Any) -> Page[Any]:
         number = self.validate_number(number)
         queryset = self.object_list
         bottom = (number - 1) * self.per_page
@@ -138,7 +138,7 @@ def first_or_none(queryset: models.QuerySet[Any]) -> Any:
     return next(iter(queryset[:1]), None)
 
 
-class WholeNumberIExact(IExact):
+class WholeNumberIExact(IExact):  # type: ignore[type-arg]  # not subscriptable at run time
     """`field__iexact` on an integer column, which is what `=id` in an admin's search_fields
     becomes. Django compares it as text (`UPPER(id::text) = UPPER('40')`), a scan of the whole
     table that no index serves. Here the term is read with the one number parser: a number is

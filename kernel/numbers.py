@@ -100,7 +100,7 @@ class WholeNumberField(forms.IntegerField):
         kwargs.setdefault("min_value", 0)
         super().__init__(**kwargs)
 
-    def to_python(self, value: Any) -> int | None:  # type: ignore[override]
+    def to_python(self, value: Any) -> int | None:
         if value in self.empty_values or is_blank(value):
             return None
         try:
@@ -131,9 +131,9 @@ class IdChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
         return super().to_python(value)
 
 
-class WholeNumberFilter(django_filters.NumberFilter):
+class WholeNumberFilter(django_filters.NumberFilter):  # type: ignore[misc]  # django-filter has no types
     field_class = WholeNumberField
 
 
-class IdChoiceFilter(django_filters.ModelChoiceFilter):
+class IdChoiceFilter(django_filters.ModelChoiceFilter):  # type: ignore[misc]  # django-filter has no types
     field_class = IdChoiceField

@@ -23,7 +23,8 @@ class PanelSite:
 
 def site_url(path: str = "/") -> str:
     """The absolute URL of a path on this panel (`path` as from `reverse`)."""
-    return settings.PANEL_BASE_URL.rstrip("/") + "/" + path.lstrip("/")
+    base: str = settings.PANEL_BASE_URL
+    return base.rstrip("/") + "/" + path.lstrip("/")
 
 
 def site_rebase(url: str) -> str:
@@ -31,7 +32,8 @@ def site_rebase(url: str) -> str:
     parts = urlsplit(url)
     if not parts.scheme and not parts.netloc:
         return site_url(url)
-    base = urlsplit(settings.PANEL_BASE_URL)
+    base_url: str = settings.PANEL_BASE_URL
+    base = urlsplit(base_url)
     path = base.path.rstrip("/") + parts.path
     return urlunsplit((base.scheme, base.netloc, path, parts.query, parts.fragment))
 

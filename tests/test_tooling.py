@@ -1,0 +1,35 @@
+"""The pre-commit hooks are CI's quick checks, command for command."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CI_ONLY = {"pip-audit", "tests"}  # they need the network or minutes: CI runs them, commits do not
+
+
+def _ci_steps() -> dict[str, str]:
+    text = (ROOT / ".ci" / "run").read_text()
+    return {
+        m["name"]: m["command"].strip() for m in re.finditer(r'^step "(?P<name>[^"]+)" (?P<command>.+)$', text, re.M)
+    }
+
+
+def _hooks() -> list[dict[str, object]]:
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    return [hook for repo in config["repos"] for hook in repo["hooks"]]
+
+
+def test_each_quick_ci_step_is_a_pre_commit_hook_running_the_same_command():
+    steps = {name: command for name, command in _ci_steps().items() if name not in CI_ONLY}
+    assert steps, "no steps found in .ci/run"
+    assert {hook["name"]: hook["entry"] for hook in _hooks()} == steps
+
+
+def test_the_hooks_use_the_projects_own_tools_on_the_whole_tree():
+    for hook in _hooks():
+        assert hook["language"] == "system", hook["id"]
+        assert hook["pass_filenames"] is False, hook["id"]
