@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.paginator import EmptyPage, Page, Paginator
 from django.db import connection, connections, models
@@ -129,7 +129,10 @@ class AnyOf(models.Lookup):  # type: ignore[type-arg]
         return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*lhs_params, *values]
 
 
-def first_or_none(queryset: models.QuerySet[Any]) -> Any:
+_Row = TypeVar("_Row")
+
+
+def first_or_none(queryset: models.QuerySet[Any, _Row]) -> _Row | None:
     """The row of a lookup that matches at most one (a primary or unique key), or None.
 
     QuerySet.first() orders an unordered queryset by the primary key, and compiling that
