@@ -20,7 +20,7 @@ def main() -> None:
     from catalog.models import Service
     from catalog.services import catalog_import_upstream, provider_sync
     from providers.models import Provider, UpstreamService
-    from providers.simulator import Simulator
+    from simulators.provider import Simulator
 
     sim = Simulator(services=args.services, speed=None).start()
     results: dict[str, float] = {}

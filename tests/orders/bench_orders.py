@@ -65,7 +65,7 @@ def remote_simulator() -> Iterator[RemoteSimulator]:
         [
             sys.executable,
             "-m",
-            "providers.simulator",
+            "simulators.provider",
             "--port",
             str(port),
             "--latency-ms",

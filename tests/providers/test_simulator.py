@@ -17,7 +17,7 @@ import requests
 
 from kernel import protocol as p
 from kernel.money import charge_for, refund_for_remains
-from providers.simulator import Simulator, from_options, generate_catalogue
+from simulators.provider import Simulator, from_options, generate_catalogue
 
 KEY = "test-key"
 LINK = "https://instagram.com/p/abc"
