@@ -59,7 +59,7 @@ import requests
 from chaos.workload import Customer, ServiceChoice, Stats, Workload
 from devtools.db import admin_url, database_create
 from devtools.ports import free_port, wait_port
-from devtools.procs import Proc, Processes, redis_server_argv
+from devtools.procs import Proc, Processes, celery_worker_argv, redis_server_argv
 from devtools.simctl import SimulatorControl, simulator_argv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,9 +153,8 @@ class Cluster:
         return self._proc("gunicorn", [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "smmpanel.wsgi"])
 
     def start_worker(self, name: str) -> Proc:
-        argv = [str(BIN / "celery"), "-A", "smmpanel", "worker", "--pool", "threads", "--concurrency", "8"]
-        argv += ["--hostname", f"{name}@chaos", "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
-        return self._proc(name, argv)
+        options = ("--without-gossip", "--without-mingle")
+        return self._proc(name, celery_worker_argv(threads=8, hostname=f"{name}@chaos", loglevel="INFO", extra=options))
 
     def start_beat(self) -> Proc:
         schedule = self.logdir / "celerybeat-schedule"

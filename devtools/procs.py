@@ -13,6 +13,7 @@ import ctypes
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -169,3 +170,14 @@ def redis_server_argv(port: int) -> list[str]:
     """A private, memory-only redis-server on a loopback port (the machine's Redis is left alone)."""
     argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
     return [*argv, "--save", "", "--appendonly", "no", "--loglevel", "warning"]
+
+
+def celery_worker_argv(
+    *, threads: int, hostname: str | None = None, loglevel: str = "WARNING", extra: Sequence[str] = ()
+) -> list[str]:
+    """A Celery worker of the panel with a thread pool, as deployed."""
+    argv = [sys.executable, "-m", "celery", "-A", "smmpanel", "worker", "--pool", "threads"]
+    argv += ["--concurrency", str(threads), "--loglevel", loglevel]
+    if hostname:
+        argv += ["--hostname", hostname]
+    return [*argv, *extra]

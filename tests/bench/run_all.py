@@ -51,7 +51,7 @@ import requests
 
 from devtools.db import database_drop
 from devtools.ports import free_port
-from devtools.procs import Processes, wait_for
+from devtools.procs import Processes, celery_worker_argv, wait_for
 from devtools.simctl import SimulatorControl, simulator_argv
 from tests.bench import report, wrk
 from tests.bench.meter import PhaseMeter
@@ -523,20 +523,7 @@ def _start_workers(run: Run) -> None:
     for n in range(plan.worker_processes):
         run.procs.start(
             f"worker{n}",
-            [
-                str(VENV_BIN / "celery"),
-                "-A",
-                "smmpanel",
-                "worker",
-                "--pool",
-                "threads",
-                "-c",
-                str(plan.worker_threads),
-                "--loglevel",
-                "WARNING",
-                "-n",
-                f"bench{n}@%h",
-            ],
+            celery_worker_argv(threads=plan.worker_threads, hostname=f"bench{n}@%h"),
             env=dict(os.environ),
         )
 

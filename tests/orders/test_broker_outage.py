@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +18,7 @@ from django.utils import timezone
 from kombu import pools as kombu_pools
 
 from devtools.ports import free_port, wait_port
-from devtools.procs import redis_server_argv
+from devtools.procs import celery_worker_argv, redis_server_argv
 from orders.models import Order, State
 from orders.services import order_place, orders_sweep
 from smmpanel.celery import app
@@ -78,20 +77,7 @@ def outage_broker(settings: Any) -> Any:
         "ORDERS_RETRY_BASE_SECONDS": "1",
     }
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "smmpanel",
-            "worker",
-            "--pool",
-            "threads",
-            "-c",
-            "4",
-            "--loglevel",
-            "WARNING",
-        ],
+        celery_worker_argv(threads=4),
         cwd=ROOT,
         env=env,
     )
