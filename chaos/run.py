@@ -42,7 +42,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -58,6 +57,10 @@ from urllib.parse import urlsplit
 import requests
 
 from chaos.workload import Customer, ServiceChoice, Stats, Workload
+from devtools.db import admin_url, database_create
+from devtools.ports import free_port, wait_port
+from devtools.procs import Proc, Processes, celery_worker_argv, redis_server_argv
+from devtools.simctl import SimulatorControl, simulator_argv
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -112,112 +115,46 @@ class Timeline:
 
 
 # --- Processes -----------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float, proc: Proc | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and not proc.alive:
-            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode if proc.popen else '?'}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on port {port} after {timeout:.0f} s")
-
-
-class Proc:
-    """A child process in its own session (so it and its children are stopped as a group)."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], logdir: Path) -> None:
-        self.name = name
-        self.argv = argv
-        self.env = env
-        self.logfile = logdir / f"{name}.log"
-        self.popen: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Proc:
-        with self.logfile.open("ab") as log:
-            self.popen = subprocess.Popen(  # noqa: S603 - our own argv
-                self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        return self
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid if self.popen is not None else -1
-
-    @property
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def signal(self, sig: int) -> None:
-        if self.popen is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.popen.pid, sig)  # the group this process leads: it and its children
-
-    def kill(self) -> None:
-        self.signal(signal.SIGKILL)
-        if self.popen is not None:
-            self.popen.wait()
-
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.popen is None:
-            return
-        if self.popen.poll() is None:
-            self.signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.popen.wait(timeout)
-        self.signal(signal.SIGKILL)  # whatever is left of the group
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(5)
-
-
 class Cluster:
     """Every process of the run, started and stopped here."""
 
     def __init__(self, *, env: dict[str, str], logdir: Path, ports: dict[str, int], sim_speed: float, seed: int):
         self.env = env
-        self.logdir = logdir
         self.ports = ports
         self.sim_speed = sim_speed
         self.seed = seed
-        self.procs: dict[str, Proc] = {}
+        self.logdir = logdir
+        self.processes = Processes(logdir, cwd=ROOT)
+
+    @property
+    def procs(self) -> dict[str, Proc]:
+        return self.processes.procs
 
     def _proc(self, name: str, argv: list[str]) -> Proc:
-        old = self.procs.get(name)
-        if old is not None and old.alive:
-            raise RuntimeError(f"{name} is already running")
-        proc = Proc(name, argv, self.env, self.logdir).start()
-        self.procs[name] = proc
-        return proc
+        return self.processes.start(name, argv, env=self.env)
+
+    def _wait_port(self, proc: Proc, port: int, timeout: float) -> None:
+        wait_port(port, timeout, alive=lambda: proc.alive, what=proc.name)
 
     def start_redis(self) -> Proc:
         if shutil.which("redis-server") is None:
             raise RuntimeError("redis-server is needed (apt-get install redis-server)")
-        argv = ["redis-server", "--port", str(self.ports["redis"]), "--bind", "127.0.0.1"]
-        proc = self._proc("redis", [*argv, "--save", "", "--appendonly", "no", "--loglevel", "warning"])
-        wait_port(self.ports["redis"], 10, proc)
+        proc = self._proc("redis", redis_server_argv(self.ports["redis"]))
+        self._wait_port(proc, self.ports["redis"], 10)
         return proc
 
     def start_simulator(self) -> Proc:
-        argv = [str(BIN / "python"), "manage.py", "simulator", "--port", str(self.ports["sim"])]
-        proc = self._proc("simulator", [*argv, "--speed", str(self.sim_speed), "--seed", str(self.seed)])
-        wait_port(self.ports["sim"], 30, proc)
+        options = ("--speed", str(self.sim_speed), "--seed", str(self.seed))
+        proc = self._proc("simulator", simulator_argv(self.ports["sim"], *options))
+        self._wait_port(proc, self.ports["sim"], 30)
         return proc
 
     def start_web(self) -> Proc:
         return self._proc("gunicorn", [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "smmpanel.wsgi"])
 
     def start_worker(self, name: str) -> Proc:
-        argv = [str(BIN / "celery"), "-A", "smmpanel", "worker", "--pool", "threads", "--concurrency", "8"]
-        argv += ["--hostname", f"{name}@chaos", "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
-        return self._proc(name, argv)
+        options = ("--without-gossip", "--without-mingle")
+        return self._proc(name, celery_worker_argv(threads=8, hostname=f"{name}@chaos", loglevel="INFO", extra=options))
 
     def start_beat(self) -> Proc:
         schedule = self.logdir / "celerybeat-schedule"
@@ -227,49 +164,10 @@ class Cluster:
 
     def stop_all(self) -> None:
         # Load-bearing order: web and beat first, then workers, then what they talk to.
-        order = ["gunicorn", "beat", "w1", "w2", "simulator", "redis"]
-        for name in sorted(self.procs, key=lambda n: order.index(n) if n in order else -1):
-            self.procs[name].stop()
-
-
-# --- The simulator's control endpoint --------------------------------------------------------
-class Sim:
-    def __init__(self, port: int) -> None:
-        self.api_url = f"http://127.0.0.1:{port}/api/v2"
-        self.control_url = f"http://127.0.0.1:{port}/control"
-
-    def command(self, **command: Any) -> Any:
-        response = requests.post(self.control_url, json=command, timeout=10)
-        response.raise_for_status()
-        return response.json()
-
-    def summary(self) -> dict[str, Any]:
-        response = requests.get(self.control_url, timeout=30)
-        response.raise_for_status()
-        return dict(response.json())
-
-    def clear(self) -> None:
-        self.command(cmd="clear_fault")
+        self.processes.stop_in_order(["gunicorn", "beat", "w1", "w2", "simulator", "redis"])
 
 
 # --- Django, in this process -----------------------------------------------------------------
-def database_create(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name.replace("_", "").isalnum():
-        raise RuntimeError(f"unexpected database name {name!r}")
-    with psycopg.connect(admin_url(url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def admin_url(url: str) -> str:
-    parts = urlsplit(url)
-    return parts._replace(scheme="postgresql", path="/postgres").geturl()
-
-
 def django_setup() -> None:
     import django
     from django.core.management import call_command
@@ -279,7 +177,7 @@ def django_setup() -> None:
     call_command("collectstatic", interactive=False, verbosity=0)
 
 
-def seed_panel(*, sim: Sim, rng: random.Random) -> tuple[list[tuple[str, Customer]], list[ServiceChoice]]:
+def seed_panel(*, sim: SimulatorControl, rng: random.Random) -> tuple[list[tuple[str, Customer]], list[ServiceChoice]]:
     from decimal import Decimal
 
     from allauth.account.models import EmailAddress
@@ -324,7 +222,9 @@ def seed_panel(*, sim: Sim, rng: random.Random) -> tuple[list[tuple[str, Custome
 
 # --- Faults ----------------------------------------------------------------------------------
 class Faults:
-    def __init__(self, *, cluster: Cluster, sim: Sim, timeline: Timeline, db_url: str, restart_postgres: bool):
+    def __init__(
+        self, *, cluster: Cluster, sim: SimulatorControl, timeline: Timeline, db_url: str, restart_postgres: bool
+    ):
         self.cluster = cluster
         self.sim = sim
         self.tl = timeline
@@ -367,7 +267,7 @@ class Faults:
         """SIGKILL a worker while it is in the middle of submit tasks, then start it again."""
         worker = "w1"
         # Slow adds (the provider takes 3 s to answer) keep several submissions in flight.
-        self.sim.command(cmd="set_fault", mode="latency", action="add", latency_ms=3000)
+        self.sim.command("set_fault", mode="latency", action="add", latency_ms=3000)
         self.tl.log("simulator: adds take 3 s (so submit tasks are in flight)")
         in_flight: list[int] = []
         deadline = time.monotonic() + max(seconds, 15)
@@ -384,7 +284,7 @@ class Faults:
         proc.kill()
         ids = ", ".join(f"#{pk}" for pk in in_flight) or "none seen"
         self.tl.log(f"FAULT worker {worker} (pid {proc.pid}) killed with SIGKILL; submit tasks in flight: {ids}")
-        self.sim.clear()
+        self.sim.clear_fault()
         time.sleep(3)
         self.cluster.start_worker(worker)
         ready = self.wait_worker(worker)
@@ -452,14 +352,14 @@ class Faults:
         return True
 
     def sim_fault(self, mode: str, seconds: float, **options: Any) -> None:
-        self.sim.command(cmd="set_fault", mode=mode, **options)
+        self.sim.command("set_fault", mode=mode, **options)
         self.tl.log(f"FAULT simulator {mode} for {seconds:.0f} s")
         time.sleep(seconds)
-        self.sim.clear()
+        self.sim.clear_fault()
         self.tl.log(f"simulator {mode} cleared")
 
     def refuse(self, seconds: float) -> None:
-        self.sim.command(cmd="set_fault", mode="refuse", seconds=seconds)
+        self.sim.command("set_fault", mode="refuse", seconds=seconds)
         self.tl.log(f"FAULT simulator refuses connections for {seconds:.0f} s")
         time.sleep(seconds + 0.5)
         deadline = time.monotonic() + 10
@@ -579,7 +479,7 @@ def check_processes(cluster: Cluster) -> Any:
     from chaos.checks import Check
 
     dead = [
-        f"{name} (pid {proc.pid}) exited with {proc.popen.returncode if proc.popen else '?'}"
+        f"{name} (pid {proc.pid}) exited with {proc.returncode}"
         for name, proc in cluster.procs.items()
         if not proc.alive
     ]
@@ -682,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     os.environ.update(env)
     cluster = Cluster(env=env, logdir=rundir, ports=ports, sim_speed=3.0, seed=args.seed)
-    sim = Sim(ports["sim"])
+    sim = SimulatorControl(ports["sim"], timeout=10)
     workload: Workload | None = None
     stats = Stats(tl.now)
     checks: list[Any] = []
@@ -704,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("w1", "w2"):
             cluster.start_worker(name)
         cluster.start_beat()
-        wait_port(ports["web"], 30, web)
+        wait_port(ports["web"], 30, alive=lambda: web.alive, what="gunicorn")
         faults = Faults(cluster=cluster, sim=sim, timeline=tl, db_url=db_url, restart_postgres=args.restart_postgres)
         for name in ("w1", "w2"):
             if not faults.wait_worker(name):
@@ -738,12 +638,12 @@ def main(argv: list[str] | None = None) -> int:
         tl.log(f"load stopped ({len(stats.intents)} placements attempted)")
         for problem in problems:
             tl.log(f"CLIENT PROBLEM {problem}")
-        sim.clear()
+        sim.clear_fault()
         settled = settle(tl, until=budget - CHECK_RESERVE)
 
         from chaos import checks as chk
 
-        checks = [chk.check_nothing_stuck(), *chk.check_adds(sim.summary()), chk.check_ledger()]
+        checks = [chk.check_nothing_stuck(), *chk.check_adds(sim.summary(timeout=30)), chk.check_ledger()]
         checks += [chk.check_statuses(api_url=sim.api_url, key=SIM_KEY), chk.check_clients(stats.intents)]
         checks += [check_client_failures(stats, tl), check_processes(cluster), check_process_logs(rundir, tl)]
         checks.append(chk.check_provider())

@@ -15,15 +15,28 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-NOT_PRODUCTION = {"tests", "chaos", ".venv", "var", "node_modules"}
+# Dev tooling run by the tests, chaos and the bench (never by the panel) is not production.
+NOT_PRODUCTION = {"tests", "chaos", "devtools", ".venv", "var", "node_modules"}
 # Configuration wires every app together; its imports are not dependencies of the apps.
 CONFIGURATION = {"smmpanel.settings", "smmpanel.urls", "smmpanel.celery", "smmpanel.wsgi", "smmpanel.apps"}
 # The layers of docs/DESIGN.md, lowest first: a package imports only packages of lower layers.
-LAYERS = [{"kernel"}, {"accounts"}, {"providers"}, {"catalog"}, {"wallets"}, {"orders"}, {"support", "api"}, {"panel"}]
+# The simulators stand just above the kernel: framework-free, they import only the kernel, and the
+# `simulator` management command (providers) serves them.
+LAYERS = [
+    {"kernel"},
+    {"simulators"},
+    {"accounts"},
+    {"providers"},
+    {"catalog"},
+    {"wallets"},
+    {"orders"},
+    {"support", "api"},
+    {"panel"},
+]
 WIRING = "smmpanel"  # beside the layers: it imports only the kernel, and nothing imports it
 MAX_LINES = 600
 # Modules being split up. This list only shrinks: a module leaves it once it is short.
-TOO_LONG_FOR_NOW = {"providers/simulator.py"}
+TOO_LONG_FOR_NOW: set[str] = set()
 
 
 @cache

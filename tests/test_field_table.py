@@ -3,6 +3,8 @@ field order and the API documentation derive from it, so they cannot disagree.""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from api import spec
@@ -44,3 +46,16 @@ def test_a_bad_value_is_refused_with_the_tables_error(name, bad) -> None:
         order_request_parse(service=service, fields=fields)
     assert caught.value.message == protocol.field_error(name)
     assert protocol.field_error("type_of_traffic") == "Incorrect type of traffic"
+
+
+@pytest.mark.parametrize(("name", "bad"), [("device", "6"), ("type_of_traffic", "0"), ("answer_number", "x")])
+def test_the_simulator_answers_the_panels_error_texts(make_simulator, name, bad) -> None:
+    from simulators.provider import Simulator
+
+    sim: Simulator = make_simulator()
+    stype = next(t for t in protocol.SERVICE_TYPES if name in t.fields)
+    service = sim.add_service(name="t", type=stype.name, rate="1", min=1, max=1000)
+    fields = {"link": "https://x.com/a", "quantity": "10", **dict.fromkeys(stype.required, "1"), name: bad}
+    fields["link"] = "https://x.com/a"
+    reply = sim.handle_api({"key": "test-key", "action": "add", "service": str(service), **fields})
+    assert json.loads(reply) == {"error": protocol.field_error(name)}

@@ -21,9 +21,9 @@ from freezegun import freeze_time
 
 from accounts.models import User
 from accounts.services import api_key_issue
+from devtools.ports import free_port
 from support import services as support_services
 from tests.factories import PASSWORD, UserFactory
-from tests.net import free_port
 
 pytestmark = pytest.mark.django_db
 

@@ -14,10 +14,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.services import api_key_issue
+from devtools.ports import free_port
 from kernel import protocol
 from orders.models import Order, Refill
 from tests.factories import RouteFactory, ServiceFactory
-from tests.net import free_port
 from wallets.models import Entry
 from wallets.selectors import wallet_balance
 

@@ -49,10 +49,13 @@ from typing import Any
 
 import requests
 
+from devtools.db import database_drop
+from devtools.ports import free_port
+from devtools.procs import Processes, celery_worker_argv, wait_for
+from devtools.simctl import SimulatorControl, simulator_argv
 from tests.bench import report, wrk
-from tests.bench.procs import PhaseMeter, Processes, wait_for
+from tests.bench.meter import PhaseMeter
 from tests.bench.setup import setup_django
-from tests.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -135,24 +138,6 @@ def bench_env(plan: Plan) -> dict[str, str]:
     return env
 
 
-class Sim:
-    """The simulator process, through its control endpoint."""
-
-    def __init__(self, port: int) -> None:
-        self.base = f"http://127.0.0.1:{port}"
-        self.url = f"{self.base}/api/v2"
-
-    def cmd(self, cmd: str, **arguments: Any) -> Any:
-        reply = requests.post(f"{self.base}/control", json={"cmd": cmd, **arguments}, timeout=300)
-        reply.raise_for_status()
-        return reply.json()["results"][0]
-
-    def summary(self) -> dict[str, Any]:
-        reply = requests.get(f"{self.base}/control", timeout=120)
-        reply.raise_for_status()
-        return reply.json()
-
-
 class BudgetExceeded(Exception):
     pass
 
@@ -161,7 +146,7 @@ class BudgetExceeded(Exception):
 class Run:
     plan: Plan
     procs: Processes
-    sim: Sim
+    sim: SimulatorControl
     figures: list[report.Figure] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     provider: Any = None
@@ -215,13 +200,20 @@ def phase_data(run: Run) -> None:
     from django.db import transaction
 
     from accounts.models import User
+    from catalog.services import provider_sync
     from tests.bench import seed
 
     plan = run.plan
     t0 = time.monotonic()
     call_command("collectstatic", "--noinput", verbosity=0)  # DEBUG is off: pages need the manifest
-    run.provider = seed.seed_catalogue(api_url=run.sim.url, api_key=SIM_KEY)
-    log(f"catalogue: {plan.services} services synced and imported ({time.monotonic() - t0:.1f} s)")
+    run.provider = seed.seed_catalogue(api_url=run.sim.api_url, api_key=SIM_KEY)
+    seeded = time.monotonic() - t0
+    log(f"catalogue: {plan.services} services synced and imported ({seeded:.1f} s)")
+    run.add("catalog_seed_seconds", f"Provider sync and import of {plan.services} new services", round(seeded, 2), "s")
+    t_resync = time.monotonic()
+    provider_sync(provider=run.provider)
+    resynced = time.monotonic() - t_resync
+    run.add("catalog_resync_seconds", f"Provider sync of {plan.services} unchanged services", round(resynced, 2), "s")
     t1 = time.monotonic()
     with transaction.atomic():
         run.customers = seed.seed_customers(count=plan.customers)
@@ -377,7 +369,6 @@ def phase_api(run: Run) -> None:
             "smmpanel.wsgi",
         ],
         env=env,
-        cwd=ROOT,
     )
     url = f"http://127.0.0.1:{port}/api/v2"
     try:
@@ -532,22 +523,8 @@ def _start_workers(run: Run) -> None:
     for n in range(plan.worker_processes):
         run.procs.start(
             f"worker{n}",
-            [
-                str(VENV_BIN / "celery"),
-                "-A",
-                "smmpanel",
-                "worker",
-                "--pool",
-                "threads",
-                "-c",
-                str(plan.worker_threads),
-                "--loglevel",
-                "WARNING",
-                "-n",
-                f"bench{n}@%h",
-            ],
+            celery_worker_argv(threads=plan.worker_threads, hostname=f"bench{n}@%h"),
             env=dict(os.environ),
-            cwd=ROOT,
         )
 
 
@@ -577,7 +554,6 @@ def _place_in_processes(run: Run, *, count: int, users: list[int], services: lis
                     "--threads",
                     "4",
                 ],
-                cwd=ROOT,
                 env=dict(os.environ),
                 stdout=subprocess.PIPE,
                 text=True,
@@ -604,7 +580,7 @@ def phase_drain(run: Run) -> None:
     from tests.bench import seed
 
     plan = run.plan
-    run.sim.cmd("set_latency", ms=plan.drain_latency_ms)
+    run.sim.command("set_latency", ms=plan.drain_latency_ms)
     _flush_broker()
     services = seed.orderable_services(quantity=100)
     users = [run.customers.user_id(i) for i in range(min(100, plan.customers))]
@@ -619,7 +595,7 @@ def phase_drain(run: Run) -> None:
         box["operations"] = len(run.drain_ids)
     if len(run.drain_ids) != plan.drain_orders:
         raise RuntimeError(f"placed {len(run.drain_ids)} orders, not {plan.drain_orders}")
-    run.sim.cmd("reset_counters")
+    run.sim.command("reset_counters")
     log(f"drain: placed in {placing:.1f} s; starting {plan.worker_processes} workers × {plan.worker_threads} threads")
     # Nothing else creates orders meanwhile: the drained ones are every order from the first on.
     mine = Order.objects.filter(pk__gte=run.drain_ids[0])
@@ -676,7 +652,7 @@ def phase_sync(run: Run) -> None:
     from tests.bench import seed
 
     plan = run.plan
-    run.sim.cmd("set_latency", ms=plan.sync_latency_ms)
+    run.sim.command("set_latency", ms=plan.sync_latency_ms)
     active = Order.objects.filter(provider=run.provider, state=State.SENT, status__in=ACTIVE_STATUSES)
     extra = plan.sync_orders - active.count()
     service = Order.objects.filter(pk__in=run.drain_ids[:1]).values_list("service_id", flat=True).first()
@@ -686,7 +662,7 @@ def phase_sync(run: Run) -> None:
 
     external = Route.objects.filter(service_id=service, priority=1).values_list("upstream__external_id", flat=True)[0]
     t0 = time.monotonic()
-    first_upstream, last_upstream = run.sim.cmd("bulk_add", service=int(external), count=extra, quantity=100)
+    first_upstream, last_upstream = run.sim.command("bulk_add", service=int(external), count=extra, quantity=100)
     reseller = seed.seed_customers(count=1, prefix="sync-reseller")
     first, _last = seed.seed_active(
         user_id=reseller.first_id, upstream_ids=(first_upstream, last_upstream), service_id=service, quantity=100
@@ -697,8 +673,8 @@ def phase_sync(run: Run) -> None:
     # 1 in 100 orders moves on a step (to In progress), 1 in 100 finishes (some with a refund):
     # twice what a minute brings when orders take hours and change status two or three times.
     step = 100
-    run.sim.cmd("advance", steps=1, orders=upstream[::step])
-    run.sim.cmd("advance", steps=None, orders=upstream[step // 2 :: step])
+    run.sim.command("advance", steps=1, orders=upstream[::step])
+    run.sim.command("advance", steps=None, orders=upstream[step // 2 :: step])
     total = active.count()
     log(f"sync: {total} active orders ready ({time.monotonic() - t0:.1f} s); dispatching (load {loadavg()})")
 
@@ -768,7 +744,7 @@ def _on_term(signum: int, frame: object) -> None:
 
 def _cleanup(procs: Processes, *, keep_db: bool) -> None:
     signal.alarm(0)
-    procs.stop_all()
+    procs.stop()
     try:
         import redis
 
@@ -784,20 +760,13 @@ def _cleanup(procs: Processes, *, keep_db: bool) -> None:
 
 
 def _drop_database() -> None:
-    from urllib.parse import urlsplit
-
-    import psycopg
-
     try:
         from django.db import connections
 
         connections.close_all()
     except Exception:
         pass
-    parts = urlsplit(DATABASE_URL)
-    admin = parts._replace(path="/postgres").geturl().replace("postgres://", "postgresql://", 1)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}" WITH (FORCE)')
+    database_drop(DATABASE_URL)
 
 
 def wait_until_idle(limit: float, max_minutes: float) -> None:
@@ -833,9 +802,9 @@ def main(argv: list[str] | None = None) -> int:
         wait_until_idle(args.wait_idle, max_minutes=30)
 
     os.environ.update(bench_env(plan))
-    procs = Processes(LOGS)
+    procs = Processes(LOGS, cwd=ROOT)
     sim_port = free_port()
-    run = Run(plan=plan, procs=procs, sim=Sim(sim_port))
+    run = Run(plan=plan, procs=procs, sim=SimulatorControl(sim_port, timeout=300))
     signal.signal(signal.SIGTERM, _on_term)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background
     signal.signal(signal.SIGALRM, _on_alarm)
@@ -849,24 +818,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         procs.start(
             "simulator",
-            [
-                sys.executable,
-                "-m",
-                "tests.bench.simhost",
-                "--port",
-                str(sim_port),
-                "--services",
-                str(plan.services),
-                "--speed",
-                "0",
-                "--max-orders",
-                str(plan.sync_orders * 2 + 100_000),
-            ],
+            simulator_argv(
+                sim_port,
+                *("--services", str(plan.services), "--speed", "0"),
+                *("--max-orders", str(plan.sync_orders * 2 + 100_000)),
+                module="tests.bench.simhost",
+            ),
             env=dict(os.environ),
-            cwd=ROOT,
         )
         wait_for(lambda: bool(run.sim.summary()), timeout=30, what="the simulator")
-        run.sim.cmd("set_balance", key=SIM_KEY, balance="1000000000000")
+        run.sim.command("set_balance", key=SIM_KEY, balance="1000000000000")
         log(f"database {DATABASE_URL.rsplit('/', 1)[-1]}: created fresh and migrated (load {loadavg()})")
         setup_django(fresh=True)
         from tests.bench import seed

@@ -1,6 +1,5 @@
 """Realistic data for the benchmarks, fast: the catalogue through the real provider sync and
-import, customers and orders with `INSERT … SELECT … FROM generate_series` (the technique of
-bench_wallet.seed_orders), and a ledger that the audit accepts.
+import, customers and orders with `INSERT … SELECT … FROM generate_series`, and a ledger that the audit accepts.
 
 Orders are spread over customers the way a panel's are, a few resellers owning most of them:
 customer index ⌊n·r³⌋ for r equidistributed in [0, 1) (so the first customer has about 5 %

@@ -16,8 +16,8 @@ import threading
 import time
 
 from kernel.money import charge_for
-from providers import simulator as sim_module
-from providers.simulator import ControlError, Simulator
+from simulators import provider as sim_module
+from simulators.provider import ControlError, Simulator
 
 
 class BenchSimulator(Simulator):

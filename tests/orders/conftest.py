@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from orders import services
-from providers.simulator import Simulator
+from simulators.provider import Simulator
 from tests.orders.factories import Shop
 
 

@@ -11,7 +11,7 @@ from uuid import uuid4
 from catalog.models import Service
 from orders.models import Order
 from providers.models import Provider
-from providers.simulator import Simulator
+from simulators.provider import Simulator
 from tests.factories import ProviderFactory, RouteFactory, ServiceFactory, UpstreamServiceFactory
 from wallets.models import Entry
 from wallets.selectors import wallet_balance

@@ -14,7 +14,7 @@ from kernel import protocol
 from kernel.money import refund_for_remains
 from orders.models import Order, OrderEvent, State, Status
 from orders.services import OrderError, order_place, order_profit, order_submit, order_sync_chunk
-from providers.simulator import Simulator
+from simulators.provider import Simulator
 from tests.orders.factories import fund
 from wallets.audit import ledger_audit
 from wallets.selectors import wallet_balance

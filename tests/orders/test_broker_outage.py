@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -19,11 +17,12 @@ from django.db import connection
 from django.utils import timezone
 from kombu import pools as kombu_pools
 
+from devtools.ports import free_port, wait_port
+from devtools.procs import celery_worker_argv, redis_server_argv
 from orders.models import Order, State
 from orders.services import order_place, orders_sweep
 from smmpanel.celery import app
 from tests.conftest import IN_CI
-from tests.net import free_port
 from tests.orders.factories import fund
 from wallets.audit import ledger_audit
 
@@ -38,18 +37,8 @@ class Redis:
         self.worker: subprocess.Popen[bytes] | None = None  # the Celery worker using it
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+        self.proc = subprocess.Popen(redis_server_argv(self.port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, 10, alive=lambda: self.proc is not None and self.proc.poll() is None, what="redis-server")
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -88,20 +77,7 @@ def outage_broker(settings: Any) -> Any:
         "ORDERS_RETRY_BASE_SECONDS": "1",
     }
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "smmpanel",
-            "worker",
-            "--pool",
-            "threads",
-            "-c",
-            "4",
-            "--loglevel",
-            "WARNING",
-        ],
+        celery_worker_argv(threads=4),
         cwd=ROOT,
         env=env,
     )

@@ -17,7 +17,7 @@ import requests
 
 from kernel import protocol as p
 from kernel.money import charge_for, refund_for_remains
-from providers.simulator import Simulator, from_options, generate_catalogue
+from simulators.provider import Simulator, from_options, generate_catalogue
 
 KEY = "test-key"
 LINK = "https://instagram.com/p/abc"
@@ -273,7 +273,7 @@ def missing_field_cases() -> list[tuple[str, str, str]]:
             elif name == "max":
                 expected = p.err_max_quantity(1000)
             else:
-                expected = f"Incorrect {name}"
+                expected = p.field_error(name)
             cases.append((stype.name, name, expected))
     return cases
 
@@ -328,7 +328,7 @@ def test_subscription_checks(simulator: Simulator) -> None:
         ({"max": "5000"}, p.err_max_quantity(1000)),
         ({"min": "1"}, p.err_min_quantity(2)),
         ({"expiry": "2030-12-31"}, "Incorrect expiry"),
-        ({"min": "500", "max": "100"}, "Incorrect max"),
+        ({"min": "500", "max": "100"}, p.field_error("max")),
     ):
         assert call(simulator, action="add", service=service, **{**good, **change}) == {"error": expected}
     assert simulator.adds_total() == 0

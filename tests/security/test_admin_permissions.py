@@ -34,7 +34,7 @@ from orders.models import Order, OrderEvent, State, Status
 from orders.services import RESOLVE_CANCEL, order_place, order_transition
 from providers.models import Provider, ProviderCall, UpstreamService
 from providers.services import provider_pause
-from providers.simulator import Simulator
+from simulators.provider import Simulator
 from support.models import Status as TicketStatus
 from support.models import Ticket
 from support.services import ticket_open

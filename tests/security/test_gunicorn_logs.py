@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.ports import free_port, wait_port
 from smmpanel.gunicorn_logging import scrub_query
-from tests.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,18 +41,6 @@ def _send(port: int, data: bytes) -> bytes:
         return b"".join(chunks)
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError("gunicorn exited at start")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("gunicorn did not start listening")
-
-
 @pytest.mark.timeout(120)
 def test_gunicorn_logs_never_hold_a_query_string(tmp_path):
     port = free_port()
@@ -63,7 +51,7 @@ def test_gunicorn_logs_never_hold_a_query_string(tmp_path):
     with output.open("wb") as sink:
         process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
         try:
-            _wait_for_port(port, process, time.monotonic() + 60)
+            wait_port(port, 60, alive=lambda: process.poll() is None, what="gunicorn")
             for line in MALFORMED:
                 assert _send(port, line).startswith(b"HTTP/1.1 400"), line
             normal = _send(port, b"GET /api/openapi.json?key=SECRET_OK HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")

@@ -1,4 +1,8 @@
-"""`python manage.py simulator`: run the provider simulator in the foreground until Ctrl-C."""
+"""`python manage.py simulator`: run the provider simulator (simulators.provider) until Ctrl-C.
+
+The simulator is a dev tool outside the apps; this command stays here because a management
+command needs an installed app, and `make run` and the demo seed know the panel by manage.py.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from providers import simulator
+from simulators.provider import cli
 
 
 class Command(BaseCommand):
@@ -16,11 +20,11 @@ class Command(BaseCommand):
     requires_migrations_checks = False
 
     def add_arguments(self, parser: CommandParser) -> None:
-        simulator.add_arguments(parser)
+        cli.add_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         def write(line: str) -> None:
             self.stdout.write(line)
             self.stdout.flush()
 
-        simulator.serve(options, write=write)
+        cli.serve(options, write=write)
