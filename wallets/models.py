@@ -113,6 +113,13 @@ class Payment(models.Model):
     amount = models.DecimalField(max_digits=18, decimal_places=5, validators=[MinValueValidator(Decimal("0.00001"))])
     fee = models.DecimalField(max_digits=18, decimal_places=5, default=Decimal("0"))
     currency = models.CharField(max_length=3)
+    # A payment made in another currency at the gateway (crypto, PayPal in EUR): what was
+    # asked there, quoted when the payment was created, and what arrived.
+    pay_currency = models.CharField(max_length=16, blank=True)
+    pay_amount = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
+    paid_amount = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
+    # What the deposit credited, in `currency`: the amount, or less for an underpayment.
+    credited = models.DecimalField(max_digits=18, decimal_places=5, null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     # Hosted gateways: the gateway's id of the payment (Stripe's Checkout Session id).
     # Manual transfers: the reference the customer typed.

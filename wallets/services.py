@@ -395,6 +395,12 @@ def payment_notify(*, gateway: str, notification: Notification) -> Payment | Non
         logger.error("%s notification %s reports %s: not applied", gateway, notification.event_id, report.status)
         _payment_note(payment_id=payment.pk, raw_notification=raw, note=f"Gateway reports {report.status}: check.")
         return payment
+    if report.credit is not None:
+        # Paid in another currency or another amount: credit what arrived, at most the amount.
+        if report.credit <= 0:
+            _payment_note(payment_id=payment.pk, raw_notification=raw, note="Nothing arrived to credit: check.")
+            return payment
+        return payment_settle(payment_id=payment.pk, raw_notification=raw, late=True, credit_amount=report.credit)
     if report.amount != payment.total or report.currency != payment.currency:
         logger.error(
             "%s notification %s: amount or currency does not match payment %s",
@@ -470,9 +476,14 @@ def payment_settle(
     actor: User | None = None,
     raw_notification: dict[str, Any] | None = None,
     late: bool = False,
+    credit_amount: Decimal | None = None,
 ) -> Payment:
     """The one path that credits a deposit: mark the payment paid and credit the deposit,
     its bonus and the referrer's commission, atomically and once.
+
+    `credit_amount` is what arrived when it is not the amount asked (an underpayment, or a
+    payment in another currency converted at the rate quoted at creation): that much is
+    credited, never more than the amount; the bonus and commission follow what is credited.
 
     `late` also settles a failed payment (a gateway took the money after we gave up on
     it). The row lock makes concurrent confirmations queue; the second sees `paid` and
@@ -488,7 +499,11 @@ def payment_settle(
             raise WalletError(f"Payment #{payment.pk} is {payment.get_status_display().lower()}; it cannot be paid.")
         payment.status = Payment.Status.PAID
         payment.paid_at = timezone.now()
-        update_fields = ["status", "paid_at", "updated_at"]
+        credited = payment.amount if credit_amount is None else min(money(credit_amount), payment.amount)
+        if credited <= 0:
+            raise WalletError(f"Payment #{payment.pk}: nothing arrived to credit.")
+        payment.credited = credited
+        update_fields = ["status", "paid_at", "credited", "updated_at"]
         if actor is not None:
             payment.reviewed_by = actor
             update_fields.append("reviewed_by")
@@ -502,15 +517,16 @@ def payment_settle(
 
 def _payment_credit(*, payment: Payment, actor: User | None) -> None:
     customer = payment.user
+    amount = payment.credited if payment.credited is not None else payment.amount
     credits: list[tuple[User, Decimal, str, str, str]] = [
-        (customer, payment.amount, Entry.Kind.DEPOSIT, "deposit", f"Deposit #{payment.pk} ({payment.gateway})")
+        (customer, amount, Entry.Kind.DEPOSIT, "deposit", f"Deposit #{payment.pk} ({payment.gateway})")
     ]
-    tier, bonus = bonus_for_amount(amount=payment.amount)
+    tier, bonus = bonus_for_amount(amount=amount)
     if tier is not None and bonus > 0:
         credits.append((customer, bonus, Entry.Kind.BONUS, "bonus", f"Bonus {tier.percent}% on deposit #{payment.pk}"))
     referrer = customer.referred_by
     if referrer is not None and referrer.is_active and referrer.pk != customer.pk:
-        commission = percent_of(payment.amount, conf.affiliate_percent())
+        commission = percent_of(amount, conf.affiliate_percent())
         if commission > 0:
             memo = f"Referral commission on deposit #{payment.pk}"
             credits.append((referrer, commission, Entry.Kind.COMMISSION, "commission", memo))

@@ -75,6 +75,10 @@ class Report:
     amount: Decimal | None = None
     currency: str = ""
     note: str = ""
+    # For a payment made in another currency or for another amount than asked (crypto under-
+    # and overpayments): what to credit, in the panel's currency, converted at the rate quoted
+    # when the payment was created. The settle path credits at most the payment's amount.
+    credit: Decimal | None = None
 
 
 @dataclass(frozen=True)
