@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -73,6 +74,10 @@ class StaffMFAMiddleware:
                 target = admin_root
             return HttpResponseRedirect(f"{reverse('account_login')}?{urlencode({'next': target})}")
         user = request.user
+        if user.is_authenticated and not user.is_staff:
+            # Django's admin would send a signed-in customer to its login page, which sends
+            # them to allauth's, which sends them back here: refuse once, in the panel's layout.
+            return render(request, "403.html", {"message": "The admin is for staff."}, status=403)
         if not settings.STAFF_REQUIRE_MFA or not (user.is_authenticated and user.is_staff):
             return None
         if request.path == reverse("admin:logout"):
