@@ -16,3 +16,17 @@ class PanelConfig(AppConfig):
         admin.site.site_header = f"{settings.PANEL_NAME} · staff"
         admin.site.site_title = f"{settings.PANEL_NAME} staff"
         admin.site.index_title = "Panel administration"
+
+        from django.db.models.signals import post_migrate
+
+        # The roles' migration created them; this keeps them holding every permission added
+        # since (the panel is the last app, so every app's permissions exist by then).
+        post_migrate.connect(_roles_sync, sender=self, dispatch_uid="panel-roles-sync")
+
+
+def _roles_sync(**kwargs: object) -> None:
+    from django.contrib.auth.models import Group, Permission
+
+    from .roles import roles_sync
+
+    roles_sync(group_model=Group, permission_model=Permission)
