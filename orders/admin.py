@@ -135,6 +135,10 @@ class RefillInline(admin.TabularInline):
         return False
 
 
+# Confirmation pages list (and bulk actions act on) at most this many orders at once.
+BULK_LIMIT = 200
+
+
 class ResolveUnknownForm(forms.Form):
     resolution = forms.ChoiceField(
         widget=forms.RadioSelect,
@@ -145,6 +149,26 @@ class ResolveUnknownForm(forms.Form):
         ],
     )
     provider_order_id = forms.CharField(required=False, max_length=64, label="Provider's order id")
+
+
+class BulkResolveForm(forms.Form):
+    resolution = forms.ChoiceField(
+        widget=forms.RadioSelect,
+        choices=[
+            (services.RESOLVE_PLACED, "The provider has them: attach their order ids (they become sent)"),
+            (services.RESOLVE_REQUEUE, "The provider never placed them: send them again"),
+            (services.RESOLVE_CANCEL, "The provider never placed them: cancel and refund the customers"),
+        ],
+    )
+    provider_ids = forms.CharField(
+        required=False,
+        max_length=20_000,
+        label="Provider's order ids",
+        help_text="For “has them”: one a line, in the order listed above, or “our id, provider's id” "
+        "per line. All must match, or nothing changes.",
+        widget=forms.Textarea(attrs={"rows": 10, "cols": 60}),
+    )
+    reason = forms.CharField(max_length=200, label="Reason (what the provider answered; kept in the history)")
 
 
 class PartialForm(forms.Form):
@@ -193,7 +217,7 @@ class OrderAdmin(admin.ModelAdmin):
     inlines = (OrderEventInline, RefillInline)
     change_form_template = "orders/admin_order_change_form.html"
     change_list_template = "orders/admin_order_change_list.html"
-    actions = ("resend", "resend_unknown", "cancel_and_refund", "mark_completed")
+    actions = ("resend", "resend_unknown", "resolve_unknown_bulk", "cancel_and_refund", "mark_completed")
     fieldsets = (
         (
             None,
@@ -462,6 +486,35 @@ class OrderAdmin(admin.ModelAdmin):
             "that it never placed them; otherwise the customer is served twice and we pay twice.",
         )
 
+    @admin.action(description="Resolve unknown orders in bulk…", permissions=["resolve_unknown"])
+    def resolve_unknown_bulk(self, request: HttpRequest, queryset: QuerySet[Order]) -> TemplateResponse | None:
+        chosen = queryset.filter(state=State.UNKNOWN).order_by("id")
+        form = BulkResolveForm(request.POST if request.POST.get("confirm") == "yes" else None)
+        if form.is_bound and form.is_valid():
+            ids = list(chosen.values_list("id", flat=True)[:BULK_LIMIT])
+            try:
+                done = services.orders_resolve_unknown(
+                    order_ids=ids,
+                    actor=self._staff(request),
+                    resolution=form.cleaned_data["resolution"],
+                    provider_ids=form.cleaned_data["provider_ids"],
+                    reason=form.cleaned_data["reason"],
+                )
+            except services.OrderError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(request, f"Resolved {done} orders.", messages.SUCCESS)
+                return None
+        return self._confirm(
+            request,
+            chosen,
+            action="resolve_unknown_bulk",
+            title="Resolve orders whose outcome is unknown",
+            warning="Ask the provider about these orders first. Orders it has become sent with its order ids; "
+            f"orders it never placed are sent again or refunded. At most {BULK_LIMIT} at once.",
+            form=form,
+        )
+
     @admin.action(description="Cancel and refund", permissions=["refund"])
     def cancel_and_refund(self, request: HttpRequest, queryset: QuerySet[Order]) -> TemplateResponse | None:
         if request.POST.get("confirm") == "yes":
@@ -506,7 +559,7 @@ class OrderAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "title": title,
             "warning": warning,
-            "orders": list(queryset.select_related("user", "provider")[:200]),
+            "orders": list(queryset.select_related("user", "provider")[:BULK_LIMIT]),
             "action": action,
             "form": form,
             "action_checkbox_name": ACTION_CHECKBOX_NAME,

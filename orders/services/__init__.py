@@ -33,6 +33,8 @@ from .staff import (
     order_resend,
     order_resolve_unknown,
     order_set_partial,
+    orders_resolve_unknown,
+    provider_ids_match,
 )
 from .submission import order_submit, orders_sweep
 from .sync import expected_provider_charge, order_sync_chunk, orders_sync_plan
@@ -67,8 +69,10 @@ __all__ = [
     "order_submit",
     "order_sync_chunk",
     "order_transition",
+    "orders_resolve_unknown",
     "orders_sweep",
     "orders_sync_plan",
+    "provider_ids_match",
     "refill_request",
     "refill_submit",
     "refill_sync_chunk",

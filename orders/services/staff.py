@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,8 @@ from django.utils import timezone
 
 from kernel import protocol
 from kernel.db import first_or_none
+from kernel.numbers import int_or_none
+from kernel.text import has_hidden_characters
 
 from ..models import (
     Order,
@@ -31,7 +34,7 @@ def _locked(order_id: int) -> Order:
     return order
 
 
-def order_resend(*, order_id: int, actor: User, confirm_unknown: bool = False) -> Order:
+def order_resend(*, order_id: int, actor: User, confirm_unknown: bool = False, reason: str = "") -> Order:
     """Send a queued order now; an `unknown` one only when staff confirm the provider
     never placed it (else the customer could be served, and we charged, twice)."""
     with transaction.atomic():
@@ -46,7 +49,8 @@ def order_resend(*, order_id: int, actor: User, confirm_unknown: bool = False) -
             order_transition(
                 order=order,
                 state=State.QUEUED,
-                reason="staff confirmed it was never placed; resent",
+                reason="staff confirmed it was never placed; resent"
+                + (f" ({reason.strip()[:200]})" if reason.strip() else ""),
                 actor=actor,
                 changes={"next_attempt_at": timezone.now(), "sync_note": ""},
             )
@@ -67,10 +71,13 @@ RESOLVE_REQUEUE = "requeue"
 RESOLVE_CANCEL = "cancel"
 
 
-def order_resolve_unknown(*, order_id: int, actor: User, resolution: str, provider_order_id: str = "") -> Order:
+def order_resolve_unknown(
+    *, order_id: int, actor: User, resolution: str, provider_order_id: str = "", reason: str = ""
+) -> Order:
     """Settle an order whose submission outcome is unknown, after staff asked the provider."""
+    why = f" ({reason.strip()[:200]})" if reason.strip() else ""
     if resolution == RESOLVE_REQUEUE:
-        return order_resend(order_id=order_id, actor=actor, confirm_unknown=True)
+        return order_resend(order_id=order_id, actor=actor, confirm_unknown=True, reason=reason)
     with transaction.atomic():
         order = _locked(order_id)
         if order.state != State.UNKNOWN:
@@ -84,7 +91,7 @@ def order_resolve_unknown(*, order_id: int, actor: User, resolution: str, provid
                     order_transition(
                         order=order,
                         state=State.SENT,
-                        reason=f"staff confirmed it was placed as #{pid}",
+                        reason=f"staff confirmed it was placed as #{pid}{why}",
                         actor=actor,
                         changes={
                             "provider_order_id": pid,
@@ -100,7 +107,7 @@ def order_resolve_unknown(*, order_id: int, actor: User, resolution: str, provid
                 order=order,
                 state=State.CANCELED,
                 status=Status.CANCELED,
-                reason="staff confirmed it was never placed; canceled and refunded",
+                reason=f"staff confirmed it was never placed; canceled and refunded{why}",
                 actor=actor,
                 changes={"customer_note": "Canceled and refunded"},
             )
@@ -155,3 +162,68 @@ def order_mark_completed(*, order_id: int, actor: User) -> Order:
             order=order, status=Status.COMPLETED, reason="staff marked Completed", actor=actor, changes={"remains": 0}
         )
     return order
+
+
+MAX_PROVIDER_ID = 64
+
+
+def provider_ids_match(*, order_ids: list[int], text: str) -> dict[int, str]:
+    """Which provider order id belongs to which of these orders, from what staff pasted.
+
+    One line an order: either `<our order id> <provider's id>` (separated by spaces, a tab,
+    a comma, a colon or `=`), or the provider's ids alone, one a line, in the order of our
+    ids (ascending, as the page lists them). Everything must match or nothing does."""
+    lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    wanted = sorted(order_ids)
+    if not lines:
+        raise OrderError("Paste the provider's order ids, one a line.")
+    split = [(n, re.split(r"[\s,;:=]+", line)) for n, line in lines]
+    if all(len(parts) == 2 for _, parts in split):
+        matched: dict[int, str] = {}
+        for n, (ours, theirs) in split:
+            order_id = int_or_none(ours)
+            if order_id is None or order_id not in wanted:
+                raise OrderError(f"Line {n}: #{ours} is not one of the selected orders.")
+            if order_id in matched:
+                raise OrderError(f"Line {n}: order #{order_id} is named twice.")
+            matched[order_id] = theirs
+        missing = [pk for pk in wanted if pk not in matched]
+        if missing:
+            raise OrderError(f"No provider id for order(s) {', '.join(f'#{pk}' for pk in missing[:10])}.")
+    elif all(len(parts) == 1 for _, parts in split):
+        if len(split) != len(wanted):
+            raise OrderError(f"{len(split)} provider ids for {len(wanted)} orders: one a line, in the listed order.")
+        matched = {pk: parts[0] for pk, (_, parts) in zip(wanted, split, strict=True)}
+    else:
+        raise OrderError("Use one form for every line: the provider's id alone, or our order id then the provider's.")
+    seen: set[str] = set()
+    for order_id, pid in matched.items():
+        if len(pid) > MAX_PROVIDER_ID or has_hidden_characters(pid):
+            raise OrderError(f"Order #{order_id}: {pid[:20]!r} is not a provider order id.")
+        if pid in seen:
+            raise OrderError(f"Provider order id {pid} is given to two orders.")
+        seen.add(pid)
+    return matched
+
+
+def orders_resolve_unknown(
+    *, order_ids: list[int], actor: User, resolution: str, provider_ids: str = "", reason: str = ""
+) -> int:
+    """Resolve many unknown orders the same way, all or none: placed (with the provider's ids,
+    matched by provider_ids_match), never placed and sent again, or never placed and refunded."""
+    if not reason.strip():
+        raise OrderError("Say why (what the provider answered): it is kept in each order's history.")
+    matched = provider_ids_match(order_ids=order_ids, text=provider_ids) if resolution == RESOLVE_PLACED else {}
+    with transaction.atomic():
+        for order_id in sorted(order_ids):
+            try:
+                order_resolve_unknown(
+                    order_id=order_id,
+                    actor=actor,
+                    resolution=resolution,
+                    provider_order_id=matched.get(order_id, ""),
+                    reason=reason,
+                )
+            except OrderError as exc:
+                raise OrderError(f"Order #{order_id}: {exc.message} Nothing was changed.") from None
+    return len(order_ids)
