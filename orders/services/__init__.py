@@ -17,12 +17,16 @@ from .outbox import enqueue_cancel, enqueue_refill, enqueue_submit
 from .parsing import LABELS, OrderRequest, link_is_valid, order_amount, order_request_parse
 from .placing import order_place
 from .requests import (
+    REQUEST_REJECTED,
+    REQUEST_REQUEUE,
+    REQUEST_SENT,
     cancel_request,
     cancel_submit,
     refill_request,
     refill_submit,
     refill_sync_chunk,
     refills_sync_plan,
+    upstream_requests_resolve_unknown,
 )
 from .staff import (
     RESOLVE_CANCEL,
@@ -42,6 +46,9 @@ from .transitions import order_profit, order_transition, refund_amount
 
 __all__ = [
     "LABELS",
+    "REQUEST_REJECTED",
+    "REQUEST_REQUEUE",
+    "REQUEST_SENT",
     "RESOLVE_CANCEL",
     "RESOLVE_PLACED",
     "RESOLVE_REQUEUE",
@@ -78,4 +85,5 @@ __all__ = [
     "refill_sync_chunk",
     "refills_sync_plan",
     "refund_amount",
+    "upstream_requests_resolve_unknown",
 ]

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 from ..selectors import cancel_refusal, refill_refusal
 from . import outbox
 from .base import OrderError, RequestOutcome, _setting
+from .staff import provider_ids_match
 from .submission import _retry_delay
 from .transitions import order_transition
 
@@ -250,3 +251,56 @@ def cancel_request(*, user: User, order_id: int) -> CancelRequest | None:
         request = CancelRequest.objects.create(order=order, user=user, provider_id=order.provider_id)
         transaction.on_commit(partial(outbox.enqueue_cancel, pk=request.pk), robust=True)
     return request
+
+
+REQUEST_SENT = "sent"
+REQUEST_REQUEUE = "requeue"
+REQUEST_REJECTED = "rejected"
+
+
+def upstream_requests_resolve_unknown(
+    *,
+    model: type[Refill] | type[CancelRequest],
+    request_ids: list[int],
+    actor: User,
+    resolution: str,
+    provider_ids: str = "",
+    reason: str = "",
+) -> int:
+    """Settle refill or cancel requests whose forwarding outcome is unknown, after staff asked
+    the provider, all or none: the provider has them (refills: with its refill ids, pasted
+    one a line and matched), it never got them and they are sent again, or they are refused."""
+    if not reason.strip():
+        raise OrderError("Say why (what the provider answered): it is kept on each request.")
+    note = f"staff ({actor.get_username()}): {reason.strip()}"[:500]
+    matched: dict[int, str] = {}
+    if resolution == REQUEST_SENT and model is Refill:
+        matched = provider_ids_match(order_ids=request_ids, text=provider_ids)
+    with transaction.atomic():
+        requests = list(model.objects.select_for_update().filter(pk__in=request_ids).order_by("pk"))
+        for request in requests:
+            if request.state != RequestState.UNKNOWN:
+                raise OrderError(f"{request} is not in the unknown state. Nothing was changed.")
+            changes: dict[str, Any] = {"note": note}
+            if resolution == REQUEST_SENT:
+                new = RequestState.SENT
+                if model is Refill:
+                    changes["provider_refill_id"] = matched[request.pk]
+            elif resolution == REQUEST_REQUEUE:
+                new = RequestState.QUEUED
+                changes["next_attempt_at"] = timezone.now()
+            elif resolution == REQUEST_REJECTED:
+                new = RequestState.REJECTED
+                if model is Refill:
+                    changes["status"] = RefillStatus.REJECTED
+            else:
+                raise OrderError("Unknown resolution")
+            try:
+                with transaction.atomic():
+                    _request_move(request, old=RequestState.UNKNOWN, new=new, **changes)
+            except IntegrityError:
+                raise OrderError(f"{request}: that provider id is already used. Nothing was changed.") from None
+            if new == RequestState.QUEUED:
+                enqueue = outbox.enqueue_refill if model is Refill else outbox.enqueue_cancel
+                transaction.on_commit(partial(enqueue, pk=request.pk), robust=True)
+    return len(requests)

@@ -93,3 +93,85 @@ def test_pairs_may_name_our_order_first():
     assert provider_ids_match(order_ids=[7, 3], text="x3\nx7") == {3: "x3", 7: "x7"}
     with pytest.raises(OrderError, match="one form for every line"):
         provider_ids_match(order_ids=[7, 3], text="x3\n7 x7")
+
+
+# --- Refill and cancel requests stuck in unknown ------------------------------------------------
+def unknown_refills(customer, shop, place, n):
+    from orders.models import Refill, RequestState
+
+    fund(customer, "100")
+    service = shop.service(allow_duplicate_link=True, refill=True)
+    refills = []
+    for i in range(n):
+        order = place(customer, service, link=f"{LINK}/r{i}", quantity="100")
+        Order.objects.filter(pk=order.pk).update(
+            state=State.SENT, status=Status.COMPLETED, provider_id=order.provider_id, provider_order_id=f"o{i}"
+        )
+        refills.append(
+            Refill.objects.create(order=order, user=customer, provider_id=order.provider_id, state=RequestState.UNKNOWN)
+        )
+    return refills
+
+
+def resolve_requests(admin_client, model_name, items, **form):
+    data = {"action": "resolve_unknown", "_selected_action": [r.pk for r in items], "confirm": "yes", **form}
+    return admin_client.post(reverse(f"admin:orders_{model_name}_changelist"), data, follow=True)
+
+
+def test_unknown_refills_are_resolved_with_the_providers_refill_ids(admin_client, customer, shop, place):
+    from orders.models import Refill, RequestState
+
+    refills = unknown_refills(customer, shop, place, 3)
+    response = resolve_requests(
+        admin_client, "refill", refills, resolution="sent", provider_ids="r-1\nr-2\nr-3", reason="provider's list"
+    )
+    assert "Resolved 3 requests." in response.content.decode()
+    rows = list(Refill.objects.filter(pk__in=[r.pk for r in refills]).order_by("pk"))
+    assert [(r.state, r.provider_refill_id) for r in rows] == [(RequestState.SENT, f"r-{n}") for n in (1, 2, 3)]
+    assert all("provider's list" in r.note for r in rows)
+
+
+def test_unknown_refills_that_do_not_match_change_nothing(admin_client, customer, shop, place):
+    from orders.models import Refill, RequestState
+
+    refills = unknown_refills(customer, shop, place, 3)
+    resolve_requests(admin_client, "refill", refills, resolution="sent", provider_ids="r-1\nr-2", reason="x")
+    assert set(Refill.objects.filter(pk__in=[r.pk for r in refills]).values_list("state", flat=True)) == {
+        RequestState.UNKNOWN
+    }
+
+
+def test_unknown_cancels_are_sent_again_or_refused(
+    admin_client, customer, shop, place, queue, django_capture_on_commit_callbacks
+):
+    from orders.models import CancelRequest, RequestState
+
+    fund(customer, "100")
+    order = place(customer, shop.service(cancel=True), link=LINK, quantity="100")
+    first = CancelRequest.objects.create(
+        order=order, user=customer, provider_id=order.provider_id, state=RequestState.UNKNOWN
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        resolve_requests(admin_client, "cancelrequest", [first], resolution="requeue", reason="never received")
+    first.refresh_from_db()
+    assert first.state == RequestState.QUEUED and queue.ids("cancel") == [first.pk]
+    second = CancelRequest.objects.create(
+        order=order, user=customer, provider_id=order.provider_id, state=RequestState.UNKNOWN
+    )
+    resolve_requests(admin_client, "cancelrequest", [second], resolution="rejected", reason="provider says no")
+    second.refresh_from_db()
+    assert second.state == RequestState.REJECTED
+
+
+def test_view_only_staff_cannot_resolve_requests(client, customer, shop, place):
+    from django.contrib.auth.models import Permission
+
+    from orders.models import Refill, RequestState
+    from tests.factories import UserFactory
+
+    refills = unknown_refills(customer, shop, place, 1)
+    viewer = UserFactory(username="looker", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename__startswith="view_"))
+    client.force_login(viewer)
+    resolve_requests(client, "refill", refills, resolution="rejected", reason="x")
+    assert Refill.objects.get(pk=refills[0].pk).state == RequestState.UNKNOWN

@@ -244,7 +244,12 @@ def test_view_only_staff_cannot_run_the_action(world, viewer, label, action):
 
 
 # Actions that only open a form (the form's page is walked below).
-OPENS_A_FORM = {"wallets.Wallet.adjust_funds", "orders.Order.resolve_unknown_bulk"}
+OPENS_A_FORM = {
+    "wallets.Wallet.adjust_funds",
+    "orders.Order.resolve_unknown_bulk",
+    "orders.Refill.resolve_unknown",
+    "orders.CancelRequest.resolve_unknown",
+}
 
 
 @pytest.mark.parametrize(

@@ -23,9 +23,9 @@ from accounts.models import User
 from kernel.db import EstimatedCountPaginator
 from kernel.numbers import WholeNumberField, int_or_none
 
-from . import services
-from .models import CancelRequest, Order, OrderEvent, Refill, State
-from .selectors import order_provider_calls
+from .. import services
+from ..models import Order, OrderEvent, Refill, State
+from ..selectors import order_provider_calls
 
 
 class CustomerFilter(admin.SimpleListFilter):
@@ -565,56 +565,3 @@ class OrderAdmin(admin.ModelAdmin):
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "orders/admin_confirm_action.html", context)
-
-
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    show_full_result_count = False
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-@admin.register(Refill)
-class RefillAdmin(_ReadOnlyAdmin):
-    list_display = (
-        "id",
-        "created_at",
-        "order_link",
-        "user",
-        "provider",
-        "provider_refill_id",
-        "status",
-        "state",
-        "note",
-    )
-    list_filter = ("status", "state", "provider", "created_at")
-    search_fields = ("=id", "=order__id", "=provider_refill_id", "user__username")
-    list_select_related = ("user", "provider")
-    ordering = ("-id",)
-
-    @admin.display(description="Order")
-    def order_link(self, obj: Refill) -> str:
-        return format_html(
-            '<a href="{}">#{}</a>', reverse("admin:orders_order_change", args=[obj.order_id]), obj.order_id
-        )
-
-
-@admin.register(CancelRequest)
-class CancelRequestAdmin(_ReadOnlyAdmin):
-    list_display = ("id", "created_at", "order_link", "user", "provider", "state", "note")
-    list_filter = ("state", "provider", "created_at")
-    search_fields = ("=id", "=order__id", "user__username")
-    list_select_related = ("user", "provider")
-    ordering = ("-id",)
-
-    @admin.display(description="Order")
-    def order_link(self, obj: CancelRequest) -> str:
-        return format_html(
-            '<a href="{}">#{}</a>', reverse("admin:orders_order_change", args=[obj.order_id]), obj.order_id
-        )
