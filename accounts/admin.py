@@ -2,23 +2,69 @@ from typing import Any
 
 from allauth.account.admin import EmailAddressAdmin as BaseEmailAddressAdmin
 from allauth.account.models import EmailAddress
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 from .models import ApiKey, User
+from .services import BlockError, user_block, user_unblock
 
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
-    list_display = ("username", "email", "discount_percent", "is_staff", "date_joined")
+    list_display = ("username", "email", "discount_percent", "is_staff", "is_active", "date_joined")
+    list_filter = (*BaseUserAdmin.list_filter, "blocked_at")
     search_fields = ("username", "email")
     fieldsets = (
         *(BaseUserAdmin.fieldsets or ()),
-        ("Panel", {"fields": ("timezone", "discount_percent", "referred_by")}),
+        ("Panel", {"fields": ("timezone", "discount_percent", "referred_by", "blocked_at", "blocked_reason")}),
     )
+    readonly_fields = ("blocked_at", "blocked_reason")
     raw_id_fields = ("referred_by",)
+    actions = ("block", "unblock")
+
+    def has_block_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("accounts.block_user")
+
+    @admin.action(description="Block selected customers (no log-in, no API)…", permissions=["block"])
+    def block(self, request: HttpRequest, queryset: QuerySet[User]) -> TemplateResponse | None:
+        form = BlockForm(request.POST if request.POST.get("confirm") == "yes" else None)
+        if form.is_bound and form.is_valid():
+            actor = request.user
+            assert isinstance(actor, User)
+            for user in queryset.order_by("pk"):
+                try:
+                    user_block(user_id=user.pk, actor=actor, reason=form.cleaned_data["reason"])
+                except BlockError as exc:
+                    self.message_user(request, exc.message, messages.WARNING)
+                else:
+                    self.message_user(request, f"{user.get_username()} is blocked.", messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Block customers",
+            "users": list(queryset.order_by("pk")[:200]),
+            "form": form,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/accounts/block_users.html", context)
+
+    @admin.action(description="Unblock selected customers", permissions=["block"])
+    def unblock(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        actor = request.user
+        assert isinstance(actor, User)
+        for user in queryset.filter(is_active=False).order_by("pk"):
+            user_unblock(user_id=user.pk, actor=actor)
+            self.message_user(request, f"{user.get_username()} is unblocked.", messages.SUCCESS)
+
+
+class BlockForm(forms.Form):
+    reason = forms.CharField(max_length=200, label="Why (kept on the customer)")
 
 
 @admin.register(ApiKey)

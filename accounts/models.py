@@ -18,8 +18,12 @@ class User(AbstractUser):
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
     )
     referred_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="referrals")
+    # A blocked customer (is_active off) can neither log in nor use the API; staff say why.
+    blocked_at = models.DateTimeField(null=True, blank=True)
+    blocked_reason = models.CharField(max_length=255, blank=True)
 
     class Meta:
+        permissions = [("block_user", "Can block and unblock customers")]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(discount_percent__gte=0) & models.Q(discount_percent__lte=100),

@@ -147,6 +147,7 @@ def world(db: Any, simulator: Simulator, customer: User) -> dict[str, Any]:
     PaymentFactory(user=customer, amount=D("30"))
     GatewaySetting.objects.create(code="manual", display_name="Bank transfer")
     ticket_open(user=customer, subject="Where is my order?", kind="other", body="It has not started.")
+    UserFactory(username="blocked", is_active=False, blocked_reason="chargebacks")
     return {"provider": provider, "service": service, "queued": queued, "unknown": unknown, "sent": sent}
 
 
