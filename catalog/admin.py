@@ -17,6 +17,7 @@ from providers.models import Provider, UpstreamService
 
 from .models import Category, PanelSettings, PriceChange, Route, Service
 from .services import (
+    BulkEdit,
     CatalogError,
     catalog_import_upstream,
     catalog_reprice_all,
@@ -24,6 +25,7 @@ from .services import (
     provider_sync,
     service_price_approve,
     service_price_reject,
+    services_bulk_edit,
     services_reprice,
 )
 
@@ -100,6 +102,33 @@ class HeldFilter(admin.SimpleListFilter):
         return queryset
 
 
+class BulkEditForm(forms.Form):
+    ENABLED = [("", "Leave as it is"), ("on", "Enable (sell)"), ("off", "Disable (stop selling)")]
+
+    markup_percent = forms.DecimalField(
+        required=False, max_digits=8, decimal_places=2, min_value=-99, label="Markup %", help_text="Empty: unchanged."
+    )
+    clear_markup = forms.BooleanField(required=False, label="Use the category's markup instead")
+    category = forms.ModelChoiceField(queryset=Category.objects.all(), required=False, empty_label="Unchanged")
+    enabled = forms.ChoiceField(choices=ENABLED, required=False, label="Selling")
+    find = forms.CharField(required=False, max_length=200, label="In names, replace")
+    replace = forms.CharField(required=False, max_length=200, label="with")
+    set_description = forms.BooleanField(required=False, label="Set the description of every selected service")
+    description = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 4}))
+
+    def edit(self) -> BulkEdit:
+        data = self.cleaned_data
+        return BulkEdit(
+            markup_percent=data["markup_percent"],
+            clear_markup=data["clear_markup"],
+            category=data["category"],
+            enabled={"on": True, "off": False}.get(data["enabled"] or ""),
+            find=data["find"],
+            replace=data["replace"],
+            description=data["description"] if data["set_description"] else None,
+        )
+
+
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
     list_display = (
@@ -140,7 +169,7 @@ class ServiceAdmin(admin.ModelAdmin):
         ("Dates", {"fields": ("created_at", "updated_at")}),
     )
     inlines = (RouteInline, PriceChangeInline)
-    actions = ("approve_held", "reject_held", "reprice")
+    actions = ("bulk_edit", "approve_held", "reject_held", "reprice")
     list_select_related = ("category",)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
@@ -155,6 +184,26 @@ class ServiceAdmin(admin.ModelAdmin):
 
     def has_reprice_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("catalog.reprice_service")
+
+    @admin.action(description="Edit selected services (markup, category, selling, texts)…", permissions=["change"])
+    def bulk_edit(self, request: HttpRequest, queryset: QuerySet[Service]) -> HttpResponse | None:
+        form = BulkEditForm(request.POST if request.POST.get("apply") == "1" else None)
+        if form.is_bound and form.is_valid():
+            staff = request.user
+            assert isinstance(staff, User)
+            result = services_bulk_edit(services=queryset, edit=form.edit(), actor=staff)
+            self.message_user(request, f"{queryset.count()} service(s) edited. {result.summary()}")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Edit services in bulk",
+            "services": list(queryset.order_by("pk")[:500]),
+            "count": queryset.count(),
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return render(request, "admin/catalog/bulk_edit_services.html", context)
 
     @admin.action(description="Approve held price changes", permissions=["approve_price"])
     def approve_held(self, request: HttpRequest, queryset: QuerySet[Service]) -> None:

@@ -352,3 +352,51 @@ def category_reprice(*, category: Category, actor: User | None = None) -> SyncRe
 
 def catalog_reprice_all(*, actor: User | None = None) -> SyncResult:
     return services_reprice(services=Service.objects.all(), reason="panel default markup changed", actor=actor)
+
+
+@dataclass(frozen=True)
+class BulkEdit:
+    """What to change on many services at once; None leaves a field alone. `clear_markup`
+    goes back to the category's (or the panel's) markup."""
+
+    markup_percent: Decimal | None = None
+    clear_markup: bool = False
+    category: Category | None = None
+    enabled: bool | None = None
+    find: str = ""
+    replace: str = ""
+    description: str | None = None
+
+
+def services_bulk_edit(*, services: QuerySet[Service], edit: BulkEdit, actor: User) -> SyncResult:
+    """Change markup, category, selling state and texts of many services in one transaction,
+    then price them again through the one pricing rule (held jumps and below-cost guards
+    included). Returns the repricing's summary."""
+    with transaction.atomic():
+        chosen = list(services.select_for_update().order_by("pk"))
+        for service in chosen:
+            fields: list[str] = []
+            if edit.clear_markup:
+                service.markup_percent = None
+                fields.append("markup_percent")
+            elif edit.markup_percent is not None:
+                service.markup_percent = edit.markup_percent
+                fields.append("markup_percent")
+            if edit.category is not None:
+                service.category = edit.category
+                fields.append("category")
+            if edit.enabled is not None:
+                service.is_enabled = edit.enabled
+                service.disabled_reason = "" if edit.enabled else f"disabled by {actor.get_username()}"
+                fields += ["is_enabled", "disabled_reason"]
+            if edit.find:
+                service.name = service.name.replace(edit.find, edit.replace)[:500]
+                fields.append("name")
+            if edit.description is not None:
+                service.description = edit.description
+                fields.append("description")
+            if fields:
+                service.save(update_fields=[*fields, "updated_at"])
+        return services_reprice(
+            services=Service.objects.filter(pk__in=[s.pk for s in chosen]), reason="bulk edit by staff", actor=actor
+        )

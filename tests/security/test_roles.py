@@ -49,6 +49,7 @@ ROLE_ACTIONS: dict[str, set[str]] = {
     "Catalogue": {
         "catalog.Category.delete_selected",
         "catalog.Service.approve_held",
+        "catalog.Service.bulk_edit",
         "catalog.Service.delete_selected",
         "catalog.Service.reject_held",
         "catalog.Service.reprice",
