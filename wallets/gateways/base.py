@@ -152,6 +152,12 @@ class Gateway:
         trustworthy state returns `self.fetch(payment)` here."""
         return notification.report
 
+    def complete_return(self, *, payment: Payment) -> Notification | None:
+        """The customer came back from the processor's page: what that tells (a network call
+        for a processor that is paid only when the panel captures), or None to wait for the
+        notification."""
+        return None
+
     def fetch(self, *, payment: Payment) -> Report:
         """Read the payment's true state from the processor (a network call)."""
         raise GatewayError(f"{self.code} cannot be asked about a payment")
