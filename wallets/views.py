@@ -60,7 +60,11 @@ def _add_funds_page(
         "tiers": selectors.bonus_tier_list(),
         "payments_table": PaymentTable(list(payments)),
     }
-    return render(request, "wallets/add_funds.html", context, status=status)
+    response = render(request, "wallets/add_funds.html", context, status=status)
+    response.form_action_origins = sorted(  # type: ignore[attr-defined]
+        {origin for card in cards for origin in card.gateway.checkout_origins()}
+    )
+    return response
 
 
 def _returned(request: HttpRequest, *, gateway: str, reference: str) -> None:

@@ -48,6 +48,12 @@ def _canonical(event: Any) -> str:
     return json.dumps(event, sort_keys=True, separators=(",", ":"))
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # Bursts of parallel deliveries (the race tests) overflow the default backlog of 5.
+    request_queue_size = 128
+
+
 class PayPalSimulator:
     """One simulated PayPal account. Thread-safe; `start()` serves it on a free loopback port."""
 
@@ -79,8 +85,7 @@ class PayPalSimulator:
         self.hang_create = 0.0  # seconds to sleep before answering an order create
         self.fail_next = 0  # this many next API calls answer 500
         self.decline_capture = False  # the next captures are DECLINED
-        self.server = ThreadingHTTPServer((host, port), _handler(self))
-        self.server.daemon_threads = True
+        self.server = _Server((host, port), _handler(self))
         self.thread: threading.Thread | None = None
 
     # --- life ------------------------------------------------------------------------------

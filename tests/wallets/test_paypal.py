@@ -13,6 +13,7 @@ from django.test import Client, RequestFactory
 
 from simulators.paypal import PayPalSimulator
 from tests.wallets.factories import BonusTierFactory
+from tests.wallets.test_concurrency import run_together
 from wallets.gateways import paypal as paypal_module
 from wallets.gateways.base import SignatureError
 from wallets.gateways.paypal import PayPalGateway
@@ -323,3 +324,23 @@ def test_the_simulator_delivers_signed_webhooks_to_the_panel(sim, customer, live
         {"action": "send", "event_type": "PAYMENT.CAPTURE.COMPLETED", "order_id": payment.external_ref, "times": 2}
     ) == {"statuses": [200, 200]}
     assert wallet_balance(user=customer) == D("50")
+
+
+# --- Races ---------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_deliveries_of_one_webhook_credit_once(sim, customer):
+    BonusTierFactory(min_amount=D("40"), percent=D("10"))
+    payment, _ = _start(customer, "50")
+    sim.approve(payment.external_ref)
+    sim.control({"action": "capture", "order_id": payment.external_ref})
+    event = sim.event("PAYMENT.CAPTURE.COMPLETED", payment.external_ref)
+    headers = sim.sign(event)
+    statuses = run_together(20, lambda i: _post(sim, event, headers).status_code)
+    assert statuses == [200] * 20
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.PAID
+    assert wallet_balance(user=customer) == D("55")
+    assert Entry.objects.filter(user=customer).count() == 2  # the deposit and its bonus

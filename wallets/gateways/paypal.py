@@ -20,6 +20,7 @@ import time
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
 from django.http import HttpRequest
@@ -108,6 +109,11 @@ class PayPalGateway(Gateway):
 
     def default_limits(self) -> tuple[Decimal, Decimal]:
         return conf.paypal_limits()
+
+    def checkout_origins(self) -> tuple[str, ...]:
+        # The approval link is on www.paypal.com (or the sandbox's); a local API serves its own.
+        api = urlsplit(conf.paypal_api_url())
+        return ("https://www.paypal.com", "https://www.sandbox.paypal.com", f"{api.scheme}://{api.netloc}")
 
     def check(self, *, amount: Decimal, currency: str, data: Mapping[str, Any]) -> None:
         if paypal_value(amount, currency) is None:
