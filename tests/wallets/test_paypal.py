@@ -86,6 +86,20 @@ def test_the_access_token_is_fetched_once_and_reused(sim, customer):
     assert sim.requests.count(("POST", "/v1/oauth2/token")) <= 1
 
 
+def test_an_expired_token_is_replaced_once(sim, customer):
+    payment, _ = _start(customer)
+    sim.tokens.clear()  # PayPal forgot the cached token
+    assert PayPalGateway().fetch(payment=payment).status == PaymentStatus.PENDING
+    assert sim.requests.count(("POST", "/v1/oauth2/token")) == 2
+
+
+def test_the_add_funds_page_lets_its_form_redirect_to_paypal(sim, customer_client):
+    policy = customer_client.get("/wallet/").headers["Content-Security-Policy"]
+    assert "form-action 'self'" in policy
+    assert sim.base_url in policy
+    assert "https://www.paypal.com" in policy
+
+
 def test_a_create_timeout_tells_the_customer_to_retry_and_credits_nothing(sim, customer, monkeypatch):
     monkeypatch.setattr(paypal_module, "READ_TIMEOUT_SECONDS", 0.5)
     sim.hang_create = 2
@@ -116,6 +130,8 @@ def test_returning_captures_and_credits_the_deposit_with_its_bonus(sim, customer
     assert payment.status == Payment.Status.PAID
     assert wallet_balance(user=customer) == D("165")
     assert sim.orders[payment.external_ref]["status"] == "COMPLETED"
+    capture_path = f"/v2/checkout/orders/{payment.external_ref}/capture"
+    assert (capture_path, f"payment-{payment.pk}-capture") in sim.replies
 
 
 def test_returning_and_the_webhooks_credit_once(sim, customer, customer_client):
