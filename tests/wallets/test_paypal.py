@@ -360,3 +360,14 @@ def test_twenty_concurrent_deliveries_of_one_webhook_credit_once(sim, customer):
     assert payment.status == Payment.Status.PAID
     assert wallet_balance(user=customer) == D("55")
     assert Entry.objects.filter(user=customer).count() == 2  # the deposit and its bonus
+
+
+def test_a_refund_webhook_is_acknowledged_and_moves_no_money_by_itself(sim, customer, customer_client):
+    payment, _ = _start(customer, "50")
+    _return(customer_client, sim, payment.external_ref)
+    entries = list(Entry.objects.values_list("id", flat=True))
+    event = sim.event("PAYMENT.CAPTURE.REFUNDED", payment.external_ref, amount="50.00")
+    assert _post(sim, event).status_code == 200
+    payment.refresh_from_db()
+    assert payment.raw_notification["event_type"] == "PAYMENT.CAPTURE.REFUNDED"
+    assert list(Entry.objects.values_list("id", flat=True)) == entries
