@@ -303,6 +303,15 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 WALLET_STRIPE_MIN = Decimal(env.str("WALLET_STRIPE_MIN", default="5"))
 WALLET_STRIPE_MAX = Decimal(env.str("WALLET_STRIPE_MAX", default="5000"))
+# PayPal Checkout (Orders API v2): the sandbox unless set; https://api-m.paypal.com live.
+# `make run` points these at the local simulator with demo credentials.
+PAYPAL_API_URL = env.str("PAYPAL_API_URL", default="https://api-m.sandbox.paypal.com")
+PAYPAL_CLIENT_ID = env.str("PAYPAL_CLIENT_ID", default="")
+PAYPAL_CLIENT_SECRET = env.str("PAYPAL_CLIENT_SECRET", default="")
+PAYPAL_WEBHOOK_ID = env.str("PAYPAL_WEBHOOK_ID", default="")
+PAYPAL_ALLOW_PRIVATE_URLS = env.bool("PAYPAL_ALLOW_PRIVATE_URLS", default=DEBUG)
+WALLET_PAYPAL_MIN = Decimal(env.str("WALLET_PAYPAL_MIN", default="5"))
+WALLET_PAYPAL_MAX = Decimal(env.str("WALLET_PAYPAL_MAX", default="5000"))
 WALLET_AFFILIATE_PERCENT = Decimal(env.str("WALLET_AFFILIATE_PERCENT", default="5"))
 
 # --- Orders: submission, sweeping and status sync (orders/tasks.py) -------------------------

@@ -41,3 +41,27 @@ def affiliate_percent() -> Decimal:
 
 def currency() -> str:
     return str(getattr(settings, "PANEL_CURRENCY", "USD")).upper()
+
+
+def paypal_api_url() -> str:
+    return str(getattr(settings, "PAYPAL_API_URL", "https://api-m.sandbox.paypal.com"))
+
+
+def paypal_client_id() -> str:
+    return str(getattr(settings, "PAYPAL_CLIENT_ID", ""))
+
+
+def paypal_client_secret() -> str:
+    return str(getattr(settings, "PAYPAL_CLIENT_SECRET", ""))
+
+
+def paypal_webhook_id() -> str:
+    return str(getattr(settings, "PAYPAL_WEBHOOK_ID", ""))
+
+
+def paypal_allow_private_urls() -> bool:
+    return bool(getattr(settings, "PAYPAL_ALLOW_PRIVATE_URLS", False))
+
+
+def paypal_limits() -> tuple[Decimal, Decimal]:
+    return _decimal("WALLET_PAYPAL_MIN", "5"), _decimal("WALLET_PAYPAL_MAX", "5000")

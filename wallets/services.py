@@ -415,6 +415,21 @@ def payment_notify(*, gateway: str, notification: Notification) -> Payment | Non
     return payment_settle(payment_id=payment.pk, raw_notification=raw, late=True)
 
 
+def payment_return(*, user: User, gateway: str, reference: str) -> Payment | None:
+    """The customer came back from the gateway's page with its reference for one of their
+    payments: apply what the gateway says now (PayPal is paid only once the panel captures).
+    A reference of another customer's payment, or of none, is None and changes nothing."""
+    payment = Payment.objects.filter(user=user, gateway=gateway, external_ref=reference).first()
+    if payment is None or not reference:
+        return None
+    if payment.status != Payment.Status.PENDING:
+        return payment
+    notification = gateway_get(gateway).complete_return(payment=payment)
+    if notification is None:
+        return payment
+    return payment_notify(gateway=gateway, notification=notification)
+
+
 def _payment_for_reference(*, gateway: str, notification: Notification) -> Payment | None:
     if not notification.reference:
         return None

@@ -60,14 +60,39 @@ def _add_funds_page(
         "tiers": selectors.bonus_tier_list(),
         "payments_table": PaymentTable(list(payments)),
     }
-    return render(request, "wallets/add_funds.html", context, status=status)
+    response = render(request, "wallets/add_funds.html", context, status=status)
+    response.form_action_origins = sorted(  # type: ignore[attr-defined]
+        {origin for card in cards for origin in card.gateway.checkout_origins()}
+    )
+    return response
+
+
+def _returned(request: HttpRequest, *, gateway: str, reference: str) -> None:
+    """The customer is back from a gateway's page that hands the payment's reference back."""
+    try:
+        payment = services.payment_return(user=request.user, gateway=gateway, reference=reference)  # type: ignore[arg-type]
+    except (GatewayError, services.WalletError) as exc:
+        logger.warning("%s return for %s not applied: %s", gateway, reference, exc)
+        messages.warning(request, "We could not confirm the payment yet; your balance is credited once it is.")
+        return
+    if payment is None:
+        return
+    if payment.status == payment.Status.PAID:
+        messages.success(request, "Thank you. The payment is confirmed and your balance is credited.")
+    elif payment.status == payment.Status.FAILED:
+        messages.error(request, "The payment was declined.")
+    else:
+        messages.info(request, "Thank you. Your balance is credited as soon as the payment is confirmed.")
 
 
 @login_required
 @require_GET
 def add_funds(request: HttpRequest) -> HttpResponse:
     checkout = request.GET.get("checkout")
-    if checkout == "success":
+    gateway, reference = request.GET.get("gateway", ""), request.GET.get("token", "")
+    if gateway and reference and checkout != "cancel":
+        _returned(request, gateway=gateway, reference=reference)
+    elif checkout == "success":
         messages.info(request, "Thank you. Your balance is credited as soon as the payment is confirmed.")
     elif checkout == "cancel":
         messages.warning(request, "The payment was cancelled.")

@@ -128,6 +128,10 @@ class Gateway:
         """Text shown on the gateway's card."""
         return ""
 
+    def checkout_origins(self) -> tuple[str, ...]:
+        """Origins the deposit form's answer may redirect to (the page's CSP form-action)."""
+        return ()
+
     # --- Payments ----------------------------------------------------------------------
 
     def check(self, *, amount: Decimal, currency: str, data: Mapping[str, Any]) -> None:
@@ -151,6 +155,12 @@ class Gateway:
         """What to act on for a verified notification. A gateway whose notifications carry no
         trustworthy state returns `self.fetch(payment)` here."""
         return notification.report
+
+    def complete_return(self, *, payment: Payment) -> Notification | None:
+        """The customer came back from the processor's page: what that tells (a network call
+        for a processor that is paid only when the panel captures), or None to wait for the
+        notification."""
+        return None
 
     def fetch(self, *, payment: Payment) -> Report:
         """Read the payment's true state from the processor (a network call)."""

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from .base import Gateway
 from .manual import ManualGateway
+from .paypal import PayPalGateway
 from .stripe import StripeGateway
 
-GATEWAYS: dict[str, Gateway] = {gateway.code: gateway for gateway in (StripeGateway(), ManualGateway())}
+GATEWAYS: dict[str, Gateway] = {
+    gateway.code: gateway for gateway in (StripeGateway(), PayPalGateway(), ManualGateway())
+}
 
 
 class UnknownGateway(KeyError):
