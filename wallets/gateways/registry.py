@@ -8,10 +8,13 @@ its secrets in the environment and by staff in the admin (`GatewaySetting`), rea
 from __future__ import annotations
 
 from .base import Gateway
+from .btcpay import BTCPayGateway
 from .manual import ManualGateway
 from .stripe import StripeGateway
 
-GATEWAYS: dict[str, Gateway] = {gateway.code: gateway for gateway in (StripeGateway(), ManualGateway())}
+GATEWAYS: dict[str, Gateway] = {
+    gateway.code: gateway for gateway in (StripeGateway(), BTCPayGateway(), ManualGateway())
+}
 
 
 class UnknownGateway(KeyError):
