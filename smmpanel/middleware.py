@@ -3,6 +3,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 # Every asset is served from our own origin (no CDN), so the policy can be strict.
+# form-action stays last: a page appends the origins its forms redirect to.
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     "script-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
@@ -16,7 +17,10 @@ class SecurityHeadersMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        response.headers.setdefault("Content-Security-Policy", CSP)
+        # A page whose forms redirect to another origin (a payment gateway's checkout) names
+        # it: browsers apply form-action to the redirect too.
+        extra = " ".join(getattr(response, "csp_form_action", ()))
+        response.headers.setdefault("Content-Security-Policy", f"{CSP} {extra}" if extra else CSP)
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         return response

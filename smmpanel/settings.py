@@ -306,6 +306,7 @@ WALLET_STRIPE_MAX = Decimal(env.str("WALLET_STRIPE_MAX", default="5000"))
 WALLET_AFFILIATE_PERCENT = Decimal(env.str("WALLET_AFFILIATE_PERCENT", default="5"))
 # BTCPay Server (Greenfield API): the server's address, the store, an API key with the
 # invoice permissions and the store webhook's secret. All four set, or the gateway stays off.
+# `make run` sets them to the local simulator's (Procfile).
 BTCPAY_URL = env.str("BTCPAY_URL", default="").rstrip("/")
 BTCPAY_STORE_ID = env.str("BTCPAY_STORE_ID", default="")
 BTCPAY_API_KEY = env.str("BTCPAY_API_KEY", default="")

@@ -108,6 +108,15 @@ def test_the_add_funds_page_shows_the_btcpay_card(btcpay_on, customer_client):
     assert ADD_FUNDS.encode() in response.content
 
 
+def test_the_add_funds_page_lets_its_form_redirect_to_the_btcpay_server(btcpay_on, btcpay_sim, customer_client):
+    csp = customer_client.get("/wallet/")["Content-Security-Policy"]
+    assert csp.endswith(f"form-action 'self' {btcpay_sim.url}")
+
+
+def test_other_pages_keep_form_action_to_the_panel(btcpay_on, customer_client):
+    assert customer_client.get("/wallet/transactions/")["Content-Security-Policy"].endswith("form-action 'self'")
+
+
 def test_an_unconfigured_btcpay_takes_no_deposit(settings, customer_client):
     settings.BTCPAY_URL = ""
     assert customer_client.post(ADD_FUNDS, {"amount": "10"}).status_code == 404

@@ -128,6 +128,11 @@ class Gateway:
         """Text shown on the gateway's card."""
         return ""
 
+    def checkout_origins(self) -> list[str]:
+        """Origins a deposit form redirects to (the hosted checkout page): the add-funds page's
+        Content-Security-Policy must allow them in form-action, or browsers stop the redirect."""
+        return []
+
     # --- Payments ----------------------------------------------------------------------
 
     def check(self, *, amount: Decimal, currency: str, data: Mapping[str, Any]) -> None:

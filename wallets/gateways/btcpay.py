@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from django.http import HttpRequest
@@ -92,6 +92,10 @@ class BTCPayGateway(Gateway):
 
     def instructions(self) -> str:
         return "You pay on our BTCPay Server page; your balance is credited once the payment settles."
+
+    def checkout_origins(self) -> list[str]:
+        parts = urlsplit(conf.btcpay_url())
+        return [f"{parts.scheme}://{parts.netloc}"] if parts.scheme and parts.netloc else []
 
     # --- The Greenfield API --------------------------------------------------------------
 

@@ -66,6 +66,9 @@ class StripeGateway(Gateway):
     def default_limits(self) -> tuple[Decimal, Decimal]:
         return conf.stripe_limits()
 
+    def checkout_origins(self) -> list[str]:
+        return ["https://checkout.stripe.com"]
+
     def check(self, *, amount: Decimal, currency: str, data: Mapping[str, Any]) -> None:
         if minor_units(amount=amount, currency=currency) is None:
             raise GatewayRefusal(f"Card payments in {currency} take whole cents.")
