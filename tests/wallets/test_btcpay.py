@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -468,3 +470,44 @@ def test_twenty_concurrent_deliveries_of_one_webhook_credit_once(btcpay_on, btcp
     assert statuses == [200] * 20
     assert (wallet_balance(user=customer), wallet_balance(user=referrer)) == (D("110"), D("5"))
     assert Entry.objects.filter(payment=payment).count() == 3
+
+
+# --- The simulator's own surface ------------------------------------------------------------
+
+
+def _http(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def test_the_simulator_refuses_another_key_and_another_store(btcpay_sim):
+    invoices = f"{btcpay_sim.url}/api/v1/stores/{DEFAULT_STORE}/invoices"
+    assert _http("GET", invoices, headers={"Authorization": "token wrong"})[0] == 401
+    other = f"{btcpay_sim.url}/api/v1/stores/other/invoices"
+    assert _http("GET", other, headers={"Authorization": f"token {DEFAULT_KEY}"})[0] == 403
+
+
+def test_the_control_endpoint_sets_faults_pays_and_resets(btcpay_on, btcpay_sim, customer_client):
+    control = f"{btcpay_sim.url}/_sim/control"
+    payment, _ = deposit(customer_client, "40")
+    assert _http("POST", control, {"action": "fault", "mode": "duplicate"})[0] == 200
+    assert _http("POST", control, {"action": "pay", "invoice": payment.external_ref, "amount": "10"})[0] == 200
+    assert len(btcpay_sim.state.outbox) == 2  # one InvoiceReceivedPayment, twice
+    status, state = _http("GET", f"{btcpay_sim.url}/_sim/state")
+    assert status == 200 and state["invoices"][0]["additionalStatus"] == "PaidPartial"
+    assert _http("POST", control, {"action": "fault", "mode": "nonsense"})[0] == 400
+    assert _http("POST", control, {"action": "reset"})[0] == 200
+    assert btcpay_sim.state.invoices == {} and btcpay_sim.state.fault == "none"
+
+
+def test_the_greenfield_webhook_api_registers_where_deliveries_go(btcpay_sim):
+    url = f"{btcpay_sim.url}/api/v1/stores/{DEFAULT_STORE}/webhooks"
+    body = {"url": "http://127.0.0.1:1/hook", "secret": "s3", "authorizedEvents": {"everything": True}}
+    status, webhook = _http("POST", url, body, headers={"Authorization": f"token {DEFAULT_KEY}"})
+    assert status == 200 and webhook["secret"] == "s3"
+    assert (btcpay_sim.state.webhook_url, btcpay_sim.state.webhook_secret) == ("http://127.0.0.1:1/hook", "s3")
