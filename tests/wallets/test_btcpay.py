@@ -390,6 +390,26 @@ def test_an_invoice_marked_settled_after_a_full_payment_credits_the_amount(
     assert deposits(customer) == [("deposit", D("40"))]
 
 
+def test_an_invoice_marked_settled_with_nothing_paid_credits_nothing(
+    btcpay_on, btcpay_sim, customer, customer_client, client
+):
+    payment, _ = deposit(customer_client, "40")
+    btcpay_sim.mark(payment.external_ref, "Settled")
+    deliver_outbox(client, btcpay_sim)
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.PENDING and "Nothing arrived" in payment.note
+    assert wallet_balance(user=customer) == 0
+
+
+def test_an_invoice_in_another_currency_is_not_credited(btcpay_on, btcpay_sim, customer, customer_client, client):
+    payment, _ = deposit(customer_client, "40")
+    btcpay_sim.state.invoices[payment.external_ref].currency = "EUR"
+    btcpay_sim.pay(payment.external_ref)
+    deliver_outbox(client, btcpay_sim)
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.PENDING and wallet_balance(user=customer) == 0
+
+
 def test_an_invoice_marked_invalid_fails_the_payment(btcpay_on, btcpay_sim, customer, customer_client, client):
     payment, _ = deposit(customer_client, "40")
     btcpay_sim.mark(payment.external_ref, "Invalid")
