@@ -19,7 +19,10 @@ run: $(STAMP)
 	mkdir -p var/broker/out var/broker/processed
 	$(PY) manage.py migrate --noinput
 	# PayPal with the demo credentials of the local simulator (simulators/paypal) unless set.
-	PAYPAL_API_URL=$${PAYPAL_API_URL:-http://127.0.0.1:8910} PAYPAL_CLIENT_ID=$${PAYPAL_CLIENT_ID:-demo-client} PAYPAL_CLIENT_SECRET=$${PAYPAL_CLIENT_SECRET:-demo-secret} PAYPAL_WEBHOOK_ID=$${PAYPAL_WEBHOOK_ID:-demo-webhook} $(VENV)/bin/honcho -f Procfile start
+	PAYPAL_API_URL=$${PAYPAL_API_URL:-http://127.0.0.1:8910} PAYPAL_CLIENT_ID=$${PAYPAL_CLIENT_ID:-demo-client} PAYPAL_CLIENT_SECRET=$${PAYPAL_CLIENT_SECRET:-demo-secret} PAYPAL_WEBHOOK_ID=$${PAYPAL_WEBHOOK_ID:-demo-webhook} \
+	BTCPAY_URL=$${BTCPAY_URL:-http://127.0.0.1:8911} BTCPAY_STORE_ID=$${BTCPAY_STORE_ID:-demo-store} \
+	BTCPAY_API_KEY=$${BTCPAY_API_KEY:-demo-btcpay-key} BTCPAY_WEBHOOK_SECRET=$${BTCPAY_WEBHOOK_SECRET:-demo-btcpay-secret} \
+	$(VENV)/bin/honcho -f Procfile start
 
 test: $(STAMP) e2e-deps
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -313,6 +313,18 @@ PAYPAL_ALLOW_PRIVATE_URLS = env.bool("PAYPAL_ALLOW_PRIVATE_URLS", default=DEBUG)
 WALLET_PAYPAL_MIN = Decimal(env.str("WALLET_PAYPAL_MIN", default="5"))
 WALLET_PAYPAL_MAX = Decimal(env.str("WALLET_PAYPAL_MAX", default="5000"))
 WALLET_AFFILIATE_PERCENT = Decimal(env.str("WALLET_AFFILIATE_PERCENT", default="5"))
+# BTCPay Server (Greenfield API): the server's address, the store, an API key with the
+# invoice permissions and the store webhook's secret. All four set, or the gateway stays off.
+# `make run` sets them to the local simulator's (Procfile).
+BTCPAY_URL = env.str("BTCPAY_URL", default="").rstrip("/")
+BTCPAY_STORE_ID = env.str("BTCPAY_STORE_ID", default="")
+BTCPAY_API_KEY = env.str("BTCPAY_API_KEY", default="")
+BTCPAY_WEBHOOK_SECRET = env.str("BTCPAY_WEBHOOK_SECRET", default="")
+# A self-hosted server on the panel's own network (or the local simulator) has a private address.
+BTCPAY_ALLOW_PRIVATE_URL = env.bool("BTCPAY_ALLOW_PRIVATE_URL", default=DEBUG)
+BTCPAY_TIMEOUT_SECONDS = env.float("BTCPAY_TIMEOUT_SECONDS", default=15.0)
+WALLET_BTCPAY_MIN = Decimal(env.str("WALLET_BTCPAY_MIN", default="5"))
+WALLET_BTCPAY_MAX = Decimal(env.str("WALLET_BTCPAY_MAX", default="10000"))
 
 # --- Orders: submission, sweeping and status sync (orders/tasks.py) -------------------------
 # An order left in `sending` this long (a worker died mid-call) becomes `unknown` for staff.

@@ -35,6 +35,34 @@ def stripe_limits() -> tuple[Decimal, Decimal]:
     return _decimal("WALLET_STRIPE_MIN", "5"), _decimal("WALLET_STRIPE_MAX", "5000")
 
 
+def btcpay_url() -> str:
+    return str(getattr(settings, "BTCPAY_URL", "")).rstrip("/")
+
+
+def btcpay_store_id() -> str:
+    return str(getattr(settings, "BTCPAY_STORE_ID", ""))
+
+
+def btcpay_api_key() -> str:
+    return str(getattr(settings, "BTCPAY_API_KEY", ""))
+
+
+def btcpay_webhook_secret() -> str:
+    return str(getattr(settings, "BTCPAY_WEBHOOK_SECRET", ""))
+
+
+def btcpay_allow_private_url() -> bool:
+    return bool(getattr(settings, "BTCPAY_ALLOW_PRIVATE_URL", False))
+
+
+def btcpay_timeout() -> float:
+    return float(getattr(settings, "BTCPAY_TIMEOUT_SECONDS", 15))
+
+
+def btcpay_limits() -> tuple[Decimal, Decimal]:
+    return _decimal("WALLET_BTCPAY_MIN", "5"), _decimal("WALLET_BTCPAY_MAX", "10000")
+
+
 def affiliate_percent() -> Decimal:
     return _decimal("WALLET_AFFILIATE_PERCENT", "5")
 

@@ -61,8 +61,9 @@ def _add_funds_page(
         "payments_table": PaymentTable(list(payments)),
     }
     response = render(request, "wallets/add_funds.html", context, status=status)
+    # The deposit forms redirect to the gateways' checkout pages (see SecurityHeadersMiddleware).
     response.form_action_origins = sorted(  # type: ignore[attr-defined]
-        {origin for card in cards for origin in card.gateway.checkout_origins()}
+        {origin for card in cards if card.config.enabled for origin in card.gateway.checkout_origins()}
     )
     return response
 

@@ -8,12 +8,13 @@ its secrets in the environment and by staff in the admin (`GatewaySetting`), rea
 from __future__ import annotations
 
 from .base import Gateway
+from .btcpay import BTCPayGateway
 from .manual import ManualGateway
 from .paypal import PayPalGateway
 from .stripe import StripeGateway
 
 GATEWAYS: dict[str, Gateway] = {
-    gateway.code: gateway for gateway in (StripeGateway(), PayPalGateway(), ManualGateway())
+    gateway.code: gateway for gateway in (StripeGateway(), PayPalGateway(), BTCPayGateway(), ManualGateway())
 }
 
 
