@@ -303,6 +303,11 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 WALLET_STRIPE_MIN = Decimal(env.str("WALLET_STRIPE_MIN", default="5"))
 WALLET_STRIPE_MAX = Decimal(env.str("WALLET_STRIPE_MAX", default="5000"))
+NOWPAYMENTS_API_URL = env.str("NOWPAYMENTS_API_URL", default="https://api.nowpayments.io/v1")
+NOWPAYMENTS_API_KEY = env.str("NOWPAYMENTS_API_KEY", default="")
+NOWPAYMENTS_IPN_SECRET = env.str("NOWPAYMENTS_IPN_SECRET", default="")
+WALLET_NOWPAYMENTS_MIN = Decimal(env.str("WALLET_NOWPAYMENTS_MIN", default="5"))
+WALLET_NOWPAYMENTS_MAX = Decimal(env.str("WALLET_NOWPAYMENTS_MAX", default="5000"))
 WALLET_AFFILIATE_PERCENT = Decimal(env.str("WALLET_AFFILIATE_PERCENT", default="5"))
 
 # --- Orders: submission, sweeping and status sync (orders/tasks.py) -------------------------

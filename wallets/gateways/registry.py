@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from .base import Gateway
 from .manual import ManualGateway
+from .nowpayments import NowPaymentsGateway
 from .stripe import StripeGateway
 
-GATEWAYS: dict[str, Gateway] = {gateway.code: gateway for gateway in (StripeGateway(), ManualGateway())}
+GATEWAYS: dict[str, Gateway] = {gateway.code: gateway for gateway in (StripeGateway(), ManualGateway(), NowPaymentsGateway())}
 
 
 class UnknownGateway(KeyError):

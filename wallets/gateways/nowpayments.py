@@ -1,0 +1,266 @@
+"""NOWPayments: a hosted crypto invoice per payment, confirmed by signed IPN callbacks.
+
+The API (https://documenter.getpostman.com/view/7907941/2s93JusNJt):
+
+- `POST /v1/invoice` (header `x-api-key`) creates an invoice priced in the panel's
+  currency (`price_amount`, `price_currency`) with our payment id as `order_id`; the
+  customer pays on its `invoice_url`, choosing a coin there.
+- Each change of the payment made on the invoice is POSTed to `ipn_callback_url` with the
+  header `x-nowpayments-sig`: the hex HMAC-SHA512, keyed with the IPN secret, of the JSON
+  body re-serialised with its keys sorted and no spaces.
+- `GET /v1/payment/{payment_id}` is the payment's true state. A notification is only a
+  hint: the payment is read back before anything is credited.
+
+Amounts: the invoice quotes `pay_amount` of `pay_currency` for `price_amount` of ours, and
+the customer may send another amount (`actually_paid`). What arrived is converted at that
+quoted rate (price_amount × actually_paid / pay_amount) and credited, at most the amount
+asked (the settle path caps it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Mapping
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+import requests
+from django.http import HttpRequest
+from django.urls import reverse
+
+from kernel.numbers import int_or_none
+from kernel.outbound import GuardedAdapter
+from kernel.site import site_url
+
+from .. import conf
+from ..states import PaymentStatus
+from .base import Checkout, Gateway, GatewayError, Kind, Notification, Report, SignatureError
+
+if TYPE_CHECKING:
+    from ..models import Payment
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "x-nowpayments-sig"
+CONNECT_TIMEOUT_SECONDS = 5.0
+READ_TIMEOUT_SECONDS = 20.0
+USER_AGENT = "smmpanel-nowpayments/1"
+# A payment's `payment_status` (NOWPayments' list) onto the panel's. Money is credited only
+# once it reached the merchant (`finished`), or at the end of an underpayment
+# (`partially_paid`: NOWPayments keeps what arrived; we credit that part).
+STATUS_CREDITED = frozenset({"finished", "partially_paid"})
+
+
+def signature(body: Mapping[str, Any], secret: str) -> str:
+    """The `x-nowpayments-sig` of a body: HMAC-SHA512 of its sorted-key, compact JSON."""
+    return hmac.new(secret.encode(), canonical_json(body).encode(), hashlib.sha512).hexdigest()
+
+
+def canonical_json(body: Mapping[str, Any]) -> str:
+    # NOWPayments signs what JavaScript's JSON.stringify of the key-sorted object gives:
+    # no spaces, non-ASCII left as is. Nested objects are sorted too.
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool) or value == "":
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+class NowPaymentsGateway(Gateway):
+    code = "nowpayments"
+    label = "Crypto (NOWPayments)"
+    kind = Kind.HOSTED
+    button_label = "Pay with crypto"
+    sort_order = 15
+    STATES = {
+        "waiting": PaymentStatus.PENDING,
+        "confirming": PaymentStatus.PENDING,
+        "confirmed": PaymentStatus.PENDING,
+        "sending": PaymentStatus.PENDING,
+        "partially_paid": PaymentStatus.PAID,
+        "finished": PaymentStatus.PAID,
+        "failed": PaymentStatus.FAILED,
+        "expired": PaymentStatus.FAILED,
+        "refunded": PaymentStatus.REFUNDED,
+    }
+
+    def configured(self) -> bool:
+        # Without the IPN secret no notification could ever be trusted: keep it off.
+        return bool(conf.nowpayments_api_key() and conf.nowpayments_ipn_secret())
+
+    def default_limits(self) -> tuple[Decimal, Decimal]:
+        return conf.nowpayments_limits()
+
+    def instructions(self) -> str:
+        return "Pay in Bitcoin, USDT, Ethereum and other coins on NOWPayments' page."
+
+    # --- HTTP ------------------------------------------------------------------------------
+
+    def _session(self) -> requests.Session:
+        session = requests.Session()
+        # The outbound-URL guard; loopback (the simulator) only where provider URLs may be.
+        adapter = GuardedAdapter(max_retries=0, allow_private=conf.nowpayments_allow_private())
+        for prefix in ("http://", "https://"):
+            session.mount(prefix, adapter)
+        return session
+
+    def _url(self, path: str) -> str:
+        base = conf.nowpayments_api_url().rstrip("/")
+        base = base.removesuffix("/v1")
+        return f"{base}/v1/{path}"
+
+    def _call(self, method: str, path: str, *, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        headers = {"x-api-key": conf.nowpayments_api_key(), "User-Agent": USER_AGENT, "Accept": "application/json"}
+        try:
+            with self._session() as session:
+                response = session.request(
+                    method,
+                    self._url(path),
+                    json=body,
+                    headers=headers,
+                    timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
+                    allow_redirects=False,
+                )
+        except requests.RequestException as exc:
+            raise GatewayError(f"NOWPayments {method} {path}: {exc.__class__.__name__}") from exc
+        if response.status_code >= 400:
+            raise GatewayError(f"NOWPayments {method} {path}: HTTP {response.status_code} {response.text[:200]}")
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise GatewayError(f"NOWPayments {method} {path}: not JSON") from exc
+        if not isinstance(data, dict):
+            raise GatewayError(f"NOWPayments {method} {path}: not a JSON object")
+        return data
+
+    # --- Payments --------------------------------------------------------------------------
+
+    def start(self, *, payment: Payment, data: Mapping[str, Any], return_url: str) -> Checkout:
+        """Create the invoice. A network call: never inside a transaction. A timeout fails the
+        payment (the caller tells the customer to retry); its invoice, if NOWPayments made one,
+        names a payment that is failed, so a late payment on it still settles through the IPN."""
+        body = {
+            "price_amount": float(payment.total),
+            "price_currency": payment.currency.lower(),
+            "order_id": str(payment.pk),
+            "order_description": f"Balance top-up #{payment.pk}",
+            "ipn_callback_url": site_url(reverse("wallets:webhook", kwargs={"gateway": self.code})),
+            "success_url": f"{return_url}?checkout=success",
+            "cancel_url": f"{return_url}?checkout=cancel",
+        }
+        invoice = self._call("POST", "invoice", body=body)
+        invoice_id = str(invoice.get("id") or "")
+        invoice_url = str(invoice.get("invoice_url") or "")
+        if not invoice_id or not invoice_url.startswith(("https://", "http://")):
+            raise GatewayError("NOWPayments returned an invoice without id or invoice_url")
+        return Checkout(redirect_url=invoice_url, reference=invoice_id)
+
+    def verify_notification(self, request: HttpRequest) -> Notification:
+        secret = conf.nowpayments_ipn_secret()
+        if not secret:
+            raise SignatureError("no IPN secret configured")
+        received = request.headers.get(SIGNATURE_HEADER, "")
+        if not received:
+            raise SignatureError(f"no {SIGNATURE_HEADER} header")
+        try:
+            body = json.loads(request.body)
+        except ValueError as exc:
+            raise SignatureError("the body is not JSON") from exc
+        if not isinstance(body, dict):
+            raise SignatureError("the body is not a JSON object")
+        if not hmac.compare_digest(signature(body, secret), received.strip().lower()):
+            raise SignatureError("the signature does not match")
+        status = str(body.get("payment_status") or "")
+        np_payment_id = str(body.get("payment_id") or "")
+        return Notification(
+            event_id=f"{np_payment_id}:{status}:{body.get('updated_at') or ''}",
+            reference=str(body.get("invoice_id") or ""),
+            payment_id=int_or_none(body.get("order_id")),
+            # A hint only: `confirm` reads the payment back before anything moves.
+            report=Report(status=self.state(status), note=f"NOWPayments: {status}"),
+            raw=dict(body),
+        )
+
+    def confirm(self, *, payment: Payment, notification: Notification) -> Report | None:
+        np_payment_id = str(notification.raw.get("payment_id") or "")
+        if not np_payment_id:
+            return None
+        return self._fetch_payment(payment=payment, np_payment_id=np_payment_id)
+
+    def fetch(self, *, payment: Payment) -> Report:
+        raw = payment.raw_notification if isinstance(payment.raw_notification, dict) else {}
+        np_payment_id = str(raw.get("payment_id") or "")
+        if not np_payment_id:
+            # Nobody has paid on the invoice yet (NOWPayments makes a payment only then).
+            return Report(status=PaymentStatus.PENDING, note="NOWPayments: no payment on the invoice yet")
+        return self._fetch_payment(payment=payment, np_payment_id=np_payment_id)
+
+    def list_recent(self, since: Any) -> list[tuple[str, Report]]:
+        """NOWPayments lists payments only to a JWT from the account's e-mail and password
+        (`GET /v1/payment/`), which the panel does not hold: reconciliation reads each
+        pending payment back with `fetch` instead."""
+        return []
+
+    def _fetch_payment(self, *, payment: Payment, np_payment_id: str) -> Report:
+        if not np_payment_id.isdigit():
+            raise GatewayError(f"NOWPayments payment id {np_payment_id[:40]!r} is not a number")
+        data = self._call("GET", f"payment/{np_payment_id}")
+        order_id = str(data.get("order_id") or "")
+        invoice_id = str(data.get("invoice_id") or "")
+        if order_id != str(payment.pk) or (payment.external_ref and invoice_id != payment.external_ref):
+            # A genuine payment, but of another invoice: never credit it to this one.
+            logger.error(
+                "NOWPayments payment %s belongs to order %r / invoice %r, not payment %s",
+                np_payment_id,
+                order_id,
+                invoice_id,
+                payment.pk,
+            )
+            return Report(status=PaymentStatus.PENDING, note="NOWPayments payment of another invoice: check.")
+        self._record_amounts(payment=payment, data=data)
+        return self.report(payment=payment, data=data)
+
+    def report(self, *, payment: Payment, data: Mapping[str, Any]) -> Report:
+        """A payment as NOWPayments returns it, onto the panel's terms."""
+        status_text = str(data.get("payment_status") or "")
+        status = self.state(status_text)
+        note = f"NOWPayments: {status_text}"
+        if status != PaymentStatus.PAID:
+            return Report(status=status, note=note)
+        price_amount = _decimal(data.get("price_amount"))
+        price_currency = str(data.get("price_currency") or "").upper()
+        if price_amount != payment.total or price_currency != payment.currency:
+            # Not what we invoiced: payment_notify sees the mismatch and leaves it to staff.
+            return Report(status=status, amount=price_amount, currency=price_currency, note=note)
+        pay_amount = _decimal(data.get("pay_amount"))
+        actually_paid = _decimal(data.get("actually_paid"))
+        if pay_amount is None or pay_amount <= 0 or actually_paid is None:
+            return Report(status=PaymentStatus.PENDING, note=f"{note} without amounts: check.")
+        # What arrived, in our currency at the rate quoted on the invoice; the customer's
+        # share of it after the gateway fee (fee and deposit are paid in proportion).
+        arrived = price_amount * actually_paid / pay_amount
+        credit = (arrived * payment.amount / payment.total).quantize(Decimal("0.00001"), rounding=ROUND_DOWN)
+        return Report(status=status, amount=price_amount, currency=price_currency, note=note, credit=credit)
+
+    @staticmethod
+    def _record_amounts(*, payment: Payment, data: Mapping[str, Any]) -> None:
+        """What the invoice asked in the coin and what arrived, for the customer and staff."""
+        fields: dict[str, Any] = {}
+        pay_currency = str(data.get("pay_currency") or "").upper()[:16]
+        if pay_currency:
+            fields["pay_currency"] = pay_currency
+        for field, key in (("pay_amount", "pay_amount"), ("paid_amount", "actually_paid")):
+            value = _decimal(data.get(key))
+            if value is not None and value >= 0:
+                fields[field] = value.quantize(Decimal("1e-12"), rounding=ROUND_DOWN)
+        if fields:
+            type(payment).objects.filter(pk=payment.pk).update(**fields)
