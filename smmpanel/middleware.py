@@ -8,6 +8,9 @@ CSP = (
     "script-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
     "form-action 'self'"
 )
+# A view may let its forms go further: a deposit form's POST is answered with a redirect to
+# the payment processor's page, and form-action covers the redirect too.
+FORM_ACTION_ATTRIBUTE = "csp_form_action"
 
 
 class SecurityHeadersMiddleware:
@@ -16,7 +19,9 @@ class SecurityHeadersMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        response.headers.setdefault("Content-Security-Policy", CSP)
+        extra = getattr(response, FORM_ACTION_ATTRIBUTE, ())
+        csp = CSP + "".join(f" {origin}" for origin in extra)
+        response.headers.setdefault("Content-Security-Policy", csp)
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         return response

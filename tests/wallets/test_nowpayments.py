@@ -14,6 +14,7 @@ from django.test import Client
 from simulators.nowpayments import NowPaymentsSimulator
 from simulators.nowpayments.simulator import sign
 from tests.wallets.factories import BonusTierFactory
+from tests.wallets.test_concurrency import run_together
 from wallets.gateways import nowpayments
 from wallets.gateways.nowpayments import NowPaymentsGateway, canonical_json, signature
 from wallets.models import Entry, Payment
@@ -97,6 +98,14 @@ def test_the_add_funds_form_redirects_the_customer_to_the_invoice_page(np_on, cu
     assert response["Location"].startswith(f"{np_on.url}/payment/?iid=")
     page = Client().get("/wallet/add-funds/nowpayments/")
     assert page.status_code in {302, 405}
+
+
+def test_the_add_funds_page_lets_its_forms_go_to_the_invoice_page(np_on, customer):
+    client = Client()
+    client.force_login(customer)
+    csp = client.get("/wallet/")["Content-Security-Policy"]
+    form_action = csp.split("form-action", 1)[1].split(";")[0].split()
+    assert form_action == ["'self'", np_on.url, "https://nowpayments.io"]
 
 
 def test_a_create_timeout_tells_the_customer_to_retry_and_credits_nothing(np_on, customer, monkeypatch):
@@ -330,3 +339,25 @@ def test_the_simulator_delivers_signed_ipns_the_gateway_verifies(np_on, customer
     notification = NowPaymentsGateway().verify_notification(request)
     assert notification.reference == payment.external_ref
     assert notification.payment_id == payment.pk
+
+
+# --- Races ------------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_deliveries_of_one_ipn_credit_once(np_on, customer):
+    BonusTierFactory(min_amount=D("50"), percent=D("10"))
+    payment = start(customer, "100")
+    body = pay(np_on, payment)
+
+    def deliver(i: int) -> int:
+        return int(ipn(body).status_code)
+
+    codes = run_together(20, deliver)
+    assert codes == [200] * 20
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.PAID
+    assert wallet_balance(user=customer) == D("110")
+    assert Entry.objects.filter(user=customer, kind=Entry.Kind.DEPOSIT).count() == 1
+    assert Entry.objects.filter(user=customer, kind=Entry.Kind.BONUS).count() == 1

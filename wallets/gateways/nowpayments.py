@@ -26,6 +26,7 @@ import logging
 from collections.abc import Mapping
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
 from django.http import HttpRequest
@@ -48,6 +49,7 @@ SIGNATURE_HEADER = "x-nowpayments-sig"
 CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 20.0
 USER_AGENT = "smmpanel-nowpayments/1"
+INVOICE_ORIGIN = "https://nowpayments.io"
 # A payment's `payment_status` (NOWPayments' list) onto the panel's. Money is credited only
 # once it reached the merchant (`finished`), or at the end of an underpayment
 # (`partially_paid`: NOWPayments keeps what arrived; we credit that part).
@@ -99,6 +101,11 @@ class NowPaymentsGateway(Gateway):
 
     def default_limits(self) -> tuple[Decimal, Decimal]:
         return conf.nowpayments_limits()
+
+    def checkout_origins(self) -> tuple[str, ...]:
+        # The invoice page lives on nowpayments.io; a simulator serves it from the API's origin.
+        api = urlsplit(conf.nowpayments_api_url())
+        return tuple(dict.fromkeys((INVOICE_ORIGIN, f"{api.scheme}://{api.netloc}")))
 
     def instructions(self) -> str:
         return "Pay in Bitcoin, USDT, Ethereum and other coins on NOWPayments' page."

@@ -12,7 +12,14 @@ from .manual import ManualGateway
 from .nowpayments import NowPaymentsGateway
 from .stripe import StripeGateway
 
-GATEWAYS: dict[str, Gateway] = {gateway.code: gateway for gateway in (StripeGateway(), ManualGateway(), NowPaymentsGateway())}
+GATEWAYS: dict[str, Gateway] = {
+    gateway.code: gateway
+    for gateway in (
+        StripeGateway(),
+        ManualGateway(),
+        NowPaymentsGateway(),
+    )
+}
 
 
 class UnknownGateway(KeyError):
