@@ -303,9 +303,13 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 WALLET_STRIPE_MIN = Decimal(env.str("WALLET_STRIPE_MIN", default="5"))
 WALLET_STRIPE_MAX = Decimal(env.str("WALLET_STRIPE_MAX", default="5000"))
-NOWPAYMENTS_API_URL = env.str("NOWPAYMENTS_API_URL", default="https://api.nowpayments.io/v1")
-NOWPAYMENTS_API_KEY = env.str("NOWPAYMENTS_API_KEY", default="")
-NOWPAYMENTS_IPN_SECRET = env.str("NOWPAYMENTS_IPN_SECRET", default="")
+# While debugging, NOWPayments defaults to the local simulator (`make run` starts it on
+# port 8901) with its demo keys; in production it is off until both secrets are set.
+NOWPAYMENTS_API_URL = env.str(
+    "NOWPAYMENTS_API_URL", default="http://127.0.0.1:8901/v1" if DEBUG else "https://api.nowpayments.io/v1"
+)
+NOWPAYMENTS_API_KEY = env.str("NOWPAYMENTS_API_KEY", default="demo-nowpayments-api-key" if DEBUG else "")
+NOWPAYMENTS_IPN_SECRET = env.str("NOWPAYMENTS_IPN_SECRET", default="demo-nowpayments-ipn-secret" if DEBUG else "")
 WALLET_NOWPAYMENTS_MIN = Decimal(env.str("WALLET_NOWPAYMENTS_MIN", default="5"))
 WALLET_NOWPAYMENTS_MAX = Decimal(env.str("WALLET_NOWPAYMENTS_MAX", default="5000"))
 WALLET_AFFILIATE_PERCENT = Decimal(env.str("WALLET_AFFILIATE_PERCENT", default="5"))
