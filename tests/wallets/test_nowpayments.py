@@ -361,3 +361,53 @@ def test_twenty_concurrent_deliveries_of_one_ipn_credit_once(np_on, customer):
     assert wallet_balance(user=customer) == D("110")
     assert Entry.objects.filter(user=customer, kind=Entry.Kind.DEPOSIT).count() == 1
     assert Entry.objects.filter(user=customer, kind=Entry.Kind.BONUS).count() == 1
+
+
+# --- IPNs delivered by the simulator to the live server -------------------------------------
+
+
+@pytest.fixture
+def np_live(np_on, settings, live_server):  # type: ignore[no-untyped-def]
+    settings.PANEL_BASE_URL = live_server.url
+    return np_on
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ipns_signed_with_another_secret_are_refused_and_credit_nothing(np_live, customer):
+    payment = start(customer, "100")
+    np_live.set_fault("bad_signature")
+    np_live.act(invoice_id=payment.external_ref, action="pay")
+    assert [d["code"] for d in np_live.deliveries] == [400] * 5
+    assert Payment.objects.get(pk=payment.pk).status == Payment.Status.PENDING
+    assert wallet_balance(user=customer) == D("0")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_duplicated_ipns_credit_once(np_live, customer):
+    payment = start(customer, "100")
+    np_live.set_fault("duplicate")
+    np_live.act(invoice_id=payment.external_ref, action="pay")
+    assert [d["code"] for d in np_live.deliveries] == [200] * 10
+    assert wallet_balance(user=customer) == D("100")
+    assert Entry.objects.filter(user=customer).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ipns_out_of_order_settle_once_and_stay_settled(np_live, customer):
+    payment = start(customer, "100")
+    np_live.set_fault("out_of_order")
+    np_live.act(invoice_id=payment.external_ref, action="pay")
+    assert [d["status"] for d in np_live.deliveries] == ["finished", "sending", "confirmed", "confirming", "waiting"]
+    np_live.set_fault(None)
+    np_live.send_ipn(str(np_live.deliveries[0]["payment_id"]), status="expired")
+    assert Payment.objects.get(pk=payment.pk).status == Payment.Status.PAID
+    assert wallet_balance(user=customer) == D("100")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_invoice_left_to_expire_fails_the_payment(np_live, customer):
+    payment = start(customer, "100")
+    np_live.act(invoice_id=payment.external_ref, action="expire")
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.FAILED
+    assert wallet_balance(user=customer) == D("0")
