@@ -32,6 +32,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from kernel import jsjson
+
 DEMO_API_KEY = "demo-nowpayments-api-key"
 DEMO_IPN_SECRET = "demo-nowpayments-ipn-secret"
 # The quoted rate: 1 BTC for this many units of the price currency.
@@ -49,7 +51,8 @@ SEQUENCES = {
 
 
 def sign(body: dict[str, Any], secret: str) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """NOWPayments' signature: HMAC-SHA512 of the body as JSON.stringify writes it, keys sorted."""
+    canonical = jsjson.dumps(body, sort_keys=True)
     return hmac.new(secret.encode(), canonical.encode(), hashlib.sha512).hexdigest()
 
 
@@ -186,6 +189,7 @@ class NowPaymentsSimulator:
             "updated_at": _now(),
             "outcome_amount": 0,
             "outcome_currency": "btc",
+            "fee": {"currency": "btc", "depositFee": 0, "withdrawalFee": 0, "serviceFee": 0},
         }
         with self._lock:
             self.payments[payment_id] = payment
@@ -224,7 +228,8 @@ class NowPaymentsSimulator:
         return [self._post_ipn(url, payment, sign(payment, secret)) for _ in range(times)]
 
     def _post_ipn(self, url: str, body: dict[str, Any], signature: str) -> int:
-        data = json.dumps(body).encode()
+        # Sent as NOWPayments' Node service writes it: keys unsorted, numbers as JavaScript's.
+        data = jsjson.dumps(body).encode()
         headers = {"Content-Type": "application/json", "x-nowpayments-sig": signature}
         if not url.startswith(("http://", "https://")):
             return 0

@@ -3,6 +3,8 @@ every payment read back from the simulator's API before anything is credited."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Iterator
 from decimal import Decimal
@@ -11,6 +13,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from kernel import jsjson
 from simulators.nowpayments import NowPaymentsSimulator
 from simulators.nowpayments.simulator import sign
 from tests.wallets.factories import BonusTierFactory
@@ -141,11 +144,35 @@ def test_the_gateway_is_off_without_its_ipn_secret(settings):
 def test_the_signature_is_hmac_sha512_of_the_sorted_compact_json():
     body = {"payment_status": "finished", "b": {"z": 1, "a": 2}, "actually_paid": 0.5, "order_id": "7"}
     assert canonical_json(body) == '{"actually_paid":0.5,"b":{"a":2,"z":1},"order_id":"7","payment_status":"finished"}'
-    import hashlib
-    import hmac
-
     expected = hmac.new(b"s", canonical_json(body).encode(), hashlib.sha512).hexdigest()
     assert signature(body, "s") == expected
+
+
+def test_numbers_are_signed_as_javascript_writes_them():
+    body = jsjson.loads('{"b":2e-05,"a":1.0,"c":1.5e-8,"d":12345678901234567890,"e":"é"}')
+    assert canonical_json(body) == '{"a":1,"b":0.00002,"c":1.5e-8,"d":12345678901234567000,"e":"é"}'
+
+
+@pytest.mark.parametrize("form", ["recursive", "node", "ascii"])
+def test_each_documented_signing_recipe_verifies(np_on, customer, form, rf):
+    body = {"payment_id": 5, "actually_paid": 0.00002, "order_description": "Dépôt", "fee": {"serviceFee": 0.1}}
+    text = {
+        "recursive": canonical_json(body),
+        "node": jsjson.dumps(body, sort_keys=True, keys=sorted(body)),
+        "ascii": jsjson.dumps(body, sort_keys=True, ensure_ascii=True),
+    }[form]
+    digest = hmac.new(IPN_SECRET.encode(), text.encode(), hashlib.sha512).hexdigest()
+    request = rf.post(WEBHOOK, data=json.dumps(body), content_type="application/json", HTTP_X_NOWPAYMENTS_SIG=digest)
+    assert NowPaymentsGateway().verify_notification(request).raw == body
+
+
+def test_a_small_crypto_amount_is_verified_and_credited(np_on, customer, settings):
+    settings.WALLET_NOWPAYMENTS_MIN = "1"
+    payment = start(customer, "1")  # 0.00002 BTC: Python would write 2e-05
+    body = pay(np_on, payment)
+    assert body["pay_amount"] == 0.00002
+    assert ipn(body).status_code == 200
+    assert wallet_balance(user=customer) == D("1")
 
 
 @pytest.mark.parametrize("secret", [None, "not-the-secret"])

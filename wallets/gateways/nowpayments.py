@@ -32,6 +32,7 @@ import requests
 from django.http import HttpRequest
 from django.urls import reverse
 
+from kernel import jsjson
 from kernel.numbers import int_or_none
 from kernel.outbound import GuardedAdapter
 from kernel.site import site_url
@@ -58,13 +59,30 @@ STATUS_CREDITED = frozenset({"finished", "partially_paid"})
 
 def signature(body: Mapping[str, Any], secret: str) -> str:
     """The `x-nowpayments-sig` of a body: HMAC-SHA512 of its sorted-key, compact JSON."""
-    return hmac.new(secret.encode(), canonical_json(body).encode(), hashlib.sha512).hexdigest()
+    return _hmac(canonical_json(body), secret)
 
 
 def canonical_json(body: Mapping[str, Any]) -> str:
-    # NOWPayments signs what JavaScript's JSON.stringify of the key-sorted object gives:
-    # no spaces, non-ASCII left as is. Nested objects are sorted too.
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # What JavaScript's JSON.stringify of the key-sorted object gives: no spaces, numbers
+    # as JavaScript writes them, non-ASCII as is. Nested objects are sorted too.
+    return jsjson.dumps(body, sort_keys=True)
+
+
+def _hmac(text: str, secret: str) -> str:
+    return hmac.new(secret.encode(), text.encode(), hashlib.sha512).hexdigest()
+
+
+def signed_forms(body: Mapping[str, Any]) -> list[str]:
+    """The serialisations NOWPayments' documented recipes produce for a body. They agree on
+    a flat body; for a nested one (the `fee` object) Node's `JSON.stringify(params,
+    Object.keys(params).sort())` keeps only top-level key names inside it, while the PHP and
+    Python recipes sort it recursively (PHP also escapes non-ASCII)."""
+    forms = [
+        canonical_json(body),
+        jsjson.dumps(body, sort_keys=True, keys=sorted(body)),
+        jsjson.dumps(body, sort_keys=True, ensure_ascii=True),
+    ]
+    return list(dict.fromkeys(forms))
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -179,12 +197,16 @@ class NowPaymentsGateway(Gateway):
         if not received:
             raise SignatureError(f"no {SIGNATURE_HEADER} header")
         try:
+            # Each number keeps its text: the signature covers it as NOWPayments wrote it.
+            signed = jsjson.loads(request.body)
             body = json.loads(request.body)
         except ValueError as exc:
             raise SignatureError("the body is not JSON") from exc
-        if not isinstance(body, dict):
+        if not isinstance(body, dict) or not isinstance(signed, dict):
             raise SignatureError("the body is not a JSON object")
-        if not hmac.compare_digest(signature(body, secret), received.strip().lower()):
+        received = received.strip().lower()
+        matches = [hmac.compare_digest(_hmac(form, secret), received) for form in signed_forms(signed)]
+        if not any(matches):
             raise SignatureError("the signature does not match")
         status = str(body.get("payment_status") or "")
         np_payment_id = str(body.get("payment_id") or "")
