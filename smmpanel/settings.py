@@ -310,6 +310,10 @@ NOWPAYMENTS_API_URL = env.str(
 )
 NOWPAYMENTS_API_KEY = env.str("NOWPAYMENTS_API_KEY", default="demo-nowpayments-api-key" if DEBUG else "")
 NOWPAYMENTS_IPN_SECRET = env.str("NOWPAYMENTS_IPN_SECRET", default="demo-nowpayments-ipn-secret" if DEBUG else "")
+# Optional: NOWPayments lists an account's payments (for reconciliation) only to a token
+# made from the account's e-mail and password.
+NOWPAYMENTS_EMAIL = env.str("NOWPAYMENTS_EMAIL", default="")
+NOWPAYMENTS_PASSWORD = env.str("NOWPAYMENTS_PASSWORD", default="")
 WALLET_NOWPAYMENTS_MIN = Decimal(env.str("WALLET_NOWPAYMENTS_MIN", default="5"))
 WALLET_NOWPAYMENTS_MAX = Decimal(env.str("WALLET_NOWPAYMENTS_MAX", default="5000"))
 WALLET_AFFILIATE_PERCENT = Decimal(env.str("WALLET_AFFILIATE_PERCENT", default="5"))

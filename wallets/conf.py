@@ -47,6 +47,14 @@ def nowpayments_ipn_secret() -> str:
     return str(getattr(settings, "NOWPAYMENTS_IPN_SECRET", ""))
 
 
+def nowpayments_email() -> str:
+    return str(getattr(settings, "NOWPAYMENTS_EMAIL", ""))
+
+
+def nowpayments_password() -> str:
+    return str(getattr(settings, "NOWPAYMENTS_PASSWORD", ""))
+
+
 def nowpayments_limits() -> tuple[Decimal, Decimal]:
     return _decimal("WALLET_NOWPAYMENTS_MIN", "5"), _decimal("WALLET_NOWPAYMENTS_MAX", "5000")
 

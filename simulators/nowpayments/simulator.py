@@ -4,6 +4,9 @@ Endpoints (as NOWPayments documents them):
 
 - `POST /v1/invoice` (`x-api-key`): an invoice; its `invoice_url` is this simulator's page.
 - `GET /v1/payment/{payment_id}` (`x-api-key`): a payment made on an invoice.
+- `POST /v1/auth` (`email`, `password`): `{"token": …}`; `GET /v1/payment/` (`x-api-key`
+  and `Authorization: Bearer <token>`; `limit`, `page`, `sortBy`, `orderBy`, `dateFrom`,
+  `dateTo`): `{"data": [...], "limit", "page", "pagesCount", "total"}`.
 - `GET /v1/status`: `{"message": "OK"}`.
 - `GET /payment/?iid=<invoice id>`: the hosted invoice page, with buttons "Pay", "Pay
   partially", "Overpay" and "Let it expire"; each makes a payment in BTC at the rate quoted
@@ -36,6 +39,8 @@ from kernel import jsjson
 
 DEMO_API_KEY = "demo-nowpayments-api-key"
 DEMO_IPN_SECRET = "demo-nowpayments-ipn-secret"
+DEMO_EMAIL = "demo@nowpayments.invalid"
+DEMO_PASSWORD = "demo-nowpayments-password"
 # The quoted rate: 1 BTC for this many units of the price currency.
 BTC_RATE = Decimal("50000")
 SATOSHI = Decimal("0.00000001")
@@ -69,9 +74,19 @@ class ControlError(Exception):
 
 
 class NowPaymentsSimulator:
-    def __init__(self, *, api_key: str = DEMO_API_KEY, ipn_secret: str = DEMO_IPN_SECRET) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str = DEMO_API_KEY,
+        ipn_secret: str = DEMO_IPN_SECRET,
+        email: str = DEMO_EMAIL,
+        password: str = DEMO_PASSWORD,
+    ) -> None:
         self.api_key = api_key
         self.ipn_secret = ipn_secret
+        self.email = email
+        self.password = password
+        self.tokens: set[str] = set()
         self.host = "127.0.0.1"
         self.port = 0
         self.invoices: dict[str, dict[str, Any]] = {}
@@ -245,6 +260,33 @@ class NowPaymentsSimulator:
             self.deliveries.append({"payment_id": body["payment_id"], "status": body["payment_status"], "code": code})
         return code
 
+    def token_for(self, body: dict[str, Any]) -> str | None:
+        if body.get("email") != self.email or body.get("password") != self.password:
+            return None
+        token = f"jwt.{next(self._ids)}"
+        with self._lock:
+            self.tokens.add(token)
+        return token
+
+    def payment_list(self, query: dict[str, str]) -> dict[str, Any]:
+        """`GET /v1/payment/`: newest first (or `orderBy=asc`), paged by `limit` and `page`."""
+        limit = max(1, min(500, int(query.get("limit") or 10)))
+        page = max(0, int(query.get("page") or 0))
+        rows = sorted(self.payments.values(), key=lambda p: p["payment_id"], reverse=query.get("orderBy") != "asc")
+        date_from, date_to = query.get("dateFrom") or "", query.get("dateTo") or ""
+        if date_from:
+            rows = [p for p in rows if p["created_at"][:10] >= date_from[:10]]
+        if date_to:
+            rows = [p for p in rows if p["created_at"][:10] <= date_to[:10]]
+        pages = (len(rows) + limit - 1) // limit
+        return {
+            "data": [dict(p) for p in rows[page * limit : (page + 1) * limit]],
+            "limit": limit,
+            "page": page,
+            "pagesCount": pages,
+            "total": len(rows),
+        }
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -309,6 +351,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"message": "OK"})
         elif path == "/_control":
             self._send(200, self.sim.snapshot())
+        elif path == "/v1/payment":
+            if not self._authorised():
+                return
+            bearer = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            if bearer not in self.sim.tokens:
+                self._send(
+                    401,
+                    {
+                        "status": False,
+                        "statusCode": 401,
+                        "code": "AUTH_REQUIRED",
+                        "message": "Authorization header is empty (Bearer JWTtoken is required)",
+                    },
+                )
+                return
+            self.sim._count("list")
+            self._send(200, self.sim.payment_list({k: v[0] for k, v in parse_qs(parts.query).items()}))
         elif path.startswith("/v1/payment/"):
             if not self._authorised():
                 return
@@ -329,6 +388,23 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self._body()
         if path == "/v1/invoice":
             self._create(raw)
+        elif path == "/v1/auth":
+            try:
+                token = self.sim.token_for(json.loads(raw or b"{}"))
+            except ValueError:
+                token = None
+            if token is None:
+                self._send(
+                    401,
+                    {
+                        "status": False,
+                        "statusCode": 401,
+                        "code": "INVALID_CREDENTIALS",
+                        "message": "Invalid credentials",
+                    },
+                )
+            else:
+                self._send(200, {"token": token})
         elif path == "/_control":
             try:
                 self._send(200, self.sim.control(json.loads(raw or b"{}")))

@@ -19,6 +19,7 @@ from simulators.nowpayments.simulator import sign
 from tests.wallets.factories import BonusTierFactory
 from tests.wallets.test_concurrency import run_together
 from wallets.gateways import nowpayments
+from wallets.gateways.base import GatewayError
 from wallets.gateways.nowpayments import NowPaymentsGateway, canonical_json, signature
 from wallets.models import Entry, Payment
 from wallets.selectors import wallet_balance
@@ -438,3 +439,49 @@ def test_an_invoice_left_to_expire_fails_the_payment(np_live, customer):
     payment.refresh_from_db()
     assert payment.status == Payment.Status.FAILED
     assert wallet_balance(user=customer) == D("0")
+
+
+# --- Reading payments without their IPN (reconciliation) --------------------------------------
+
+
+@pytest.fixture
+def np_account(np_on, settings):  # type: ignore[no-untyped-def]
+    settings.NOWPAYMENTS_EMAIL = np_on.email
+    settings.NOWPAYMENTS_PASSWORD = np_on.password
+    return np_on
+
+
+def test_list_recent_reports_a_payment_whose_ipn_never_arrived(np_account, customer):
+    payment = start(customer, "100")
+    other = start(customer, "40")
+    pay(np_account, payment)  # paid at the gateway; no IPN delivered
+    pay(np_account, other, "partial")
+    pairs = dict(NowPaymentsGateway().list_recent(payment.created_at))
+    assert pairs[payment.external_ref].status == Payment.Status.PAID
+    assert pairs[payment.external_ref].credit == D("100")
+    assert pairs[other.external_ref].credit == D("20")
+    assert np_account.counts["list"] == 1
+    assert Payment.objects.get(pk=payment.pk).status == Payment.Status.PENDING
+
+
+def test_fetch_finds_the_payment_on_the_invoice_without_an_ipn(np_account, customer):
+    payment = start(customer, "100")
+    pay(np_account, payment, "overpay")
+    report = NowPaymentsGateway().fetch(payment=Payment.objects.get(pk=payment.pk))
+    assert report.status == Payment.Status.PAID
+    assert report.credit == D("200")  # the settle path credits at most the amount
+    assert Payment.objects.get(pk=payment.pk).paid_amount == D("0.004")
+
+
+def test_without_the_account_credentials_nothing_is_listed(np_on, customer):
+    payment = start(customer, "100")
+    pay(np_on, payment)
+    assert NowPaymentsGateway().list_recent(payment.created_at) == []
+    report = NowPaymentsGateway().fetch(payment=Payment.objects.get(pk=payment.pk))
+    assert report.status == Payment.Status.PENDING
+
+
+def test_wrong_account_credentials_are_a_gateway_error(np_account, customer, settings):
+    settings.NOWPAYMENTS_PASSWORD = "wrong"
+    with pytest.raises(GatewayError):
+        NowPaymentsGateway().list_recent(start(customer).created_at)

@@ -24,9 +24,10 @@ import hmac
 import json
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from django.http import HttpRequest
@@ -51,6 +52,8 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 20.0
 USER_AGENT = "smmpanel-nowpayments/1"
 INVOICE_ORIGIN = "https://nowpayments.io"
+LIST_PAGE_SIZE = 100
+LIST_MAX_PAGES = 50
 # A payment's `payment_status` (NOWPayments' list) onto the panel's. Money is credited only
 # once it reached the merchant (`finished`), or at the end of an underpayment
 # (`partially_paid`: NOWPayments keeps what arrived; we credit that part).
@@ -143,8 +146,12 @@ class NowPaymentsGateway(Gateway):
         base = base.removesuffix("/v1")
         return f"{base}/v1/{path}"
 
-    def _call(self, method: str, path: str, *, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def _call(
+        self, method: str, path: str, *, body: Mapping[str, Any] | None = None, token: str = ""
+    ) -> dict[str, Any]:
         headers = {"x-api-key": conf.nowpayments_api_key(), "User-Agent": USER_AGENT, "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         try:
             with self._session() as session:
                 response = session.request(
@@ -228,16 +235,85 @@ class NowPaymentsGateway(Gateway):
     def fetch(self, *, payment: Payment) -> Report:
         raw = payment.raw_notification if isinstance(payment.raw_notification, dict) else {}
         np_payment_id = str(raw.get("payment_id") or "")
+        if not np_payment_id and self.can_list():
+            # No IPN arrived: find the payment made on our invoice in the account's list.
+            since = payment.created_at - timedelta(days=1)
+            found = [p for p in self._list_payments(since=since) if str(p.get("order_id") or "") == str(payment.pk)]
+            # The most advanced payment on the invoice (a customer may start several).
+            found.sort(key=lambda p: self.state(str(p.get("payment_status") or "")) != PaymentStatus.PAID)
+            np_payment_id = str(found[0].get("payment_id") or "") if found else ""
         if not np_payment_id:
             # Nobody has paid on the invoice yet (NOWPayments makes a payment only then).
             return Report(status=PaymentStatus.PENDING, note="NOWPayments: no payment on the invoice yet")
         return self._fetch_payment(payment=payment, np_payment_id=np_payment_id)
 
-    def list_recent(self, since: Any) -> list[tuple[str, Report]]:
-        """NOWPayments lists payments only to a JWT from the account's e-mail and password
-        (`GET /v1/payment/`), which the panel does not hold: reconciliation reads each
-        pending payment back with `fetch` instead."""
-        return []
+    def can_list(self) -> bool:
+        return bool(conf.nowpayments_email() and conf.nowpayments_password())
+
+    def list_recent(self, since: datetime) -> list[tuple[str, Report]]:
+        """The account's payments created since `since`, as (invoice id, report) pairs: the
+        invoice id is our payment's `external_ref`. `credit` is what arrived at the invoice's
+        quoted rate (the settle path credits at most the payment's amount); `fetch` gives the
+        exact share of a payment with a fee. Empty without the account's e-mail and password
+        (NOWPayments lists payments only to a JWT made from them)."""
+        if not self.can_list():
+            return []
+        pairs = []
+        for data in self._list_payments(since=since):
+            reference = str(data.get("invoice_id") or "")
+            if reference:
+                pairs.append((reference, self._report_from_list(data)))
+        return pairs
+
+    def _report_from_list(self, data: Mapping[str, Any]) -> Report:
+        status_text = str(data.get("payment_status") or "")
+        status = self.state(status_text)
+        price_amount = _decimal(data.get("price_amount"))
+        currency = str(data.get("price_currency") or "").upper()
+        pay_amount = _decimal(data.get("pay_amount"))
+        actually_paid = _decimal(data.get("actually_paid"))
+        credit = None
+        if status == PaymentStatus.PAID and price_amount is not None and pay_amount and actually_paid is not None:
+            credit = (price_amount * actually_paid / pay_amount).quantize(Decimal("0.00001"), rounding=ROUND_DOWN)
+        return Report(
+            status=status, amount=price_amount, currency=currency, note=f"NOWPayments: {status_text}", credit=credit
+        )
+
+    def _token(self) -> str:
+        answer = self._call(
+            "POST", "auth", body={"email": conf.nowpayments_email(), "password": conf.nowpayments_password()}
+        )
+        token = str(answer.get("token") or "")
+        if not token:
+            raise GatewayError("NOWPayments returned no token for the account's e-mail and password")
+        return token
+
+    def _list_payments(self, *, since: datetime) -> list[dict[str, Any]]:
+        """`GET /v1/payment/`, newest first, page by page, from `since` on (bounded)."""
+        token = self._token()
+        found: list[dict[str, Any]] = []
+        date_from = since.astimezone(UTC).strftime("%Y-%m-%d")
+        date_to = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
+        for page in range(LIST_MAX_PAGES):
+            query = urlencode(
+                {
+                    "limit": LIST_PAGE_SIZE,
+                    "page": page,
+                    "sortBy": "created_at",
+                    "orderBy": "desc",
+                    "dateFrom": date_from,
+                    "dateTo": date_to,
+                }
+            )
+            answer = self._call("GET", f"payment/?{query}", token=token)
+            rows = answer.get("data")
+            if not isinstance(rows, list):
+                raise GatewayError("NOWPayments' payment list has no data")
+            found.extend(row for row in rows if isinstance(row, dict))
+            pages = int_or_none(answer.get("pagesCount")) or 0
+            if page + 1 >= pages or not rows:
+                break
+        return found
 
     def _fetch_payment(self, *, payment: Payment, np_payment_id: str) -> Report:
         if not np_payment_id.isdigit():
