@@ -125,6 +125,25 @@ def test_a_create_timeout_tells_the_customer_to_retry_and_credits_nothing(np_on,
     assert not Entry.objects.exists()
 
 
+def test_an_invoice_made_while_we_timed_out_still_settles_when_paid(np_on, customer, monkeypatch):
+    monkeypatch.setattr(nowpayments, "READ_TIMEOUT_SECONDS", 0.3)
+    np_on.set_fault("hang", seconds=5)
+    with pytest.raises(WalletError):
+        start(customer, "100")
+    np_on.set_fault(None)
+    payment = Payment.objects.get(user=customer)
+    # NOWPayments made the invoice after all, and the customer paid it.
+    invoice = np_on.create_invoice(
+        {"price_amount": 100, "price_currency": "usd", "order_id": str(payment.pk), "ipn_callback_url": "x"}
+    )
+    body = np_on.act(invoice_id=invoice["id"], action="pay", deliver=False)
+    assert ipn(body).status_code == 200
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.PAID
+    assert wallet_balance(user=customer) == D("100")
+    assert Entry.objects.filter(user=customer).count() == 1
+
+
 def test_a_create_error_fails_the_payment_and_credits_nothing(np_on, customer):
     np_on.set_fault("error")
     with pytest.raises(WalletError, match="try again"):
