@@ -312,6 +312,19 @@ PAYPAL_WEBHOOK_ID = env.str("PAYPAL_WEBHOOK_ID", default="")
 PAYPAL_ALLOW_PRIVATE_URLS = env.bool("PAYPAL_ALLOW_PRIVATE_URLS", default=DEBUG)
 WALLET_PAYPAL_MIN = Decimal(env.str("WALLET_PAYPAL_MIN", default="5"))
 WALLET_PAYPAL_MAX = Decimal(env.str("WALLET_PAYPAL_MAX", default="5000"))
+# While debugging, NOWPayments defaults to the local simulator (`make run` starts it on
+# port 8901) with its demo keys; in production it is off until both secrets are set.
+NOWPAYMENTS_API_URL = env.str(
+    "NOWPAYMENTS_API_URL", default="http://127.0.0.1:8901/v1" if DEBUG else "https://api.nowpayments.io/v1"
+)
+NOWPAYMENTS_API_KEY = env.str("NOWPAYMENTS_API_KEY", default="demo-nowpayments-api-key" if DEBUG else "")
+NOWPAYMENTS_IPN_SECRET = env.str("NOWPAYMENTS_IPN_SECRET", default="demo-nowpayments-ipn-secret" if DEBUG else "")
+# Optional: NOWPayments lists an account's payments (for reconciliation) only to a token
+# made from the account's e-mail and password.
+NOWPAYMENTS_EMAIL = env.str("NOWPAYMENTS_EMAIL", default="")
+NOWPAYMENTS_PASSWORD = env.str("NOWPAYMENTS_PASSWORD", default="")
+WALLET_NOWPAYMENTS_MIN = Decimal(env.str("WALLET_NOWPAYMENTS_MIN", default="5"))
+WALLET_NOWPAYMENTS_MAX = Decimal(env.str("WALLET_NOWPAYMENTS_MAX", default="5000"))
 WALLET_AFFILIATE_PERCENT = Decimal(env.str("WALLET_AFFILIATE_PERCENT", default="5"))
 # BTCPay Server (Greenfield API): the server's address, the store, an API key with the
 # invoice permissions and the store webhook's secret. All four set, or the gateway stays off.

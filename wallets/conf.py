@@ -63,6 +63,35 @@ def btcpay_limits() -> tuple[Decimal, Decimal]:
     return _decimal("WALLET_BTCPAY_MIN", "5"), _decimal("WALLET_BTCPAY_MAX", "10000")
 
 
+def nowpayments_api_url() -> str:
+    return str(getattr(settings, "NOWPAYMENTS_API_URL", "https://api.nowpayments.io/v1"))
+
+
+def nowpayments_api_key() -> str:
+    return str(getattr(settings, "NOWPAYMENTS_API_KEY", ""))
+
+
+def nowpayments_ipn_secret() -> str:
+    return str(getattr(settings, "NOWPAYMENTS_IPN_SECRET", ""))
+
+
+def nowpayments_email() -> str:
+    return str(getattr(settings, "NOWPAYMENTS_EMAIL", ""))
+
+
+def nowpayments_password() -> str:
+    return str(getattr(settings, "NOWPAYMENTS_PASSWORD", ""))
+
+
+def nowpayments_limits() -> tuple[Decimal, Decimal]:
+    return _decimal("WALLET_NOWPAYMENTS_MIN", "5"), _decimal("WALLET_NOWPAYMENTS_MAX", "5000")
+
+
+def nowpayments_allow_private() -> bool:
+    # The local simulator listens on loopback: allowed where provider URLs on it are.
+    return bool(getattr(settings, "PROVIDERS_ALLOW_PRIVATE_URLS", False))
+
+
 def affiliate_percent() -> Decimal:
     return _decimal("WALLET_AFFILIATE_PERCENT", "5")
 

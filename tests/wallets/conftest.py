@@ -18,6 +18,14 @@ def _fast_password_hashing(settings):  # type: ignore[no-untyped-def]
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _demo_gateways_off(settings):  # type: ignore[no-untyped-def]
+    # While debugging, NOWPayments defaults to its local simulator's demo keys (for `make
+    # run`); here each test turns on the gateways it needs.
+    settings.NOWPAYMENTS_API_KEY = ""
+    settings.NOWPAYMENTS_IPN_SECRET = ""
+
+
 @pytest.fixture
 def stripe_on(settings):  # type: ignore[no-untyped-def]
     settings.STRIPE_SECRET_KEY = "sk_test_suite"

@@ -142,6 +142,11 @@ class Gateway:
         caller never holds a transaction; manual gateways must not."""
         raise NotImplementedError
 
+    def checkout_origins(self) -> tuple[str, ...]:
+        """The origins of the processor's pages `start` sends the customer to: the add-funds
+        page's Content-Security-Policy (form-action) lets its forms be redirected there."""
+        return ()
+
     def state(self, value: str) -> PaymentStatus:
         return self.STATES.get(value, PaymentStatus.PENDING)
 

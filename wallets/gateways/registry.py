@@ -10,11 +10,19 @@ from __future__ import annotations
 from .base import Gateway
 from .btcpay import BTCPayGateway
 from .manual import ManualGateway
+from .nowpayments import NowPaymentsGateway
 from .paypal import PayPalGateway
 from .stripe import StripeGateway
 
 GATEWAYS: dict[str, Gateway] = {
-    gateway.code: gateway for gateway in (StripeGateway(), PayPalGateway(), BTCPayGateway(), ManualGateway())
+    gateway.code: gateway
+    for gateway in (
+        StripeGateway(),
+        PayPalGateway(),
+        BTCPayGateway(),
+        NowPaymentsGateway(),
+        ManualGateway(),
+    )
 }
 
 
