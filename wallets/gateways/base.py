@@ -128,10 +128,6 @@ class Gateway:
         """Text shown on the gateway's card."""
         return ""
 
-    def checkout_origins(self) -> tuple[str, ...]:
-        """Origins the deposit form's answer may redirect to (the page's CSP form-action)."""
-        return ()
-
     # --- Payments ----------------------------------------------------------------------
 
     def check(self, *, amount: Decimal, currency: str, data: Mapping[str, Any]) -> None:

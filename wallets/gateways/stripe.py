@@ -73,9 +73,6 @@ class StripeGateway(Gateway):
         if minor_units(amount=amount, currency=currency) is None:
             raise GatewayRefusal(f"Card payments in {currency} take whole cents.")
 
-    def checkout_origins(self) -> tuple[str, ...]:
-        return ("https://checkout.stripe.com",)
-
     def _client(self) -> stripe.StripeClient:
         return stripe.StripeClient(
             conf.stripe_secret_key(),
