@@ -28,6 +28,9 @@ from . import conf
 from .gateways.base import GatewayError, GatewayRefusal, Kind, Notification
 from .gateways.registry import gateway_get
 from .models import Affiliate, Entry, Payment, Wallet
+from .reversals import MONEY_BACK, debt_collect, payment_money_back
+from .reversals import payment_reinstate as payment_reinstate
+from .reversals import payment_reverse as payment_reverse
 from .selectors import GatewayConfig, bonus_for_amount, gateway_config_get
 
 if TYPE_CHECKING:
@@ -386,6 +389,10 @@ def payment_notify(*, gateway: str, notification: Notification) -> Payment | Non
         return None
     report = gateway_get(gateway).confirm(payment=payment, notification=notification)
     raw = notification.raw
+    if report is not None and (report.reversal or report.status in MONEY_BACK):
+        return payment_money_back(payment=payment, notification=notification, report=report)
+    if report is not None and report.charge_ref and not payment.charge_ref:
+        Payment.objects.filter(pk=payment.pk).update(charge_ref=report.charge_ref[:255])
     if report is None or report.status == Payment.Status.PENDING:
         _payment_note(payment_id=payment.pk, raw_notification=raw)
         return payment
@@ -419,6 +426,9 @@ def _payment_for_reference(*, gateway: str, notification: Notification) -> Payme
     if not notification.reference:
         return None
     found = Payment.objects.filter(gateway=gateway, external_ref=notification.reference).first()
+    if found is None:
+        # Later events of some gateways (Stripe's refunds, disputes) name the money movement.
+        found = Payment.objects.filter(gateway=gateway, charge_ref=notification.reference).first()
     if found is None and notification.payment_id is not None:
         # We crashed between starting the payment and storing the gateway's reference: our
         # own id, echoed back inside the signed notification, finds it (the amount is
@@ -493,7 +503,7 @@ def payment_settle(
     allowed = {Payment.Status.PENDING, Payment.Status.FAILED} if late else {Payment.Status.PENDING}
     with transaction.atomic():
         payment = Payment.objects.select_for_update(of=("self",)).select_related("user__referred_by").get(pk=payment_id)
-        if payment.status == Payment.Status.PAID:
+        if payment.status in (Payment.Status.PAID, Payment.Status.PARTLY_REFUNDED, Payment.Status.REFUNDED):
             return payment
         if payment.status not in allowed:
             raise WalletError(f"Payment #{payment.pk} is {payment.get_status_display().lower()}; it cannot be paid.")
@@ -512,6 +522,7 @@ def payment_settle(
             update_fields.append("raw_notification")
         payment.save(update_fields=update_fields)
         _payment_credit(payment=payment, actor=actor)
+        debt_collect(payment=payment)
     return payment
 
 
