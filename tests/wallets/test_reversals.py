@@ -259,3 +259,14 @@ def test_the_balance_page_shows_what_the_customer_owes(customer, customer_client
     page = customer_client.get("/wallet/").content.decode()
     assert "You owe" in page
     assert "10.00" in page
+
+
+def test_an_inquiry_withdraws_nothing_and_funds_withdrawn_after_created_takes_once(customer, stripe_on):
+    paid_by_stripe(customer, "25")
+    post(stripe_event("charge.dispute.created", dispute(status="warning_needs_response", dispute_id="dp_w")))
+    assert books(customer) == (D("25"), D("0"))
+
+    post(stripe_event("charge.dispute.created", dispute(amount=1000), event_id="evt_a"))
+    post(stripe_event("charge.dispute.funds_withdrawn", dispute(amount=1000), event_id="evt_b"))
+    assert books(customer) == (D("15"), D("0"))
+    assert ledger_audit() == []

@@ -35,10 +35,13 @@ PAID_EVENTS = frozenset({"checkout.session.completed", "checkout.session.async_p
 FAILED_EVENTS = frozenset({"checkout.session.expired", "checkout.session.async_payment_failed"})
 # Money coming back names the PaymentIntent (stored as the payment's charge_ref), not the
 # session. charge.refunded carries a Charge whose amount_refunded is the running total;
-# the dispute events carry a Dispute: created withdraws its amount, a won dispute (closed
-# with status won, or funds_reinstated) gives it back, a lost one changes nothing more.
+# the dispute events carry a Dispute: created (or funds_withdrawn) withdraws its amount,
+# keyed by the dispute so both take it once, except an inquiry (a warning_* status), which
+# withdraws nothing; a won dispute (closed with status won, or funds_reinstated) gives it
+# back, a lost one changes nothing more.
 REFUND_EVENTS = frozenset({"charge.refunded"})
-DISPUTE_EVENTS = frozenset({"charge.dispute.created", "charge.dispute.closed", "charge.dispute.funds_reinstated"})
+WITHDRAWN_EVENTS = frozenset({"charge.dispute.created", "charge.dispute.funds_withdrawn"})
+DISPUTE_EVENTS = WITHDRAWN_EVENTS | {"charge.dispute.closed", "charge.dispute.funds_reinstated"}
 LIST_PAGE_SIZE = 100
 
 
@@ -180,7 +183,7 @@ class StripeGateway(Gateway):
                 reference=f"{obj_id}:{obj.get('amount_refunded')}",
                 cumulative=True,
             )
-        elif event_type == "charge.dispute.created":
+        elif event_type in WITHDRAWN_EVENTS and not str(obj.get("status") or "").startswith("warning_"):
             reason = str(obj.get("reason") or "dispute")
             report = Report(
                 status=PaymentStatus.PARTLY_REFUNDED,
@@ -190,7 +193,9 @@ class StripeGateway(Gateway):
                 reversal="chargeback",
                 reference=obj_id,
             )
-        elif event_type == "charge.dispute.funds_reinstated" or obj.get("status") == "won":
+        elif event_type == "charge.dispute.funds_reinstated" or (
+            event_type == "charge.dispute.closed" and obj.get("status") == "won"
+        ):
             report = Report(
                 status=PaymentStatus.PAID,
                 amount=_major(obj.get("amount"), currency),
