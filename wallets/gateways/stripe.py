@@ -208,7 +208,12 @@ class StripeGateway(Gateway):
 
     def list_recent(self, *, since: datetime) -> Iterator[tuple[str, Report]]:
         """Checkout Sessions created since `since`, newest first, page by page."""
-        params: dict[str, Any] = {"created": {"gte": int(since.timestamp())}, "limit": LIST_PAGE_SIZE}
+        params: dict[str, Any] = {
+            "created": {"gte": int(since.timestamp())},
+            "limit": LIST_PAGE_SIZE,
+            # The charge says what was refunded since: a session stays "paid" after a refund.
+            "expand": ["data.payment_intent.latest_charge"],
+        }
         client = self._client()
         while True:
             try:
@@ -223,6 +228,22 @@ class StripeGateway(Gateway):
             params["starting_after"] = sessions[-1]["id"]
 
     def _session_report(self, data: Mapping[str, Any]) -> Report:
+        intent = data.get("payment_intent")
+        charge = intent.get("latest_charge") if isinstance(intent, Mapping) else None
+        refunded = charge.get("amount_refunded") if isinstance(charge, Mapping) else None
+        if isinstance(charge, Mapping) and isinstance(refunded, int) and refunded > 0:
+            currency = str(charge.get("currency") or "").upper()
+            return Report(
+                status=PaymentStatus.PARTLY_REFUNDED,
+                amount=_major(refunded, currency),
+                currency=currency,
+                note="Stripe: refunded",
+                reversal="reversal",
+                # The same key as the charge.refunded webhook's: whichever comes first moves it.
+                reference=f"{charge.get('id')}:{refunded}",
+                cumulative=True,
+                charge_ref=str(intent.get("id") or "") if isinstance(intent, Mapping) else "",
+            )
         if data.get("status") == "expired":
             return Report(status=PaymentStatus.FAILED, note="Stripe: the checkout session expired")
         return self._report(data, status=self.state(str(data.get("payment_status") or "")))
