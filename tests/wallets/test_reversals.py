@@ -270,3 +270,20 @@ def test_an_inquiry_withdraws_nothing_and_funds_withdrawn_after_created_takes_on
     post(stripe_event("charge.dispute.funds_withdrawn", dispute(amount=1000), event_id="evt_b"))
     assert books(customer) == (D("15"), D("0"))
     assert ledger_audit() == []
+
+
+def test_the_payment_page_shows_what_was_taken_back_with_signed_amounts(customer, customer_client):
+    payment = PaymentFactory(user=customer, gateway="stripe", amount=D("10"), external_ref="cs_shown")
+    payment_settle(payment_id=payment.pk)
+    spend(customer, "6")
+    payment_reverse(payment_id=payment.pk, amount=D("10"), kind="chargeback", reason="dispute", reference="dp_1")
+
+    page = customer_client.get(f"/wallet/payments/{payment.pk}/").content.decode()
+
+    assert "cs_shown" in page and "Refunded" in page
+    assert "-4.00000" in page and "(6.00 owed)" in page and "+-" not in page
+
+
+def test_another_customers_payment_page_is_404(customer, other_customer, customer_client):
+    payment = PaymentFactory(user=other_customer, gateway="stripe", amount=D("10"), external_ref="cs_theirs")
+    assert customer_client.get(f"/wallet/payments/{payment.pk}/").status_code == 404
