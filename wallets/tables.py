@@ -32,3 +32,11 @@ class EntryTable(tables.Table):
 
     def render_amount(self, value: Decimal) -> str:
         return _signed(value)
+
+    def render_memo(self, record: Entry, value: str) -> str:
+        # A chargeback the balance could not cover moves debt, not (only) the balance.
+        if record.owed > 0:
+            return format_html('{} <span class="text-danger">({} owed)</span>', value, f"{record.owed:.2f}")
+        if record.owed < 0:
+            return format_html("{} ({} of what was owed paid)", value, f"{-record.owed:.2f}")
+        return value

@@ -287,3 +287,15 @@ def test_the_payment_page_shows_what_was_taken_back_with_signed_amounts(customer
 def test_another_customers_payment_page_is_404(customer, other_customer, customer_client):
     payment = PaymentFactory(user=other_customer, gateway="stripe", amount=D("10"), external_ref="cs_theirs")
     assert customer_client.get(f"/wallet/payments/{payment.pk}/").status_code == 404
+
+
+def test_the_transactions_page_says_what_a_chargeback_left_owed(customer, customer_client):
+    payment = PaymentFactory(user=customer, amount=D("10"))
+    payment_settle(payment_id=payment.pk)
+    spend(customer, "10")
+    payment_reverse(payment_id=payment.pk, amount=D("10"), kind="chargeback", reason="dispute", reference="dp_1")
+
+    page = customer_client.get("/wallet/transactions/").content.decode()
+
+    assert "Chargeback" in page or "chargeback" in page
+    assert "(10.00 owed)" in page
