@@ -11,6 +11,7 @@ from uuid import uuid4
 import pytest
 from django.test import Client
 
+from panel.dashboard import dashboard_attention
 from tests.wallets.conftest import checkout_event, stripe_signature
 from tests.wallets.factories import PaymentFactory, fund
 from wallets.audit import ledger_audit
@@ -299,3 +300,28 @@ def test_the_transactions_page_says_what_a_chargeback_left_owed(customer, custom
 
     assert "Chargeback" in page or "chargeback" in page
     assert "(10.00 owed)" in page
+
+
+def test_the_staff_dashboard_lists_customers_who_owe(customer):
+    payment = PaymentFactory(user=customer, amount=D("10"))
+    payment_settle(payment_id=payment.pk)
+    spend(customer, "7")
+    payment_reverse(payment_id=payment.pk, amount=D("10"), kind="chargeback", reason="dispute", reference="dp_1")
+
+    [owing] = [item for item in dashboard_attention() if item.key == "owing"]
+
+    assert owing.count == 1
+    assert owing.rows == [f"{customer} owes 7.00"]
+    assert "owes=yes" in owing.admin_url
+
+
+def test_a_reversal_in_another_currency_takes_back_the_converted_credit(customer):
+    payment = PaymentFactory(user=customer, gateway="stripe", amount=D("20"), external_ref="INV-1")
+    payment_settle(payment_id=payment.pk)
+    report = Report(status=PaymentStatus.REFUNDED, amount=D("0.0003"), currency="BTC", credit=D("12.5"), note="back")
+
+    payment_notify(gateway="stripe", notification=Notification(event_id="ipn-1", reference="INV-1", report=report))
+
+    assert books(customer) == (D("7.5"), D("0"))
+    payment.refresh_from_db()
+    assert (payment.status, payment.reversed_amount) == (PaymentStatus.PARTLY_REFUNDED, D("12.5"))
