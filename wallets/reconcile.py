@@ -121,6 +121,11 @@ def _compare(result: Reconciliation, *, code: str, pairs: Iterable[tuple[str, Re
         if payment is None:
             continue  # not a payment of this panel (the account may serve others)
         result.checked += 1
+        if report.charge_ref and not payment.charge_ref:
+            # A payment paid before its charge was remembered: later refunds and disputes
+            # name the charge, so remember it now (no money moves).
+            Payment.objects.filter(pk=payment.pk, charge_ref="").update(charge_ref=report.charge_ref[:255])
+            payment.charge_ref = report.charge_ref[:255]
         difference = _difference(payment=payment, report=report)
         if difference is None:
             continue
@@ -157,8 +162,6 @@ def _repair(finding: Finding, *, payment: Payment) -> None:
     report = finding.report
     try:
         if finding.difference is Difference.NOT_CREDITED:
-            if report.charge_ref and not payment.charge_ref:
-                Payment.objects.filter(pk=payment.pk).update(charge_ref=report.charge_ref[:255])
             payment_settle(
                 payment_id=payment.pk,
                 late=True,

@@ -205,3 +205,14 @@ def test_the_daily_task_mails_staff_what_it_found_and_fixes_nothing(customer, st
 def test_the_daily_task_is_in_the_beat_schedule(settings):
     entries = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "wallets.tasks.payments_reconcile_daily" in entries
+
+
+@responses.activate
+def test_a_paid_payment_without_its_charge_learns_it_so_a_later_dispute_finds_it(customer, stripe_on):
+    paid = stripe_payment(customer, "cs_old")
+    payment_settle(payment_id=paid.pk)
+    responses.get(SESSIONS_URL, json=listing(session("cs_old")))
+
+    assert payments_reconcile(gateway="stripe").findings == []
+
+    assert Payment.objects.get(pk=paid.pk).charge_ref == "pi_cs_old"
