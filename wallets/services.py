@@ -495,6 +495,9 @@ def payment_settle(
     payment in another currency converted at the rate quoted at creation): that much is
     credited, never more than the amount; the bonus and commission follow what is credited.
 
+    What the customer owes (a chargeback after the money was spent) is paid from the
+    balance next, in the same transaction (`debt_collect`, key `payment:<id>:debt`).
+
     `late` also settles a failed payment (a gateway took the money after we gave up on
     it). The row lock makes concurrent confirmations queue; the second sees `paid` and
     stops. The ledger keys (`payment:<id>:deposit`, `:bonus`, `:commission`) would stop it
