@@ -4,7 +4,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
-from wallets.selectors import wallet_balance
+from wallets.selectors import wallet_figures
 
 # The customer navigation; entries whose page does not exist yet are left out.
 NAV = (
@@ -34,16 +34,19 @@ def _nav() -> list[tuple[str, str]]:
 
 def panel(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
-    balance = None
+    balance = debt = None
     if user is not None and user.is_authenticated:
         # A page that renders a table (django-tables2) runs the context processors twice.
-        balance = getattr(request, "_panel_balance", None)
-        if balance is None:
-            balance = wallet_balance(user=user)
-            request._panel_balance = balance  # type: ignore[attr-defined]
+        figures = getattr(request, "_panel_wallet", None)
+        if figures is None:
+            figures = wallet_figures(user=user)
+            request._panel_wallet = figures  # type: ignore[attr-defined]
+        balance, debt = figures
     return {
         "PANEL_NAME": settings.PANEL_NAME,
         "PANEL_CURRENCY": settings.PANEL_CURRENCY,
         "nav_items": _nav(),
         "balance": balance,
+        # What the customer owes after a payment was taken back; orders wait until it is paid.
+        "debt": debt,
     }

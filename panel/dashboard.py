@@ -23,7 +23,7 @@ from catalog.models import Service
 from orders.models import Order, State, Status
 from providers.models import Provider
 from support.selectors import ticket_count_waiting, ticket_list_waiting
-from wallets.models import Entry, Payment
+from wallets.models import Entry, Payment, Wallet
 
 ZERO = Decimal("0")
 MONEY: DecimalField = DecimalField(max_digits=18, decimal_places=5)
@@ -83,6 +83,7 @@ def dashboard_attention(*, now: dt.datetime | None = None) -> list[AttentionItem
         .filter(~Q(paused_reason="") | Q(balance__lt=F("low_balance_alert")))
         .order_by("name")[:20]
     )
+    owing = Wallet.objects.filter(debt__gt=0)
     paused = [p for p in providers if p.paused_reason]
     low = [p for p in providers if not p.paused_reason]
 
@@ -117,6 +118,16 @@ def dashboard_attention(*, now: dt.datetime | None = None) -> list[AttentionItem
             failed.count(),
             _admin_url("admin:wallets_payment_changelist", "status__exact=failed"),
             examples(failed.order_by("-id"), lambda p: f"#{p.pk} · {p.amount} {p.currency} · {p.note or p.gateway}"),
+        ),
+        AttentionItem(
+            "owing",
+            "Customers owing money (a payment taken back after it was spent; their orders wait)",
+            owing.count(),
+            _admin_url("admin:wallets_wallet_changelist", "owes=yes"),
+            examples(
+                owing.select_related("user").order_by("-debt", "user_id"),
+                lambda w: f"{w.user} owes {w.debt:.2f}",
+            ),
         ),
         AttentionItem(
             "tickets",

@@ -288,6 +288,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "providers-refresh-balances": {"task": "providers.tasks.providers_refresh_balances", "schedule": 600.0},
     "wallets-ledger-audit": {"task": "wallets.tasks.ledger_audit_daily", "schedule": 24 * 3600.0},
+    "wallets-payments-reconcile": {"task": "wallets.tasks.payments_reconcile_daily", "schedule": 24 * 3600.0},
 }
 
 # --- Wallets: gateways, deposit limits, affiliates (checked by wallets/checks.py) ---------

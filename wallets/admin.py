@@ -33,9 +33,21 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class OwesFilter(admin.SimpleListFilter):
+    title = "owes money"
+    parameter_name = "owes"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Owes money")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Wallet]) -> QuerySet[Wallet]:
+        return queryset.filter(debt__gt=0) if self.value() == "yes" else queryset
+
+
 @admin.register(Wallet)
 class WalletAdmin(ReadOnlyAdmin):
-    list_display = ("user", "balance", "entries_link")
+    list_display = ("user", "balance", "debt", "entries_link")
+    list_filter = (OwesFilter,)
     search_fields = ("user__username", "user__email")
     list_select_related = ("user",)
     ordering = ("-balance",)
@@ -107,6 +119,7 @@ class EntryAdmin(ReadOnlyAdmin):
         "user",
         "kind",
         "amount",
+        "owed",
         "balance_after",
         "order_ref",
         "payment",
@@ -133,12 +146,14 @@ class PaymentAdmin(ReadOnlyAdmin):
         "amount",
         "currency",
         "status",
+        "credited",
+        "reversed_amount",
         "external_ref",
         "reviewed_by",
     )
     list_filter = ("gateway", "status", "created_at")
     date_hierarchy = "created_at"
-    search_fields = ("user__username", "external_ref", "=id")
+    search_fields = ("user__username", "external_ref", "=charge_ref", "=id")
     list_select_related = ("user", "reviewed_by")
     ordering = ("-id",)
     show_full_result_count = False

@@ -20,7 +20,7 @@ from django.db.models.functions import Coalesce, Lag, Round
 from kernel.audit import DEFAULT_MAX_VIOLATIONS, AuditReport, Check, audit_run
 from kernel.money import MONEY_PLACES, ZERO
 
-from .models import Entry, Wallet
+from .models import Entry, Payment, Wallet
 
 CHUNK = 5_000
 POSITIVE_KINDS = (Entry.Kind.DEPOSIT, Entry.Kind.BONUS, Entry.Kind.REFUND, Entry.Kind.COMMISSION)
@@ -150,4 +150,70 @@ def entries_without_order() -> Iterator[tuple[int, str]]:
     yield from loose.order_by("id").values_list("id", "kind").iterator(chunk_size=CHUNK)
 
 
-LEDGER_CHECKS: tuple[Check, ...] = (check_wallets, check_entries)
+MONEY_BACK_KINDS = (Entry.Kind.REVERSAL, Entry.Kind.CHARGEBACK, Entry.Kind.REINSTATEMENT)
+
+
+def check_debts(report: AuditReport) -> None:
+    """Debt is explicit: each wallet's debt is the sum of its entries' `owed`, and every entry
+    moves balance and debt the way its kind says."""
+    totals = Wallet.objects.filter(debt__gt=0).aggregate(n=Count("user_id"), total=Sum("debt"))
+    if totals["n"]:
+        report.note(f"{totals['n']} customer(s) owing {money(totals['total'])}")
+    for user_id, debt in Wallet.objects.filter(debt__lt=0).values_list("user_id", "debt"):
+        report.add(f"user {user_id}: negative debt {debt}")
+    owed_sum = (
+        Entry.objects.filter(user_id=OuterRef("user_id"))
+        .order_by()
+        .values("user_id")
+        .annotate(total=Sum("owed"))
+        .values("total")
+    )
+    mismatched = (
+        Wallet.objects.annotate(owed=Coalesce(Subquery(owed_sum), Value(ZERO), output_field=_MONEY_FIELD))
+        .annotate(rounded_debt=_rounded(F("debt")), rounded_owed=_rounded(F("owed")))
+        .exclude(rounded_debt=F("rounded_owed"))
+        .order_by("user_id")
+        .values_list("user_id", "debt", "owed")
+    )
+    for user_id, debt, owed in mismatched.iterator(chunk_size=CHUNK):
+        report.add(f"user {user_id}: debt {money(debt)} but the entries owe {money(owed)}")
+    wrong = Entry.objects.filter(
+        Q(kind__in=(Entry.Kind.REVERSAL, Entry.Kind.CHARGEBACK)) & (Q(amount__gt=0) | Q(owed__lt=0))
+        | Q(kind=Entry.Kind.REINSTATEMENT) & (Q(amount__lt=0) | Q(owed__gt=0))
+        | Q(kind=Entry.Kind.DEBT_PAYMENT) & (Q(amount__gte=0) | ~Q(owed=F("amount")))
+        | ~Q(kind__in=(*MONEY_BACK_KINDS, Entry.Kind.DEBT_PAYMENT)) & ~Q(owed=0)
+        | Q(kind__in=(*MONEY_BACK_KINDS, Entry.Kind.DEBT_PAYMENT), payment__isnull=True)
+    ).order_by("id")
+    for entry_id, kind, amount, owed in wrong.values_list("id", "kind", "amount", "owed").iterator(chunk_size=CHUNK):
+        report.add(f"entry {entry_id}: a {kind} moving balance {amount} and debt {owed} is not possible")
+
+
+def check_payment_reversals(report: AuditReport) -> None:
+    """What gateways took back from a payment (net of reinstatements) is what the payment says,
+    and never more than it credited."""
+    taken = (
+        Entry.objects.filter(payment_id=OuterRef("pk"), kind__in=MONEY_BACK_KINDS)
+        .order_by()
+        .values("payment_id")
+        .annotate(total=Sum(F("owed") - F("amount")))
+        .values("total")
+    )
+    rows = (
+        Payment.objects.annotate(taken=Coalesce(Subquery(taken), Value(ZERO), output_field=_MONEY_FIELD))
+        .annotate(rounded_taken=_rounded(F("taken")), rounded_reversed=_rounded(F("reversed_amount")))
+        .filter(
+            ~Q(rounded_taken=F("rounded_reversed"))
+            | Q(rounded_taken__lt=0)
+            | Q(rounded_taken__gt=Coalesce(F("credited"), F("amount")))
+        )
+        .order_by("pk")
+        .values_list("pk", "taken", "reversed_amount", "credited")
+    )
+    for payment_id, took, reversed_amount, credited in rows.iterator(chunk_size=CHUNK):
+        report.add(
+            f"payment {payment_id}: the ledger took back {money(took)}, the payment says {money(reversed_amount)}"
+            f" of {money(credited)} credited"
+        )
+
+
+LEDGER_CHECKS: tuple[Check, ...] = (check_wallets, check_entries, check_debts, check_payment_reversals)

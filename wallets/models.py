@@ -28,10 +28,17 @@ class Wallet(models.Model):
         settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.PROTECT, related_name="wallet"
     )
     balance = models.DecimalField(max_digits=18, decimal_places=5, default=Decimal("0"))
+    # What the customer owes: money taken back by a gateway (a refund, a reversal, a
+    # chargeback) after it was spent. Never part of the balance, so the balance stays >= 0;
+    # it equals the sum of the entries' `owed` (checked by `ledger_audit`).
+    debt = models.DecimalField(max_digits=18, decimal_places=5, default=Decimal("0"))
 
     class Meta:
         permissions = [("adjust_wallet", "Can add or deduct funds by hand")]
-        constraints = [models.CheckConstraint(condition=models.Q(balance__gte=0), name="wallet_balance_not_negative")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(balance__gte=0), name="wallet_balance_not_negative"),
+            models.CheckConstraint(condition=models.Q(debt__gte=0), name="wallet_debt_not_negative"),
+        ]
 
     def __str__(self) -> str:
         return f"Wallet of {self.user}"
@@ -56,9 +63,19 @@ class Entry(models.Model):
         REFUND = "refund", "Refund"
         ADJUSTMENT = "adjustment", "Adjustment"
         COMMISSION = "commission", "Commission"
+        # Money a gateway took back: a refund or reversal, or a chargeback (dispute).
+        REVERSAL = "reversal", "Reversal"
+        CHARGEBACK = "chargeback", "Chargeback"
+        # A disputed amount the gateway gave back (the dispute was won).
+        REINSTATEMENT = "reinstatement", "Reinstatement"
+        # A deposit paying off what the customer owed.
+        DEBT_PAYMENT = "debt_payment", "Debt payment"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallet_entries")
     amount = models.DecimalField(max_digits=18, decimal_places=5)
+    # The change in the user's debt (Wallet.debt): positive when money taken back could not
+    # be covered by the balance, negative when a deposit or a reinstatement paid it off.
+    owed = models.DecimalField(max_digits=18, decimal_places=5, default=Decimal("0"))
     kind = models.CharField(max_length=16, choices=Kind.choices)
     idempotency_key = models.CharField(max_length=128, unique=True)
     # The panel's order id; not a foreign key so the ledger does not depend on the orders app.
@@ -85,7 +102,8 @@ class Entry(models.Model):
             models.Index(fields=["user", "-id"], name="wallets_entry_user_id_desc"),
         ]
         constraints = [
-            models.CheckConstraint(condition=~models.Q(amount=0), name="entry_amount_not_zero"),
+            # A chargeback on an empty wallet moves no balance, only debt.
+            models.CheckConstraint(condition=~models.Q(amount=0) | ~models.Q(owed=0), name="entry_moves_something"),
             models.CheckConstraint(condition=models.Q(balance_after__gte=0), name="entry_balance_after_not_negative"),
         ]
 
@@ -120,10 +138,15 @@ class Payment(models.Model):
     paid_amount = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
     # What the deposit credited, in `currency`: the amount, or less for an underpayment.
     credited = models.DecimalField(max_digits=18, decimal_places=5, null=True, blank=True)
+    # What the gateway took back of `credited` (refunds, reversals, open chargebacks).
+    reversed_amount = models.DecimalField(max_digits=18, decimal_places=5, default=Decimal("0"))
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     # Hosted gateways: the gateway's id of the payment (Stripe's Checkout Session id).
     # Manual transfers: the reference the customer typed.
     external_ref = models.CharField(max_length=255, blank=True)
+    # The gateway's id of the money movement when it is not the payment's (Stripe's
+    # PaymentIntent, which its refunds and disputes name): stored when the payment is paid.
+    charge_ref = models.CharField(max_length=255, blank=True, db_index=True)
     raw_notification = models.JSONField(null=True, blank=True, help_text="The gateway's last notification, for staff.")
     note = models.CharField(max_length=255, blank=True, help_text="Why it failed or was rejected.")
     reviewed_by = models.ForeignKey(

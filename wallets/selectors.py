@@ -29,6 +29,28 @@ def wallet_balance(*, user: Any) -> Decimal:
     return money(balance if balance is not None else ZERO)
 
 
+def wallet_figures(*, user: Any) -> tuple[Decimal, Decimal]:
+    """The user's balance and what they owe, in one read; zeros without a wallet."""
+    if not getattr(user, "is_authenticated", False):
+        return money(ZERO), money(ZERO)
+    row = first_or_none(Wallet.objects.filter(user_id=user.pk).values_list("balance", "debt"))
+    return (money(row[0]), money(row[1])) if row is not None else (money(ZERO), money(ZERO))
+
+
+def wallet_debt(*, user: Any) -> Decimal:
+    """What the user owes from money a gateway took back after it was spent; zero mostly."""
+    if not getattr(user, "is_authenticated", False):
+        return money(ZERO)
+    debt = first_or_none(Wallet.objects.filter(user_id=user.pk).values_list("debt", flat=True))
+    return money(debt if debt is not None else ZERO)
+
+
+def wallet_owing_list(*, limit: int = 20) -> list[tuple[Any, Decimal]]:
+    """Customers who owe money, most first: (user, debt)."""
+    rows = Wallet.objects.filter(debt__gt=0).select_related("user").order_by("-debt", "user_id")[:limit]
+    return [(row.user, money(row.debt)) for row in rows]
+
+
 def entry_list_for_user(*, user: User) -> QuerySet[Entry]:
     """The user's ledger, newest first."""
     return Entry.objects.filter(user=user).order_by("-id")

@@ -28,6 +28,9 @@ from . import conf
 from .gateways.base import GatewayError, GatewayRefusal, Kind, Notification
 from .gateways.registry import gateway_get
 from .models import Affiliate, Entry, Payment, Wallet
+from .reversals import MONEY_BACK, debt_collect, payment_money_back
+from .reversals import payment_reinstate as payment_reinstate
+from .reversals import payment_reverse as payment_reverse
 from .selectors import GatewayConfig, bonus_for_amount, gateway_config_get
 
 if TYPE_CHECKING:
@@ -386,6 +389,10 @@ def payment_notify(*, gateway: str, notification: Notification) -> Payment | Non
         return None
     report = gateway_get(gateway).confirm(payment=payment, notification=notification)
     raw = notification.raw
+    if report is not None and (report.reversal or report.status in MONEY_BACK):
+        return payment_money_back(payment=payment, notification=notification, report=report)
+    if report is not None and report.charge_ref and not payment.charge_ref:
+        Payment.objects.filter(pk=payment.pk).update(charge_ref=report.charge_ref[:255])
     if report is None or report.status == Payment.Status.PENDING:
         _payment_note(payment_id=payment.pk, raw_notification=raw)
         return payment
@@ -434,6 +441,9 @@ def _payment_for_reference(*, gateway: str, notification: Notification) -> Payme
     if not notification.reference:
         return None
     found = Payment.objects.filter(gateway=gateway, external_ref=notification.reference).first()
+    if found is None:
+        # Later events of some gateways (Stripe's refunds, disputes) name the money movement.
+        found = Payment.objects.filter(gateway=gateway, charge_ref=notification.reference).first()
     if found is None and notification.payment_id is not None:
         # We crashed between starting the payment and storing the gateway's reference: our
         # own id, echoed back inside the signed notification, finds it (the amount is
@@ -500,6 +510,9 @@ def payment_settle(
     payment in another currency converted at the rate quoted at creation): that much is
     credited, never more than the amount; the bonus and commission follow what is credited.
 
+    What the customer owes (a chargeback after the money was spent) is paid from the
+    balance next, in the same transaction (`debt_collect`, key `payment:<id>:debt`).
+
     `late` also settles a failed payment (a gateway took the money after we gave up on
     it). The row lock makes concurrent confirmations queue; the second sees `paid` and
     stops. The ledger keys (`payment:<id>:deposit`, `:bonus`, `:commission`) would stop it
@@ -508,7 +521,7 @@ def payment_settle(
     allowed = {Payment.Status.PENDING, Payment.Status.FAILED} if late else {Payment.Status.PENDING}
     with transaction.atomic():
         payment = Payment.objects.select_for_update(of=("self",)).select_related("user__referred_by").get(pk=payment_id)
-        if payment.status == Payment.Status.PAID:
+        if payment.status in (Payment.Status.PAID, Payment.Status.PARTLY_REFUNDED, Payment.Status.REFUNDED):
             return payment
         if payment.status not in allowed:
             raise WalletError(f"Payment #{payment.pk} is {payment.get_status_display().lower()}; it cannot be paid.")
@@ -527,6 +540,7 @@ def payment_settle(
             update_fields.append("raw_notification")
         payment.save(update_fields=update_fields)
         _payment_credit(payment=payment, actor=actor)
+        debt_collect(payment=payment)
     return payment
 
 

@@ -13,4 +13,6 @@ class PaymentStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     PAID = "paid", "Paid"
     FAILED = "failed", "Failed"
+    # Some (partly) or all (refunded) of what was credited was taken back by the gateway.
+    PARTLY_REFUNDED = "partly_refunded", "Partly refunded"
     REFUNDED = "refunded", "Refunded"

@@ -3,10 +3,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import django_tables2 as tables
-from django.urls import reverse
 from django.utils.html import format_html
 
-from .models import Entry, Payment
+from .models import Entry
 
 
 def _signed(value: Decimal) -> str:
@@ -34,25 +33,10 @@ class EntryTable(tables.Table):
     def render_amount(self, value: Decimal) -> str:
         return _signed(value)
 
-
-class PaymentTable(tables.Table):
-    id = tables.Column(verbose_name="#")
-    created_at = tables.DateTimeColumn(verbose_name="Date", format="Y-m-d H:i")
-    gateway = tables.Column(verbose_name="Method")
-    amount = tables.Column(attrs={"td": {"class": "text-end font-monospace"}, "th": {"class": "text-end"}})
-    status = tables.Column()
-
-    class Meta:
-        model = Payment
-        fields = ("id", "created_at", "gateway", "amount", "status")
-        orderable = False
-        template_name = "django_tables2/bootstrap5.html"
-        attrs = {"class": "table table-sm table-striped align-middle"}
-        empty_text = "No payments yet."
-
-    def render_id(self, value: int) -> str:
-        return format_html('<a href="{}">{}</a>', reverse("wallets:payment_detail", args=[value]), value)
-
-    def render_status(self, record: Payment) -> str:
-        css = {"paid": "success", "pending": "warning", "failed": "secondary", "refunded": "info"}[record.status]
-        return format_html('<span class="badge text-bg-{}">{}</span>', css, record.get_status_display())
+    def render_memo(self, record: Entry, value: str) -> str:
+        # A chargeback the balance could not cover moves debt, not (only) the balance.
+        if record.owed > 0:
+            return format_html('{} <span class="text-danger">({} owed)</span>', value, f"{record.owed:.2f}")
+        if record.owed < 0:
+            return format_html("{} ({} of what was owed paid)", value, f"{-record.owed:.2f}")
+        return value

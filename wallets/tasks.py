@@ -6,6 +6,7 @@ from celery import shared_task
 from django.core.mail import mail_admins
 
 from .audit import ledger_audit_run
+from .reconcile import payments_reconcile
 
 logger = logging.getLogger(__name__)
 MAILED_LINES = 200
@@ -25,3 +26,21 @@ def ledger_audit_daily() -> int:
     body = "\n".join([report.summary(), "", *lines, *([f"... and {more} more"] if more > 0 else [])])
     mail_admins(f"Ledger audit: {report.count} violations", body)
     return report.count
+
+
+# Daily, from CELERY_BEAT_SCHEDULE. It lists and does not repair: staff read the mail and run
+# `manage.py payments_reconcile --fix` (each repair goes through the settle or reverse path).
+# Read-only here, so safe to run twice; the limits bound a gateway that answers slowly.
+@shared_task(soft_time_limit=20 * 60, time_limit=25 * 60)
+def payments_reconcile_daily(days: int = 3) -> int:
+    result = payments_reconcile(days=days)
+    if not result.findings and not result.errors:
+        logger.info("payments reconciliation OK: %s", result.summary())
+        return 0
+    logger.error("payments reconciliation found differences: %s", result.summary())
+    lines = result.lines()[:MAILED_LINES]
+    body = "\n".join(
+        [result.summary(), "", *lines, "", "Repair with: python manage.py payments_reconcile --days 3 --fix"]
+    )
+    mail_admins(f"Payments reconciliation: {len(result.findings)} difference(s)", body)
+    return len(result.findings) + len(result.errors)

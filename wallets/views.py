@@ -24,12 +24,13 @@ from .gateways.base import DepositForm, Gateway, GatewayError, Kind, SignatureEr
 from .gateways.registry import UnknownGateway, gateway_get
 from .models import Entry
 from .referral import referral_code_read, referral_code_remember
-from .tables import EntryTable, PaymentTable
+from .tables import EntryTable
 
 logger = logging.getLogger(__name__)
 
 ENTRIES_PER_PAGE = 50
 RECENT_PAYMENTS = 20
+STATUS_BADGES = {"paid": "success", "pending": "warning", "failed": "secondary", "partly_refunded": "danger"}
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,13 @@ def _add_funds_page(
     for config in selectors.gateway_config_list():
         form = bound[1] if bound is not None and bound[0] == config.code else config.gateway.form_class()
         cards.append(GatewayCard(config=config, form=form))
+    balance, debt = selectors.wallet_figures(user=user)
     context = {
-        "balance": selectors.wallet_balance(user=user),
+        "balance": balance,
+        "debt": debt,
         "cards": cards,
         "tiers": selectors.bonus_tier_list(),
-        "payments_table": PaymentTable(list(payments)),
+        "payments": [(payment, STATUS_BADGES.get(payment.status, "info")) for payment in payments],
     }
     response = render(request, "wallets/add_funds.html", context, status=status)
     # The deposit forms redirect to the gateways' checkout pages (see SecurityHeadersMiddleware).

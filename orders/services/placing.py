@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,8 @@ from catalog.selectors import service_for_sale_with_routes, service_price_for_us
 from kernel import protocol
 from kernel.db import first_or_none
 from kernel.numbers import InvalidNumber, parse_int
+from wallets import conf
+from wallets.selectors import wallet_debt
 from wallets.services import InsufficientFunds, wallet_debit
 
 from ..models import (
@@ -48,6 +50,12 @@ def order_place(*, user: User, service_id: Any, fields: Mapping[str, Any], idemp
         if existing is not None:
             return existing
 
+    owed = wallet_debt(user=user)
+    if owed > 0:
+        owed = owed.quantize(Decimal("0.01"), rounding=ROUND_UP)  # never shows less than is owed
+        raise OrderError(
+            f"Your account owes {owed} {conf.currency()} from a reversed payment: add funds to pay it first"
+        )
     try:
         pk = parse_int(service_id)
     except InvalidNumber:

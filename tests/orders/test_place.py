@@ -11,7 +11,10 @@ from kernel import protocol
 from orders.models import Order, OrderEvent, State, Status
 from orders.services import OrderError, order_transition
 from tests.orders.factories import fund, ledger
-from wallets.models import Entry
+from wallets.audit import ledger_audit
+from wallets.models import Entry, Payment
+from wallets.selectors import wallet_balance, wallet_debt
+from wallets.services import payment_reverse, payment_settle
 
 pytestmark = pytest.mark.django_db
 
@@ -465,3 +468,22 @@ def test_emoji_joined_by_zero_width_joiners_are_ordinary_comments(customer, shop
         customer, service, link="https://x.com/a", comments="family \U0001f468\u200d\U0001f469\u200d\U0001f467\nok"
     )
     assert order.quantity == 2
+
+
+def test_a_customer_who_owes_a_chargeback_cannot_order_until_a_deposit_pays_it(customer, shop, place, queue):
+    deposit = Payment.objects.create(user=customer, gateway="manual", amount=Decimal("10"), currency="USD")
+    payment_settle(payment_id=deposit.pk)
+    service = shop.service(price="1.000000", rate="0.50")
+    place(customer, service, link="https://x.com/a", quantity="9000")  # spends 9 of the 10
+    payment_reverse(payment_id=deposit.pk, amount=Decimal("10"), kind="chargeback", reason="dispute", reference="dp_1")
+    assert (wallet_balance(user=customer), wallet_debt(user=customer)) == (Decimal("0"), Decimal("9"))
+
+    owing = "Your account owes 9.00 USD from a reversed payment: add funds to pay it first"
+    refused(place, queue, customer, service, owing, link="https://x.com/b", quantity="100")
+
+    again = Payment.objects.create(user=customer, gateway="manual", amount=Decimal("20"), currency="USD")
+    payment_settle(payment_id=again.pk)
+    assert (wallet_balance(user=customer), wallet_debt(user=customer)) == (Decimal("11"), Decimal("0"))
+    place(customer, service, link="https://x.com/b", quantity="1000")
+    assert wallet_balance(user=customer) == Decimal("10")
+    assert ledger_audit() == []

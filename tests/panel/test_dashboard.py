@@ -82,6 +82,7 @@ def test_attention_lists_what_needs_a_person(customer: Any) -> None:
         "rejected": 1,
         "held_prices": 1,
         "failed_payments": 1,
+        "owing": 0,
         "tickets": 1,
         "providers_paused": 1,
         "providers_low": 1,

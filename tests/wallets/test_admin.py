@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from tests.factories import UserFactory
 from tests.wallets.factories import BonusTierFactory, PaymentFactory, fund
+from wallets import services
 from wallets.models import BonusTier, Entry, Payment, Wallet
 from wallets.selectors import wallet_balance
 
@@ -206,3 +207,32 @@ def test_wallet_list_shows_balances(staff_client, customer):
     response = staff_client.get(reverse("admin:wallets_wallet_changelist"))
     assert b"42.00000" in response.content
     assert Wallet.objects.count() == 1
+
+
+def test_payment_list_searches_the_gateway_reference_and_the_charge_reference(staff_client, customer):
+    wanted = PaymentFactory(user=customer, gateway="stripe", external_ref="cs_wanted", charge_ref="pi_wanted")
+    PaymentFactory(user=customer, gateway="stripe", external_ref="cs_other", charge_ref="pi_other")
+    url = reverse("admin:wallets_payment_changelist")
+    for query in ("cs_wanted", "pi_wanted"):
+        response = staff_client.get(url, {"q": query})
+        assert [p.pk for p in response.context["cl"].result_list] == [wanted.pk]
+
+
+def test_payment_list_filters_refunded_payments(staff_client, customer):
+    refunded = PaymentFactory(user=customer)
+    services.payment_settle(payment_id=refunded.pk)
+    services.payment_reverse(payment_id=refunded.pk, amount=D("4"), kind="reversal", reason="r", reference="re_1")
+    PaymentFactory(user=customer)
+    response = staff_client.get(reverse("admin:wallets_payment_changelist"), {"status__exact": "partly_refunded"})
+    assert [p.pk for p in response.context["cl"].result_list] == [refunded.pk]
+
+
+def test_wallet_list_filters_customers_who_owe(staff_client, customer, other_customer):
+    fund(other_customer, "5")
+    payment = PaymentFactory(user=customer)
+    services.payment_settle(payment_id=payment.pk)
+    services.wallet_debit(user=customer, amount=D("10"), kind=Entry.Kind.ADJUSTMENT, idempotency_key="x", memo="x")
+    services.payment_reverse(payment_id=payment.pk, amount=D("10"), kind="chargeback", reason="d", reference="dp")
+    response = staff_client.get(reverse("admin:wallets_wallet_changelist"), {"owes": "yes"})
+    assert [w.user_id for w in response.context["cl"].result_list] == [customer.pk]
+    assert b"10.00000" in response.content

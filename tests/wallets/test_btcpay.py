@@ -450,9 +450,9 @@ def test_fetch_without_an_invoice_is_a_gateway_error(btcpay_on):
 def test_list_recent_returns_each_invoice_with_its_state(btcpay_on, btcpay_sim, customer, customer_client):
     payment, _ = deposit(customer_client, "40")
     btcpay_sim.pay(payment.external_ref)
-    listed = dict(BTCPayGateway().list_recent(timezone.now() - timedelta(days=3)))
+    listed = dict(BTCPayGateway().list_recent(since=timezone.now() - timedelta(days=3)))
     assert listed[payment.external_ref].status == Payment.Status.PAID
-    assert BTCPayGateway().list_recent(timezone.now() + timedelta(days=1)) == []
+    assert BTCPayGateway().list_recent(since=timezone.now() + timedelta(days=1)) == []
 
 
 # --- Races ------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from django.db import connection
 from tests.factories import UserFactory
 from tests.wallets.conftest import checkout_event
 from tests.wallets.factories import BonusTierFactory, PaymentFactory, fund
+from wallets.audit import ledger_audit
 from wallets.gateways.stripe import StripeGateway
 from wallets.models import Entry, Payment, Wallet
 from wallets.selectors import wallet_balance
@@ -187,3 +188,33 @@ def test_settling_and_failing_one_payment_at_once_end_in_one_consistent_state(cu
     else:
         assert payment.status == Payment.Status.FAILED
         assert credited == D("0") and not Entry.objects.exists()
+
+
+def test_twenty_concurrent_deliveries_of_one_dispute_debit_once(customer, settings):
+    settings.PANEL_CURRENCY = "USD"
+    payment = PaymentFactory(user=customer, gateway="stripe", amount=D("25"), external_ref="cs_d", charge_ref="pi_d")
+    payment_settle(payment_id=payment.pk)
+    wallet_debit(user=customer, amount=D("20"), kind=Entry.Kind.ADJUSTMENT, idempotency_key="spent", memo="spent")
+    event = {
+        "id": "evt_dispute",
+        "type": "charge.dispute.created",
+        "data": {
+            "object": {
+                "id": "dp_race",
+                "object": "dispute",
+                "amount": 2500,
+                "currency": "usd",
+                "payment_intent": "pi_d",
+                "status": "needs_response",
+            }
+        },
+    }
+    results = run_together(
+        20, lambda i: payment_notify(gateway="stripe", notification=StripeGateway().read_event(event)).status
+    )
+
+    assert results == [Payment.Status.REFUNDED] * 20
+    assert Entry.objects.filter(kind=Entry.Kind.CHARGEBACK).count() == 1
+    wallet = Wallet.objects.get(user=customer)
+    assert (wallet.balance, wallet.debt) == (D("0"), D("20"))
+    assert ledger_audit() == []

@@ -182,7 +182,18 @@ def test_empty_idempotency_key_is_refused(customer):
 
 
 def test_kind_values_are_the_agreed_ones():
-    assert set(Entry.Kind.values) == {"deposit", "bonus", "charge", "refund", "adjustment", "commission"}
+    assert set(Entry.Kind.values) == {
+        "deposit",
+        "bonus",
+        "charge",
+        "refund",
+        "adjustment",
+        "commission",
+        "reversal",
+        "chargeback",
+        "reinstatement",
+        "debt_payment",
+    }
 
 
 def test_entries_cannot_be_changed_or_deleted(customer):

@@ -475,7 +475,7 @@ def test_list_recent_reports_a_payment_whose_ipn_never_arrived(np_account, custo
     other = start(customer, "40")
     pay(np_account, payment)  # paid at the gateway; no IPN delivered
     pay(np_account, other, "partial")
-    pairs = dict(NowPaymentsGateway().list_recent(payment.created_at))
+    pairs = dict(NowPaymentsGateway().list_recent(since=payment.created_at))
     assert pairs[payment.external_ref].status == Payment.Status.PAID
     assert pairs[payment.external_ref].credit == D("100")
     assert pairs[other.external_ref].credit == D("20")
@@ -495,7 +495,7 @@ def test_fetch_finds_the_payment_on_the_invoice_without_an_ipn(np_account, custo
 def test_without_the_account_credentials_nothing_is_listed(np_on, customer):
     payment = start(customer, "100")
     pay(np_on, payment)
-    assert NowPaymentsGateway().list_recent(payment.created_at) == []
+    assert NowPaymentsGateway().list_recent(since=payment.created_at) == []
     report = NowPaymentsGateway().fetch(payment=Payment.objects.get(pk=payment.pk))
     assert report.status == Payment.Status.PENDING
 
@@ -503,4 +503,4 @@ def test_without_the_account_credentials_nothing_is_listed(np_on, customer):
 def test_wrong_account_credentials_are_a_gateway_error(np_account, customer, settings):
     settings.NOWPAYMENTS_PASSWORD = "wrong"
     with pytest.raises(GatewayError):
-        NowPaymentsGateway().list_recent(start(customer).created_at)
+        NowPaymentsGateway().list_recent(since=start(customer).created_at)

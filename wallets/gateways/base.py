@@ -18,8 +18,9 @@ what staff may change (enabled, display name, limits, fee, order) lives in
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -40,6 +41,10 @@ class GatewayError(Exception):
 
 class SignatureError(GatewayError):
     """A notification whose signature does not verify: it is not from the gateway."""
+
+
+class CannotList(GatewayError):
+    """The gateway offers no list of its payments: reconciliation skips it."""
 
 
 class GatewayRefusal(Exception):
@@ -79,6 +84,17 @@ class Report:
     # and overpayments): what to credit, in the panel's currency, converted at the rate quoted
     # when the payment was created. The settle path credits at most the payment's amount.
     credit: Decimal | None = None
+    # Money coming back (status refunded, or a won dispute): which kind of entry it makes
+    # ("reversal", "chargeback", "reinstatement"; empty: a reversal), the gateway's id of
+    # the refund or dispute (the ledger key; empty: the notification's event id), and
+    # whether `amount` is the total taken back so far (Stripe's amount_refunded) rather than
+    # this event's own amount.
+    reversal: str = ""
+    reference: str = ""
+    cumulative: bool = False
+    # The gateway's id of the money movement when its later events name it rather than the
+    # payment's reference (Stripe's PaymentIntent); stored on the payment when it is paid.
+    charge_ref: str = ""
 
 
 @dataclass(frozen=True)
@@ -166,3 +182,8 @@ class Gateway:
     def fetch(self, *, payment: Payment) -> Report:
         """Read the payment's true state from the processor (a network call)."""
         raise GatewayError(f"{self.code} cannot be asked about a payment")
+
+    def list_recent(self, *, since: datetime) -> Iterable[tuple[str, Report]]:
+        """The processor's payments created since `since`, as (reference, report) pairs (a
+        network call), for reconciliation. A gateway that cannot list raises CannotList."""
+        raise CannotList(f"{self.code} cannot list its payments")

@@ -236,7 +236,7 @@ class BTCPayGateway(Gateway):
             return Report(status=PaymentStatus.PENDING, note=f"BTCPay invoice {invoice_id} is not payment {payment.pk}")
         return self.invoice_report(invoice, payment=payment)
 
-    def list_recent(self, since: datetime) -> list[tuple[str, Report]]:
+    def list_recent(self, *, since: datetime) -> list[tuple[str, Report]]:
         """The store's invoices created since `since`, as (invoice id, report), for reconciliation."""
         found: list[tuple[str, Report]] = []
         skip = 0

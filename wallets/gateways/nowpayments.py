@@ -250,7 +250,7 @@ class NowPaymentsGateway(Gateway):
     def can_list(self) -> bool:
         return bool(conf.nowpayments_email() and conf.nowpayments_password())
 
-    def list_recent(self, since: datetime) -> list[tuple[str, Report]]:
+    def list_recent(self, *, since: datetime) -> list[tuple[str, Report]]:
         """The account's payments created since `since`, as (invoice id, report) pairs: the
         invoice id is our payment's `external_ref`. `credit` is what arrived at the invoice's
         quoted rate (the settle path credits at most the payment's amount); `fetch` gives the

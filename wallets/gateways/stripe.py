@@ -8,7 +8,8 @@ Checkout Session for reconciliation.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,16 @@ ZERO_DECIMAL_CURRENCIES = frozenset(
 STRIPE_TIMEOUT_SECONDS = 20
 PAID_EVENTS = frozenset({"checkout.session.completed", "checkout.session.async_payment_succeeded"})
 FAILED_EVENTS = frozenset({"checkout.session.expired", "checkout.session.async_payment_failed"})
+# Money coming back names the PaymentIntent (stored as the payment's charge_ref), not the
+# session. charge.refunded carries a Charge whose amount_refunded is the running total;
+# the dispute events carry a Dispute: created (or funds_withdrawn) withdraws its amount,
+# keyed by the dispute so both take it once, except an inquiry (a warning_* status), which
+# withdraws nothing; a won dispute (closed with status won, or funds_reinstated) gives it
+# back, a lost one changes nothing more.
+REFUND_EVENTS = frozenset({"charge.refunded"})
+WITHDRAWN_EVENTS = frozenset({"charge.dispute.created", "charge.dispute.funds_withdrawn"})
+DISPUTE_EVENTS = WITHDRAWN_EVENTS | {"charge.dispute.closed", "charge.dispute.funds_reinstated"}
+LIST_PAGE_SIZE = 100
 
 
 def _exponent(currency: str) -> int:
@@ -137,6 +148,8 @@ class StripeGateway(Gateway):
         session = (event.get("data") or {}).get("object") or {}
         raw = dict(event)
         event_id = str(event.get("id") or "")
+        if event_type in REFUND_EVENTS | DISPUTE_EVENTS and isinstance(session, Mapping):
+            return self._money_back(event_type=event_type, event_id=event_id, obj=session, raw=raw)
         if event_type not in PAID_EVENTS | FAILED_EVENTS or not isinstance(session, Mapping):
             return Notification(event_id=event_id, reference="", raw=raw)
         if event_type in FAILED_EVENTS:
@@ -154,6 +167,90 @@ class StripeGateway(Gateway):
             raw=raw,
         )
 
+    def _money_back(
+        self, *, event_type: str, event_id: str, obj: Mapping[str, Any], raw: dict[str, Any]
+    ) -> Notification:
+        currency = str(obj.get("currency") or "").upper()
+        intent = obj.get("payment_intent")
+        intent_id = str((intent.get("id") if isinstance(intent, Mapping) else intent) or "")
+        obj_id = str(obj.get("id") or "")
+        report: Report | None = None
+        if event_type == "charge.refunded":
+            report = Report(
+                status=PaymentStatus.PARTLY_REFUNDED,
+                amount=_major(obj.get("amount_refunded"), currency),
+                currency=currency,
+                note="Stripe: refunded",
+                reversal="reversal",
+                # The running total keys the entry: a replay of it moves nothing.
+                reference=f"{obj_id}:{obj.get('amount_refunded')}",
+                cumulative=True,
+            )
+        elif event_type in WITHDRAWN_EVENTS and not str(obj.get("status") or "").startswith("warning_"):
+            reason = str(obj.get("reason") or "dispute")
+            report = Report(
+                status=PaymentStatus.PARTLY_REFUNDED,
+                amount=_major(obj.get("amount"), currency),
+                currency=currency,
+                note=f"Stripe: disputed ({reason})",
+                reversal="chargeback",
+                reference=obj_id,
+            )
+        elif event_type == "charge.dispute.funds_reinstated" or (
+            event_type == "charge.dispute.closed" and obj.get("status") == "won"
+        ):
+            report = Report(
+                status=PaymentStatus.PAID,
+                amount=_major(obj.get("amount"), currency),
+                currency=currency,
+                note="Stripe: dispute won, funds reinstated",
+                reversal="reinstatement",
+                reference=obj_id,
+            )
+        return Notification(event_id=event_id, reference=intent_id, report=report, raw=raw)
+
+    def list_recent(self, *, since: datetime) -> Iterator[tuple[str, Report]]:
+        """Checkout Sessions created since `since`, newest first, page by page."""
+        params: dict[str, Any] = {
+            "created": {"gte": int(since.timestamp())},
+            "limit": LIST_PAGE_SIZE,
+            # The charge says what was refunded since: a session stays "paid" after a refund.
+            "expand": ["data.payment_intent.latest_charge"],
+        }
+        client = self._client()
+        while True:
+            try:
+                page = client.v1.checkout.sessions.list(params=params)  # type: ignore[arg-type]
+            except stripe.StripeError as exc:
+                raise GatewayError(f"Stripe did not list the checkout sessions: {exc}") from exc
+            sessions = [session.to_dict() for session in page.data]
+            for data in sessions:
+                yield str(data.get("id") or ""), self._session_report(data)
+            if not page.has_more or not sessions:
+                return
+            params["starting_after"] = sessions[-1]["id"]
+
+    def _session_report(self, data: Mapping[str, Any]) -> Report:
+        intent = data.get("payment_intent")
+        charge = intent.get("latest_charge") if isinstance(intent, Mapping) else None
+        refunded = charge.get("amount_refunded") if isinstance(charge, Mapping) else None
+        if isinstance(charge, Mapping) and isinstance(refunded, int) and refunded > 0:
+            currency = str(charge.get("currency") or "").upper()
+            return Report(
+                status=PaymentStatus.PARTLY_REFUNDED,
+                amount=_major(refunded, currency),
+                currency=currency,
+                note="Stripe: refunded",
+                reversal="reversal",
+                # The same key as the charge.refunded webhook's: whichever comes first moves it.
+                reference=f"{charge.get('id')}:{refunded}",
+                cumulative=True,
+                charge_ref=str(intent.get("id") or "") if isinstance(intent, Mapping) else "",
+            )
+        if data.get("status") == "expired":
+            return Report(status=PaymentStatus.FAILED, note="Stripe: the checkout session expired")
+        return self._report(data, status=self.state(str(data.get("payment_status") or "")))
+
     def fetch(self, *, payment: Payment) -> Report:
         if not payment.external_ref:
             raise GatewayError(f"payment {payment.pk} has no checkout session")
@@ -161,16 +258,19 @@ class StripeGateway(Gateway):
             session = self._client().v1.checkout.sessions.retrieve(payment.external_ref)
         except stripe.StripeError as exc:
             raise GatewayError(f"Stripe did not return the checkout session: {exc}") from exc
-        data = session.to_dict()
-        if data.get("status") == "expired":
-            return Report(status=PaymentStatus.FAILED, note="Stripe: the checkout session expired")
-        return self._report(data, status=self.state(str(data.get("payment_status") or "")))
+        return self._session_report(session.to_dict())
 
     @staticmethod
     def _report(session: Mapping[str, Any], *, status: PaymentStatus) -> Report:
         currency = str(session.get("currency") or "").upper()
         total = session.get("amount_total")
-        amount = None
-        if isinstance(total, int) and not isinstance(total, bool):
-            amount = Decimal(total).scaleb(-_exponent(currency))
-        return Report(status=status, amount=amount, currency=currency)
+        intent = session.get("payment_intent")
+        intent_id = str((intent.get("id") if isinstance(intent, Mapping) else intent) or "")
+        return Report(status=status, amount=_major(total, currency), currency=currency, charge_ref=intent_id)
+
+
+def _major(minor: Any, currency: str) -> Decimal | None:
+    """Stripe's integer amount in the currency's smallest unit, as a Decimal amount."""
+    if isinstance(minor, int) and not isinstance(minor, bool):
+        return Decimal(minor).scaleb(-_exponent(currency))
+    return None
