@@ -14,6 +14,7 @@ from django.test import Client, RequestFactory
 from simulators.paypal import PayPalSimulator
 from tests.wallets.factories import BonusTierFactory
 from tests.wallets.test_concurrency import run_together
+from wallets.audit import ledger_audit
 from wallets.gateways import paypal as paypal_module
 from wallets.gateways.base import SignatureError
 from wallets.gateways.paypal import PayPalGateway
@@ -362,12 +363,15 @@ def test_twenty_concurrent_deliveries_of_one_webhook_credit_once(sim, customer):
     assert Entry.objects.filter(user=customer).count() == 2  # the deposit and its bonus
 
 
-def test_a_refund_webhook_is_acknowledged_and_moves_no_money_by_itself(sim, customer, customer_client):
+def test_a_refund_webhook_takes_the_deposit_back_once(sim, customer, customer_client):
     payment, _ = _start(customer, "50")
     _return(customer_client, sim, payment.external_ref)
-    entries = list(Entry.objects.values_list("id", flat=True))
+    before = wallet_balance(user=customer)
     event = sim.event("PAYMENT.CAPTURE.REFUNDED", payment.external_ref, amount="50.00")
     assert _post(sim, event).status_code == 200
+    assert _post(sim, event).status_code == 200  # a replay moves nothing more
     payment.refresh_from_db()
-    assert payment.raw_notification["event_type"] == "PAYMENT.CAPTURE.REFUNDED"
-    assert list(Entry.objects.values_list("id", flat=True)) == entries
+    reversals = list(Entry.objects.filter(payment=payment, kind="reversal").values_list("amount", "owed"))
+    assert len(reversals) == 1 and reversals[0][0] == Decimal("-50.00000")
+    assert wallet_balance(user=customer) == before - Decimal("50")
+    assert ledger_audit() == []
