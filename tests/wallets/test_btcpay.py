@@ -455,6 +455,26 @@ def test_list_recent_returns_each_invoice_with_its_state(btcpay_on, btcpay_sim, 
     assert BTCPayGateway().list_recent(since=timezone.now() + timedelta(days=1)) == []
 
 
+def test_reconcile_finds_an_invoice_the_simulator_settled_whose_webhook_never_arrived(
+    btcpay_on, btcpay_sim, customer, customer_client
+):
+    from wallets.reconcile import payments_reconcile
+
+    payment, _ = deposit(customer_client, "40")
+    btcpay_sim.pay(payment.external_ref)
+    btcpay_sim.state.outbox.clear()  # the webhook is lost on its way
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.PENDING
+    found = payments_reconcile(gateway="btcpay")
+    assert [f.payment_id for f in found.findings] == [payment.pk]
+    payments_reconcile(gateway="btcpay", fix=True)
+    payments_reconcile(gateway="btcpay", fix=True)  # a second pass finds nothing more to do
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.PAID
+    assert Entry.objects.filter(payment=payment, kind="deposit").count() == 1
+    assert payments_reconcile(gateway="btcpay").findings == []
+
+
 # --- Races ------------------------------------------------------------------------------------
 
 
