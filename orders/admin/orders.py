@@ -151,6 +151,17 @@ class ResolveUnknownForm(forms.Form):
     provider_order_id = forms.CharField(required=False, max_length=64, label="Provider's order id")
 
 
+def pasted_ids_field(label: str, help_text: str) -> forms.CharField:
+    """Ids staff paste from the provider's panel, one a line (services.provider_ids_match)."""
+    return forms.CharField(
+        required=False,
+        max_length=20_000,
+        label=label,
+        help_text=help_text,
+        widget=forms.Textarea(attrs={"rows": 10, "cols": 60}),
+    )
+
+
 class BulkResolveForm(forms.Form):
     resolution = forms.ChoiceField(
         widget=forms.RadioSelect,
@@ -160,13 +171,10 @@ class BulkResolveForm(forms.Form):
             (services.RESOLVE_CANCEL, "The provider never placed them: cancel and refund the customers"),
         ],
     )
-    provider_ids = forms.CharField(
-        required=False,
-        max_length=20_000,
-        label="Provider's order ids",
-        help_text="For “has them”: one a line, in the order listed above, or “our id, provider's id” "
-        "per line. All must match, or nothing changes.",
-        widget=forms.Textarea(attrs={"rows": 10, "cols": 60}),
+    provider_ids = pasted_ids_field(
+        "Provider's order ids",
+        "For “has them”: one a line, in the order listed above, or “our id, provider's id” per line. "
+        "All must match, or nothing changes.",
     )
     reason = forms.CharField(max_length=200, label="Reason (what the provider answered; kept in the history)")
 

@@ -17,7 +17,7 @@ from accounts.models import User
 
 from .. import services
 from ..models import CancelRequest, Refill, RequestState
-from .orders import BULK_LIMIT
+from .orders import BULK_LIMIT, pasted_ids_field
 
 
 class _ReadOnlyAdmin(admin.ModelAdmin):
@@ -42,12 +42,9 @@ class RequestResolveForm(forms.Form):
             (services.REQUEST_REJECTED, "Give them up: mark them refused"),
         ],
     )
-    provider_ids = forms.CharField(
-        required=False,
-        max_length=20_000,
-        label="Provider's refill ids",
-        help_text="Refills the provider has: one id a line, in the order listed, or “our id, provider's id”.",
-        widget=forms.Textarea(attrs={"rows": 8, "cols": 60}),
+    provider_ids = pasted_ids_field(
+        "Provider's refill ids",
+        "Refills the provider has: one id a line, in the order listed, or “our id, provider's id”.",
     )
     reason = forms.CharField(max_length=200, label="Reason (what the provider answered)")
 
