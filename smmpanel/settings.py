@@ -289,6 +289,7 @@ CELERY_BEAT_SCHEDULE = {
     "providers-refresh-balances": {"task": "providers.tasks.providers_refresh_balances", "schedule": 600.0},
     "wallets-ledger-audit": {"task": "wallets.tasks.ledger_audit_daily", "schedule": 24 * 3600.0},
     "wallets-payments-reconcile": {"task": "wallets.tasks.payments_reconcile_daily", "schedule": 24 * 3600.0},
+    "wallets-payments-sweep-pending": {"task": "wallets.tasks.payments_sweep_pending_task", "schedule": 300.0},
 }
 
 # --- Wallets: gateways, deposit limits, affiliates (checked by wallets/checks.py) ---------
@@ -342,6 +343,10 @@ WALLET_BTCPAY_MAX = Decimal(env.str("WALLET_BTCPAY_MAX", default="10000"))
 
 # --- Orders: submission, sweeping and status sync (orders/tasks.py) -------------------------
 # An order left in `sending` this long (a worker died mid-call) becomes `unknown` for staff.
+# Hosted payments still pending are asked about after this long, and failed as abandoned
+# after that long (a payment arriving later is still credited).
+WALLET_PENDING_ASK_AFTER_MINUTES = env.int("WALLET_PENDING_ASK_AFTER_MINUTES", default=15)
+WALLET_PENDING_ABANDON_HOURS = env.int("WALLET_PENDING_ABANDON_HOURS", default=24)
 ORDERS_SENDING_TIMEOUT_SECONDS = env.int("ORDERS_SENDING_TIMEOUT_SECONDS", default=600)
 # Backoff for orders that surely never reached the provider: base × 2^(attempt-1), capped.
 ORDERS_RETRY_BASE_SECONDS = env.int("ORDERS_RETRY_BASE_SECONDS", default=15)

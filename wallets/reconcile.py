@@ -26,7 +26,7 @@ from .gateways.base import CannotList, GatewayError, Kind, Report
 from .gateways.registry import GATEWAYS, gateway_get
 from .models import Entry, Payment
 from .reversals import CREDITED_STATES, MONEY_BACK, ReversalError
-from .services import WalletError, payment_reverse, payment_settle
+from .services import WalletError, payment_fail, payment_reverse, payment_settle
 from .states import PaymentStatus
 
 logger = logging.getLogger(__name__)
@@ -186,3 +186,55 @@ def _repair(finding: Finding, *, payment: Payment) -> None:
         finding.problem = str(exc)
         return
     finding.fixed = True
+
+
+@dataclass
+class PendingSweep:
+    settled: int = 0
+    failed: int = 0
+    abandoned: int = 0
+    waiting: int = 0
+    errors: int = 0
+
+
+def payments_sweep_pending(
+    *, ask_after: timedelta, abandon_after: timedelta, now: datetime | None = None, batch: int = 200
+) -> PendingSweep:
+    """Ask the gateways about hosted payments still pending: one the gateway says was paid is
+    credited (its notification was lost), one it says failed or expired fails, and one still
+    pending after `abandon_after` (the customer left the checkout) fails as abandoned. A
+    payment that arrives after that still settles late, through the notification or
+    reconciliation. This reaches gateways that cannot list their payments (PayPal)."""
+    now = now or timezone.now()
+    swept = PendingSweep()
+    hosted = [code for code, gateway in GATEWAYS.items() if gateway.kind is Kind.HOSTED]
+    pending = (
+        Payment.objects.filter(status=PaymentStatus.PENDING, gateway__in=hosted, created_at__lte=now - ask_after)
+        .exclude(external_ref="")
+        .order_by("created_at", "pk")[:batch]
+    )
+    for payment in pending:
+        gateway = gateway_get(payment.gateway)
+        if not gateway.configured():
+            continue
+        try:
+            report = gateway.fetch(payment=payment)  # a network call, outside any transaction
+        except GatewayError as exc:
+            logger.warning("payment %s: %s could not be asked: %s", payment.pk, payment.gateway, exc)
+            swept.errors += 1
+            continue
+        result = Reconciliation(since=payment.created_at)
+        _compare(result, code=payment.gateway, pairs=[(payment.external_ref, report)], fix=True)
+        if any(f.fixed for f in result.findings):
+            swept.settled += 1
+        elif report.status == PaymentStatus.FAILED:
+            payment_fail(payment_id=payment.pk, note=report.note or f"{payment.gateway}: failed or expired")
+            swept.failed += 1
+        elif report.status == PaymentStatus.PENDING and payment.created_at <= now - abandon_after:
+            payment_fail(
+                payment_id=payment.pk, note="Not paid at the checkout in time; a late payment is still credited."
+            )
+            swept.abandoned += 1
+        else:
+            swept.waiting += 1
+    return swept

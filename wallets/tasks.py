@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.core.mail import mail_admins
 
 from .audit import ledger_audit_run
-from .reconcile import payments_reconcile
+from .reconcile import payments_reconcile, payments_sweep_pending
 
 logger = logging.getLogger(__name__)
 MAILED_LINES = 200
@@ -44,3 +46,14 @@ def payments_reconcile_daily(days: int = 3) -> int:
     )
     mail_admins(f"Payments reconciliation: {len(result.findings)} difference(s)", body)
     return len(result.findings) + len(result.errors)
+
+
+# Every few minutes, from CELERY_BEAT_SCHEDULE: hosted payments still pending are asked about
+# (a lost notification is credited, an abandoned checkout fails). Bounded batch, idempotent.
+@shared_task(soft_time_limit=4 * 60, time_limit=5 * 60)
+def payments_sweep_pending_task() -> dict[str, int]:
+    swept = payments_sweep_pending(
+        ask_after=timedelta(minutes=float(getattr(settings, "WALLET_PENDING_ASK_AFTER_MINUTES", 15))),
+        abandon_after=timedelta(hours=float(getattr(settings, "WALLET_PENDING_ABANDON_HOURS", 24))),
+    )
+    return dict(vars(swept))
