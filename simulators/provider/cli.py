@@ -63,8 +63,9 @@ def serve(options: Mapping[str, Any], write: Callable[[str], object] = print) ->
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)  # honcho and systemd stop with SIGTERM: stop cleanly
     keys = ", ".join(sim.summary()["balances"])
-    write(f"Provider simulator: {sim.url} (control: {sim.control_url}); keys: {keys}; Ctrl-C stops it.")
     try:
+        # Inside the try: a Ctrl-C sent as soon as this line is read must still stop cleanly.
+        write(f"Provider simulator: {sim.url} (control: {sim.control_url}); keys: {keys}; Ctrl-C stops it.")
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
