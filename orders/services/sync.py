@@ -6,6 +6,7 @@ import logging
 import re
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -175,10 +176,16 @@ def _reconcile(*, order: Order, reply: OrderStatus, provider: Provider) -> None:
     Service.objects.filter(pk=order.service_id, is_enabled=True).update(
         is_enabled=False, disabled_reason=f"order #{order.pk} cost more upstream than it sold for"[:255]
     )
-    mail_admins(
-        f"Order #{order.pk} cost more upstream than the customer paid",
-        f"{why}.\n\nService #{order.service_id} no longer sells until staff check its price "
-        "(admin → Services: billing unit, markup) and enable it again.",
+    # Runs inside the sync's row-locked transaction: the mail (a network call) waits for the
+    # commit, and is not sent if the transaction rolls back.
+    transaction.on_commit(
+        partial(
+            mail_admins,
+            f"Order #{order.pk} cost more upstream than the customer paid",
+            f"{why}.\n\nService #{order.service_id} no longer sells until staff check its price "
+            "(admin → Services: billing unit, markup) and enable it again.",
+        ),
+        robust=True,
     )
 
 
