@@ -213,19 +213,25 @@ def payments_sweep_pending(
         .exclude(external_ref="")
         .order_by("created_at", "pk")[:batch]
     )
+    asked: list[tuple[Payment, Report]] = []
     for payment in pending:
         gateway = gateway_get(payment.gateway)
         if not gateway.configured():
             continue
         try:
-            report = gateway.fetch(payment=payment)  # a network call, outside any transaction
+            asked.append((payment, gateway.fetch(payment=payment)))  # network, outside any transaction
         except GatewayError as exc:
             logger.warning("payment %s: %s could not be asked: %s", payment.pk, payment.gateway, exc)
             swept.errors += 1
-            continue
-        result = Reconciliation(since=payment.created_at)
-        _compare(result, code=payment.gateway, pairs=[(payment.external_ref, report)], fix=True)
-        if any(f.fixed for f in result.findings):
+    # What was taken there but not credited here goes the reconciliation's way, one pass a gateway.
+    settled: set[int] = set()
+    for code in {payment.gateway for payment, _ in asked}:
+        result = Reconciliation(since=now - ask_after)
+        pairs = [(payment.external_ref, report) for payment, report in asked if payment.gateway == code]
+        _compare(result, code=code, pairs=pairs, fix=True)
+        settled |= {finding.payment_id for finding in result.findings if finding.fixed}
+    for payment, report in asked:
+        if payment.pk in settled:
             swept.settled += 1
         elif report.status == PaymentStatus.FAILED:
             payment_fail(payment_id=payment.pk, note=report.note or f"{payment.gateway}: failed or expired")
