@@ -18,9 +18,11 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
+
+from simulators.web import SimulatorHandler
 
 DEFAULT_STORE = "demo-store"
 DEFAULT_KEY = "demo-btcpay-key"
@@ -260,32 +262,12 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(SimulatorHandler):
     server_version = "BTCPayServerSimulator/1.0"
 
     @property
     def sim(self) -> BTCPaySimulator:
         return cast(_Server, self.server).sim
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _send(self, status: int, payload: Any = None, *, content_type: str = "application/json") -> None:
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _redirect(self, location: str) -> None:
-        self.send_response(303)
-        self.send_header("Location", location)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def _body(self) -> bytes:
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def _api(self, parts: list[str]) -> tuple[str, list[str]] | None:
         """(store id, the rest) of an authorized Greenfield call; None after answering an error."""

@@ -31,11 +31,12 @@ import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from kernel import jsjson
+from simulators.web import SimulatorHandler
 
 DEMO_API_KEY = "demo-nowpayments-api-key"
 DEMO_IPN_SECRET = "demo-nowpayments-ipn-secret"
@@ -314,29 +315,9 @@ class NowPaymentsSimulator:
         self._release.wait(self.fault_seconds)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(SimulatorHandler):
     sim: NowPaymentsSimulator
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _send(self, code: int, body: Any, *, content_type: str = "application/json") -> None:
-        data = (body if isinstance(body, str) else json.dumps(body)).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _redirect(self, location: str) -> None:
-        self.send_response(303)
-        self.send_header("Location", location)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def _body(self) -> bytes:
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def _authorised(self) -> bool:
         if hmac.compare_digest(self.headers.get("x-api-key", ""), self.sim.api_key):

@@ -32,6 +32,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from simulators.web import SimulatorHandler
+
 Json = dict[str, Any]
 
 
@@ -428,17 +430,10 @@ def _with_query(url: str, **params: str) -> str:
 
 
 def _handler(sim: PayPalSimulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(SimulatorHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _body(self) -> bytes:
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
-
-        def _send(self, status: int, body: bytes, content_type: str, location: str = "") -> None:
+        def _write(self, status: int, body: bytes, content_type: str, location: str = "") -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
@@ -448,7 +443,7 @@ def _handler(sim: PayPalSimulator) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def _json(self, status: int, payload: Json) -> None:
-            self._send(status, json.dumps(payload).encode(), "application/json")
+            self._write(status, json.dumps(payload).encode(), "application/json")
 
         def _route(self, method: str) -> None:
             parts = urlsplit(self.path)
@@ -456,14 +451,14 @@ def _handler(sim: PayPalSimulator) -> type[BaseHTTPRequestHandler]:
             token = (query.get("token") or [""])[0]
             body = self._body()
             if parts.path == "/checkoutnow" and method == "GET":
-                self._send(200, sim.page(token).encode(), "text/html; charset=utf-8")
+                self._write(200, sim.page(token).encode(), "text/html; charset=utf-8")
                 return
             if parts.path in ("/checkoutnow/pay", "/checkoutnow/cancel") and method == "POST":
                 if token not in sim.orders:
-                    self._send(404, b"unknown order", "text/plain")
+                    self._write(404, b"unknown order", "text/plain")
                     return
                 target = sim.approve(token) if parts.path.endswith("pay") else sim.cancel(token)
-                self._send(303, b"", "text/plain", location=target)
+                self._write(303, b"", "text/plain", location=target)
                 return
             if parts.path == "/control" and method == "POST":
                 try:
