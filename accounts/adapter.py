@@ -4,6 +4,7 @@ from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.utils import filter_users_by_email, filter_users_by_username
+from allauth.mfa.adapter import DefaultMFAAdapter
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
@@ -11,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.services import api_key_revoke_for_password_change
 from kernel.site import panel_site, site_rebase
 from kernel.text import has_hidden_characters
+from siteconf.selectors import site_settings
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -22,6 +24,15 @@ class AccountAdapter(DefaultAccountAdapter):
         **DefaultAccountAdapter.error_messages,
         "hidden_characters": _("This contains invisible or control characters."),
     }
+
+    # --- what the Owner chose in the panel configuration ------------------------------------
+    def is_open_for_signup(self, request: HttpRequest) -> bool:
+        # Closed: the sign-up page says so and a posted form creates nobody.
+        return site_settings().signup_open
+
+    def email_verification_mode(self) -> str:
+        """none, optional or mandatory: what allauth's EMAIL_VERIFICATION answers (accounts/apps.py)."""
+        return site_settings().email_verification
 
     def _get_login_attempts_cache_key(self, request: HttpRequest, **credentials: Any) -> str:
         # allauth keys the per-account limit by what was typed, so typing the username and
@@ -75,9 +86,15 @@ class AccountAdapter(DefaultAccountAdapter):
             for name, value in context.items()
             if name.endswith("_url") and isinstance(value, str) and "://" in value
         }
-        super().send_mail(template_prefix, email, {**context, **rebased, "current_site": panel_site()})
+        super().send_mail(template_prefix, email, {**context, **rebased, "current_site": panel_site(name=site_settings().panel_name)})
 
     def set_password(self, user: Any, password: str) -> None:
         # allauth's password reset, change and set all come through here.
         super().set_password(user, password)
         api_key_revoke_for_password_change(user=user)
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    def get_totp_issuer(self) -> str:
+        # The authenticator app lists the panel under its configured name.
+        return site_settings().panel_name

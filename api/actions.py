@@ -7,7 +7,6 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 
 from accounts.models import User
 from catalog.pricing import price_for_customer
@@ -17,6 +16,7 @@ from kernel.money import money
 from kernel.numbers import int_or_none
 from orders.models import Order, Refill
 from orders.services import OrderError, cancel_request, order_place, refill_request
+from siteconf.selectors import site_settings
 from wallets.selectors import wallet_balance
 
 Params = Mapping[str, str]
@@ -104,7 +104,7 @@ def _status_object(
         "start_count": str(start_count or 0),
         "status": status,
         "remains": str(remains),
-        "currency": settings.PANEL_CURRENCY,
+        "currency": site_settings().base_currency,
     }
 
 
@@ -194,7 +194,7 @@ def cancel(user: User, params: Params, headers: Mapping[str, str]) -> Any:
 
 def balance(user: User, params: Params, headers: Mapping[str, str]) -> Any:
     amount: Decimal = wallet_balance(user=user)
-    return {"balance": f"{money(amount):f}", "currency": settings.PANEL_CURRENCY}
+    return {"balance": f"{money(amount):f}", "currency": site_settings().base_currency}
 
 
 HANDLERS: dict[str, Callable[[User, Params, Mapping[str, str]], Any]] = {

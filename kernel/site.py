@@ -38,5 +38,6 @@ def site_rebase(url: str) -> str:
     return urlunsplit((base.scheme, base.netloc, path, parts.query, parts.fragment))
 
 
-def panel_site() -> PanelSite:
-    return PanelSite(domain=urlsplit(settings.PANEL_BASE_URL).netloc, name=settings.PANEL_NAME)
+def panel_site(*, name: str) -> PanelSite:
+    """The site as e-mails name it; `name` is the panel's configured name (siteconf)."""
+    return PanelSite(domain=urlsplit(settings.PANEL_BASE_URL).netloc, name=name)

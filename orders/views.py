@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -19,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from kernel import protocol
 from kernel.numbers import int_or_none
+from siteconf.selectors import site_settings
 
 from .filters import OrderFilter
 from .forms import MassOrderForm, NewOrderForm, new_token
@@ -71,7 +71,7 @@ def new(request: HttpRequest) -> HttpResponse:
                 form.add_error(None, exc.message)
             else:
                 messages.success(
-                    request, f"Order #{order.pk} placed: {order.charge} {settings.PANEL_CURRENCY} charged."
+                    request, f"Order #{order.pk} placed: {order.charge} {site_settings().base_currency} charged."
                 )
                 return redirect("orders:detail", pk=order.pk)
     else:

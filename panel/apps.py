@@ -9,12 +9,15 @@ class PanelConfig(AppConfig):
     name = "panel"
 
     def ready(self) -> None:
-        from django.conf import settings
         from django.contrib import admin
+        from django.utils.functional import lazy
 
-        # The admin carries the panel's name, not Django's.
-        admin.site.site_header = f"{settings.PANEL_NAME} · staff"
-        admin.site.site_title = f"{settings.PANEL_NAME} staff"
+        from siteconf.selectors import site_settings
+
+        # The admin carries the panel's name, not Django's: read on every page, so a new name
+        # shows without a restart.
+        admin.site.site_header = lazy(lambda: f"{site_settings().panel_name} · staff", str)()
+        admin.site.site_title = lazy(lambda: f"{site_settings().panel_name} staff", str)()
         admin.site.index_title = "Panel administration"
 
         from django.db.models.signals import post_migrate

@@ -1,9 +1,9 @@
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
+from siteconf.selectors import site_settings
 from wallets.selectors import wallet_figures
 
 # The customer navigation; entries whose page does not exist yet are left out.
@@ -42,9 +42,12 @@ def panel(request: HttpRequest) -> dict[str, Any]:
             figures = wallet_figures(user=user)
             request._panel_wallet = figures  # type: ignore[attr-defined]
         balance, debt = figures
+    conf = site_settings()
     return {
-        "PANEL_NAME": settings.PANEL_NAME,
-        "PANEL_CURRENCY": settings.PANEL_CURRENCY,
+        "PANEL_NAME": conf.panel_name,
+        "PANEL_CURRENCY": conf.base_currency,
+        # The logo, support e-mail and legal links (includes/footer_links.html).
+        "SITE": conf,
         "nav_items": _nav(),
         "balance": balance,
         # What the customer owes after a payment was taken back; orders wait until it is paid.

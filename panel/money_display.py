@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.conf import settings
 from django.utils import formats
+
+from siteconf.selectors import site_settings
 
 # Significant digits kept for a value below one unit, and the most decimals ever shown.
 SMALL_VALUE_DIGITS = 2
@@ -38,7 +39,7 @@ class DisplayCurrency:
 
 def base_currency() -> str:
     """The panel's own currency: the ledger, the API and every stored amount use it."""
-    return str(settings.PANEL_CURRENCY)
+    return site_settings().base_currency
 
 
 def base_display() -> DisplayCurrency:

@@ -11,12 +11,25 @@ from collections.abc import Iterable
 from typing import Any
 
 # Apps whose permissions the roles hand out.
-PANEL_APPS = ("accounts", "providers", "catalog", "wallets", "orders", "support", "account", "mfa", "auth")
+PANEL_APPS = (
+    "siteconf",
+    "accounts",
+    "providers",
+    "catalog",
+    "wallets",
+    "orders",
+    "support",
+    "content",
+    "account",
+    "mfa",
+    "auth",
+)
 
 # role -> permissions beyond viewing, as "app_label.codename"; "app_label.*" is every
 # permission of that app.
 ROLES: dict[str, tuple[str, ...]] = {
-    # Runs the business: everything the admin can do, staff accounts and roles included.
+    # Runs the business: everything the admin can do, staff accounts and roles included, and
+    # alone the panel configuration (siteconf) and the terms, FAQ and contact pages (content).
     "Owner": tuple(f"{app}.*" for app in PANEL_APPS),
     # Money: payments, gateway settings, bonus tiers, adjustments, refunds of orders.
     "Finance": ("wallets.*", "orders.refund_order"),
@@ -28,6 +41,10 @@ ROLES: dict[str, tuple[str, ...]] = {
         "orders.resend_order",
         "orders.complete_order",
         "account.change_emailaddress",
+        # News and announcements (the pages' texts stay the Owner's).
+        "content.add_newspost",
+        "content.change_newspost",
+        "content.delete_newspost",
     ),
     # What is sold: providers, services, categories, routes, prices, imports.
     "Catalogue": ("providers.*", "catalog.*"),

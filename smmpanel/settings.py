@@ -47,7 +47,9 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "simple_history",
     "smmpanel",
+    "siteconf",
     "accounts",
     "providers",
     "catalog",
@@ -55,6 +57,7 @@ INSTALLED_APPS = [
     "orders",
     "api",
     "support",
+    "content",
     "panel",
 ]
 
@@ -130,10 +133,9 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 ACCOUNT_LOGIN_METHODS = {"email", "username"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
-# Production defaults to mandatory; development keeps demo users (no verified address) usable.
-ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional" if DEBUG else "mandatory")
-if ACCOUNT_EMAIL_VERIFICATION not in {"mandatory", "optional", "none"}:
-    raise ImproperlyConfigured("ACCOUNT_EMAIL_VERIFICATION must be mandatory, optional or none.")
+# The verification mode is the Owner's choice in the admin (panel configuration), read by
+# accounts/adapter.py on every sign-up and log-in; this is only allauth's fallback.
+ACCOUNT_EMAIL_VERIFICATION = "optional"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = env.str("ACCOUNT_EMAIL_SUBJECT_PREFIX", default="")
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
@@ -151,7 +153,8 @@ ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 ACCOUNT_PREVENT_ENUMERATION = True
 # Two-factor authentication: authenticator apps (TOTP) with recovery codes.
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
-MFA_TOTP_ISSUER = env.str("PANEL_NAME", default="SMM Panel")
+# The authenticator app names the panel as configured in the admin (accounts/adapter.py).
+MFA_ADAPTER = "accounts.adapter.MFAAdapter"
 # Staff must use two-factor authentication to open the admin (accounts.middleware).
 STAFF_REQUIRE_MFA = env.bool("STAFF_REQUIRE_MFA", default=not DEBUG)
 
@@ -230,8 +233,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_DB_REUSE_MAX = 2**31
 
 # --- The panel ------------------------------------------------------------------------
-PANEL_NAME = env.str("PANEL_NAME", default="SMM Panel")
-PANEL_CURRENCY = env.str("PANEL_CURRENCY", default="USD")
+# The panel's name, logo, base currency, sign-up and the other business settings are edited
+# in the admin (siteconf); the environment keeps secrets and infrastructure only.
 # The panel's public address: every link in an e-mail (password reset, confirmation, ticket
 # answers) is built from it, never from the request's Host header.
 PANEL_BASE_URL = env.str("PANEL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
@@ -292,19 +295,12 @@ CELERY_BEAT_SCHEDULE = {
     "wallets-payments-sweep-pending": {"task": "wallets.tasks.payments_sweep_pending_task", "schedule": 300.0},
 }
 
-# --- Wallets: gateways, deposit limits, affiliates (checked by wallets/checks.py) ---------
-# Gateway defaults: staff override enabled, name, limits and fee per gateway in the admin
-# (wallets.GatewaySetting); secrets live only here.
-WALLET_MANUAL_ENABLED = env.bool("WALLET_MANUAL_ENABLED", default=True)
-WALLET_MANUAL_INSTRUCTIONS = env.str(
-    "WALLET_MANUAL_INSTRUCTIONS", default="Send the transfer, then enter its reference."
-)
-WALLET_MANUAL_MIN = Decimal(env.str("WALLET_MANUAL_MIN", default="1"))
-WALLET_MANUAL_MAX = Decimal(env.str("WALLET_MANUAL_MAX", default="10000"))
+# --- Wallets: gateway secrets ------------------------------------------------------------
+# Which gateways are offered, their names, deposit limits and fees are set in the admin
+# (Gateway settings); the affiliate percentage and the manual-transfer text in the panel
+# configuration. Secrets live only here: a gateway without its secrets stays off.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
-WALLET_STRIPE_MIN = Decimal(env.str("WALLET_STRIPE_MIN", default="5"))
-WALLET_STRIPE_MAX = Decimal(env.str("WALLET_STRIPE_MAX", default="5000"))
 # PayPal Checkout (Orders API v2): the sandbox unless set; https://api-m.paypal.com live.
 # `make run` points these at the local simulator with demo credentials.
 PAYPAL_API_URL = env.str("PAYPAL_API_URL", default="https://api-m.sandbox.paypal.com")
@@ -312,8 +308,6 @@ PAYPAL_CLIENT_ID = env.str("PAYPAL_CLIENT_ID", default="")
 PAYPAL_CLIENT_SECRET = env.str("PAYPAL_CLIENT_SECRET", default="")
 PAYPAL_WEBHOOK_ID = env.str("PAYPAL_WEBHOOK_ID", default="")
 PAYPAL_ALLOW_PRIVATE_URLS = env.bool("PAYPAL_ALLOW_PRIVATE_URLS", default=DEBUG)
-WALLET_PAYPAL_MIN = Decimal(env.str("WALLET_PAYPAL_MIN", default="5"))
-WALLET_PAYPAL_MAX = Decimal(env.str("WALLET_PAYPAL_MAX", default="5000"))
 # While debugging, NOWPayments defaults to the local simulator (`make run` starts it on
 # port 8901) with its demo keys; in production it is off until both secrets are set.
 NOWPAYMENTS_API_URL = env.str(
@@ -325,9 +319,6 @@ NOWPAYMENTS_IPN_SECRET = env.str("NOWPAYMENTS_IPN_SECRET", default="demo-nowpaym
 # made from the account's e-mail and password.
 NOWPAYMENTS_EMAIL = env.str("NOWPAYMENTS_EMAIL", default="")
 NOWPAYMENTS_PASSWORD = env.str("NOWPAYMENTS_PASSWORD", default="")
-WALLET_NOWPAYMENTS_MIN = Decimal(env.str("WALLET_NOWPAYMENTS_MIN", default="5"))
-WALLET_NOWPAYMENTS_MAX = Decimal(env.str("WALLET_NOWPAYMENTS_MAX", default="5000"))
-WALLET_AFFILIATE_PERCENT = Decimal(env.str("WALLET_AFFILIATE_PERCENT", default="5"))
 # BTCPay Server (Greenfield API): the server's address, the store, an API key with the
 # invoice permissions and the store webhook's secret. All four set, or the gateway stays off.
 # `make run` sets them to the local simulator's (Procfile).
@@ -338,8 +329,6 @@ BTCPAY_WEBHOOK_SECRET = env.str("BTCPAY_WEBHOOK_SECRET", default="")
 # A self-hosted server on the panel's own network (or the local simulator) has a private address.
 BTCPAY_ALLOW_PRIVATE_URL = env.bool("BTCPAY_ALLOW_PRIVATE_URL", default=DEBUG)
 BTCPAY_TIMEOUT_SECONDS = env.float("BTCPAY_TIMEOUT_SECONDS", default=15.0)
-WALLET_BTCPAY_MIN = Decimal(env.str("WALLET_BTCPAY_MIN", default="5"))
-WALLET_BTCPAY_MAX = Decimal(env.str("WALLET_BTCPAY_MAX", default="10000"))
 
 # --- Orders: submission, sweeping and status sync (orders/tasks.py) -------------------------
 # An order left in `sending` this long (a worker died mid-call) becomes `unknown` for staff.

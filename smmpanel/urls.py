@@ -14,4 +14,6 @@ urlpatterns = [
     path("orders/", include("orders.urls")),
     path("api/", include("api.urls")),
     path("tickets/", include("support.urls")),
+    path("site/", include("siteconf.urls")),
+    path("", include("content.urls")),
 ]

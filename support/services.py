@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from kernel.text import has_hidden_characters
 from orders.models import Order
+from siteconf.selectors import site_settings
 
 from .models import STATUS_TRANSITIONS, Kind, Message, OrderAction, Status, StatusChange, Ticket
 
@@ -160,8 +161,9 @@ def ticket_close(*, ticket: Ticket, actor: User) -> bool:
 def _notify_customer(*, message_id: int, ticket_url: str) -> None:
     message = Message.objects.select_related("ticket", "ticket__user").get(pk=message_id)
     ticket = message.ticket
-    context = {"ticket": ticket, "message": message, "ticket_url": ticket_url, "panel_name": settings.PANEL_NAME}
-    subject = f"[{settings.PANEL_NAME}] Reply to ticket #{ticket.pk}: {ticket.subject}"
+    panel_name = site_settings().panel_name
+    context = {"ticket": ticket, "message": message, "ticket_url": ticket_url, "panel_name": panel_name}
+    subject = f"[{panel_name}] Reply to ticket #{ticket.pk}: {ticket.subject}"
     try:
         send_mail(
             subject=subject.replace("\n", " ")[:250],

@@ -49,7 +49,11 @@ def _empty_cache() -> Iterator[None]:
     not decide another."""
     from django.core.cache import cache
 
+    from siteconf.selectors import site_settings_forget_local
+
     cache.clear()
+    # The panel configuration this thread read in an earlier test (its row was rolled back).
+    site_settings_forget_local()
     yield
 
 

@@ -24,13 +24,15 @@ CONFIGURATION = {"smmpanel.settings", "smmpanel.urls", "smmpanel.celery", "smmpa
 # `simulator` management command (providers) serves them.
 LAYERS = [
     {"kernel"},
+    # The panel configuration (name, currency, sign-up…) that every app above reads.
+    {"siteconf"},
     {"simulators"},
     {"accounts"},
     {"providers"},
     {"catalog"},
     {"wallets"},
     {"orders"},
-    {"support", "api"},
+    {"support", "api", "content"},
     {"panel"},
 ]
 WIRING = "smmpanel"  # beside the layers: it imports only the kernel, and nothing imports it

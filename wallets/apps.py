@@ -13,3 +13,10 @@ class WalletsConfig(AppConfig):
 
         for check in LEDGER_CHECKS:
             audit.register(check)
+
+        from siteconf.services import money_moved_register
+
+        from .selectors import ledger_has_entries
+
+        # The base currency is fixed once the ledger holds anything.
+        money_moved_register(ledger_has_entries)

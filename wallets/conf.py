@@ -1,4 +1,9 @@
-"""Wallet settings with their defaults, read in one place (see the end of smmpanel/settings.py)."""
+"""Wallet settings, read in one place: secrets and addresses from the environment (the end
+of smmpanel/settings.py), the business's choices from the panel configuration (siteconf).
+
+Each gateway's deposit limits below are its defaults in code; staff set the real ones per
+gateway in the admin (GatewaySetting), where the old WALLET_*_MIN/MAX values were copied.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +11,23 @@ from decimal import Decimal
 
 from django.conf import settings
 
-
-def _decimal(name: str, default: str) -> Decimal:
-    return Decimal(str(getattr(settings, name, default)))
+from siteconf.selectors import site_settings
 
 
 def manual_enabled() -> bool:
-    return bool(getattr(settings, "WALLET_MANUAL_ENABLED", True))
+    return True
 
 
 def manual_instructions() -> str:
-    return str(getattr(settings, "WALLET_MANUAL_INSTRUCTIONS", ""))
+    return site_settings().manual_instructions
+
+
+def manual_bank_details() -> str:
+    return site_settings().bank_details
 
 
 def manual_limits() -> tuple[Decimal, Decimal]:
-    return _decimal("WALLET_MANUAL_MIN", "1"), _decimal("WALLET_MANUAL_MAX", "10000")
+    return Decimal("1"), Decimal("10000")
 
 
 def stripe_secret_key() -> str:
@@ -32,7 +39,7 @@ def stripe_webhook_secret() -> str:
 
 
 def stripe_limits() -> tuple[Decimal, Decimal]:
-    return _decimal("WALLET_STRIPE_MIN", "5"), _decimal("WALLET_STRIPE_MAX", "5000")
+    return Decimal("5"), Decimal("5000")
 
 
 def btcpay_url() -> str:
@@ -60,7 +67,7 @@ def btcpay_timeout() -> float:
 
 
 def btcpay_limits() -> tuple[Decimal, Decimal]:
-    return _decimal("WALLET_BTCPAY_MIN", "5"), _decimal("WALLET_BTCPAY_MAX", "10000")
+    return Decimal("5"), Decimal("10000")
 
 
 def nowpayments_api_url() -> str:
@@ -84,7 +91,7 @@ def nowpayments_password() -> str:
 
 
 def nowpayments_limits() -> tuple[Decimal, Decimal]:
-    return _decimal("WALLET_NOWPAYMENTS_MIN", "5"), _decimal("WALLET_NOWPAYMENTS_MAX", "5000")
+    return Decimal("5"), Decimal("5000")
 
 
 def nowpayments_allow_private() -> bool:
@@ -93,11 +100,11 @@ def nowpayments_allow_private() -> bool:
 
 
 def affiliate_percent() -> Decimal:
-    return _decimal("WALLET_AFFILIATE_PERCENT", "5")
+    return site_settings().affiliate_percent
 
 
 def currency() -> str:
-    return str(getattr(settings, "PANEL_CURRENCY", "USD")).upper()
+    return site_settings().base_currency
 
 
 def paypal_api_url() -> str:
@@ -121,4 +128,4 @@ def paypal_allow_private_urls() -> bool:
 
 
 def paypal_limits() -> tuple[Decimal, Decimal]:
-    return _decimal("WALLET_PAYPAL_MIN", "5"), _decimal("WALLET_PAYPAL_MAX", "5000")
+    return Decimal("5"), Decimal("5000")

@@ -183,7 +183,7 @@ class Payment(models.Model):
 
 class GatewaySetting(models.Model):
     """What staff choose for one gateway. Without a row, or with a field left empty, the
-    gateway's defaults from the environment apply (WALLET_MANUAL_*, WALLET_STRIPE_*).
+    gateway's defaults in code apply (wallets/conf.py).
     Secrets never live here: a gateway without its secrets in the environment stays off."""
 
     code = models.CharField(max_length=16, unique=True, choices=gateway_choices, verbose_name="gateway")
@@ -195,7 +195,7 @@ class GatewaySetting(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(Decimal("0.01"))],
-        help_text="Smallest deposit. Empty: the environment's default.",
+        help_text="Smallest deposit. Empty: the gateway's default.",
     )
     max_amount = models.DecimalField(
         max_digits=18,
@@ -203,7 +203,7 @@ class GatewaySetting(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(Decimal("0.01"))],
-        help_text="Largest deposit. Empty: the environment's default.",
+        help_text="Largest deposit. Empty: the gateway's default.",
     )
     fee_percent = models.DecimalField(
         max_digits=5,

@@ -122,6 +122,10 @@ def gateway_config_get(*, code: str) -> GatewayConfig | None:
     return _gateway_config(gateway, GatewaySetting.objects.filter(code=code).first())
 
 
+def ledger_has_entries() -> bool:
+    return Entry.objects.exists()
+
+
 def bonus_tier_list() -> QuerySet[BonusTier]:
     return BonusTier.objects.filter(enabled=True).order_by("min_amount")
 

@@ -6,7 +6,6 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import mail_admins
@@ -22,6 +21,7 @@ from kernel.db import first_or_none
 from providers.client import NotSent, Rejected, UnknownOutcome
 from providers.models import Provider
 from providers.services import provider_client, provider_pause
+from siteconf.selectors import site_settings
 
 from ..models import (
     CancelRequest,
@@ -193,7 +193,7 @@ def _submit_waiting_for_funds(*, order: Order, provider: Provider) -> SubmitOutc
         logger.warning("provider %s has not enough funds for order %s", provider.name, order.pk)
         mail_admins(
             f"Provider {provider.name}: not enough funds",
-            f"Order #{order.pk} (cost {order.cost} {settings.PANEL_CURRENCY}) waits because our balance at "
+            f"Order #{order.pk} (cost {order.cost} {site_settings().base_currency}) waits because our balance at "
             f"{provider.name} cannot pay for it. Orders it can pay for still go through. Add funds there; "
             "waiting orders are retried on their own.",
         )

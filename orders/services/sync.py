@@ -9,7 +9,6 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import mail_admins
 from django.db import connection, transaction
@@ -23,6 +22,7 @@ from kernel.money import money, refund_for_remains
 from providers.client import OrderStatus, ProviderError, Rejected
 from providers.models import Provider
 from providers.services import provider_client
+from siteconf.selectors import site_settings
 
 from ..models import (
     ACTIVE_STATUSES,
@@ -146,7 +146,7 @@ def _margin_problem(*, order: Order, reply: OrderStatus, provider: Provider) -> 
         return None
     why = f"provider charged {reply.charge} {reply.currency or ''}".rstrip() + f" where {expected} was expected"
     if loss:
-        why += f"; that is {paid_upstream} {settings.PANEL_CURRENCY}, more than the {order.charge} the customer paid"
+        why += f"; that is {paid_upstream} {site_settings().base_currency}, more than the {order.charge} the customer paid"
     return why, loss
 
 

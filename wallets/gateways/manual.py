@@ -37,7 +37,8 @@ class ManualGateway(Gateway):
         return conf.manual_limits()
 
     def instructions(self) -> str:
-        return conf.manual_instructions()
+        # Both are the Owner's text from the panel configuration, shown with line breaks.
+        return "\n\n".join(filter(None, (conf.manual_instructions(), conf.manual_bank_details())))
 
     def check(self, *, amount: Decimal, currency: str, data: Mapping[str, Any]) -> None:
         if not str(data.get("reference") or "").strip():
