@@ -86,7 +86,9 @@ class AccountAdapter(DefaultAccountAdapter):
             for name, value in context.items()
             if name.endswith("_url") and isinstance(value, str) and "://" in value
         }
-        super().send_mail(template_prefix, email, {**context, **rebased, "current_site": panel_site(name=site_settings().panel_name)})
+        super().send_mail(
+            template_prefix, email, {**context, **rebased, "current_site": panel_site(name=site_settings().panel_name)}
+        )
 
     def set_password(self, user: Any, password: str) -> None:
         # allauth's password reset, change and set all come through here.

@@ -29,7 +29,7 @@ def _email_verification_from_adapter() -> None:
         _panel_verification = True
 
         @property
-        def EMAIL_VERIFICATION(self):  # type: ignore[no-untyped-def]  # noqa: N802
+        def EMAIL_VERIFICATION(self):  # type: ignore[no-untyped-def]
             mode = getattr(get_adapter(), "email_verification_mode", None)
             if mode is None:
                 return super().EMAIL_VERIFICATION

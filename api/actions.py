@@ -7,7 +7,6 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-
 from accounts.models import User
 from catalog.pricing import price_for_customer
 from catalog.selectors import service_list_for_sale

@@ -33,14 +33,23 @@ class SiteSettingsForm(forms.ModelForm):
 
     class Meta:
         model = SiteSettings
-        fields = "__all__"
+        fields = (
+            "panel_name",
+            "support_email",
+            "terms_url",
+            "privacy_url",
+            "base_currency",
+            "affiliate_percent",
+            "manual_instructions",
+            "bank_details",
+            "signup_open",
+            "email_verification",
+        )
 
     def clean_base_currency(self) -> str:
         value = str(self.cleaned_data["base_currency"])
         if self.instance.pk and "base_currency" in self.changed_data and money_has_moved():
-            raise ValidationError(
-                _("The base currency cannot change once money has moved (the ledger has entries).")
-            )
+            raise ValidationError(_("The base currency cannot change once money has moved (the ledger has entries)."))
         return value
 
     def clean_logo_upload(self) -> bytes | None:

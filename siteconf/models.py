@@ -47,9 +47,7 @@ class SiteSettings(models.Model):
         validators=[validate_link],
         help_text=_("Empty: the panel's own terms page (/terms/)."),
     )
-    privacy_url = models.CharField(
-        _("privacy policy URL"), max_length=300, blank=True, validators=[validate_link]
-    )
+    privacy_url = models.CharField(_("privacy policy URL"), max_length=300, blank=True, validators=[validate_link])
     base_currency = models.CharField(
         _("base currency"),
         max_length=5,

@@ -102,3 +102,14 @@ def make_simulator() -> Iterator[Callable[..., Simulator]]:
 @pytest.fixture
 def simulator(make_simulator: Callable[..., Simulator]) -> Simulator:
     return make_simulator()
+
+
+@pytest.fixture
+def site_conf(db):  # type: ignore[no-untyped-def]
+    """Change the panel configuration (siteconf) for a test: site_conf(panel_name="X")."""
+    from siteconf.services import site_settings_update
+
+    def change(**changes):  # type: ignore[no-untyped-def]
+        return site_settings_update(actor=None, **changes)
+
+    return change

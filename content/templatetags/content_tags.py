@@ -18,7 +18,6 @@ DISMISSED_COOKIE = "announcement_dismissed"
 def announcement_banner(context: dict[str, Any]) -> dict[str, Any]:
     request = context.get("request")
     post = announcement_current()
-    if post is not None and request is not None:
-        if int_or_none(request.COOKIES.get(DISMISSED_COOKIE)) == post.pk:
-            post = None
+    if post is not None and request is not None and int_or_none(request.COOKIES.get(DISMISSED_COOKIE)) == post.pk:
+        post = None
     return {"announcement": post, "cookie_name": DISMISSED_COOKIE}

@@ -146,7 +146,9 @@ def _margin_problem(*, order: Order, reply: OrderStatus, provider: Provider) -> 
         return None
     why = f"provider charged {reply.charge} {reply.currency or ''}".rstrip() + f" where {expected} was expected"
     if loss:
-        why += f"; that is {paid_upstream} {site_settings().base_currency}, more than the {order.charge} the customer paid"
+        why += (
+            f"; that is {paid_upstream} {site_settings().base_currency}, more than the {order.charge} the customer paid"
+        )
     return why, loss
 
 

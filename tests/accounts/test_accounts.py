@@ -107,9 +107,9 @@ def test_timezone_update_is_post_only_and_csrf_protected(customer: User) -> None
 
 # --- sign-up, verification, password reset --------------------------------------------------
 def test_signup_sends_a_verification_email_and_the_link_verifies(
-    client: Client, settings: Any, mailoutbox: Any
+    client: Client, site_conf: Any, mailoutbox: Any
 ) -> None:
-    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+    site_conf(email_verification="mandatory")
     response = client.post(
         reverse("account_signup"),
         {"email": "new@example.com", "username": "newbie", "password1": PASSWORD, "password2": PASSWORD},
@@ -155,11 +155,11 @@ def _links(body: str) -> list[str]:
 
 
 def test_emailed_links_use_the_configured_address_not_the_host_header(
-    customer: User, settings: Any, mailoutbox: Any
+    customer: User, settings: Any, site_conf: Any, mailoutbox: Any
 ) -> None:
     settings.ALLOWED_HOSTS = ["*"]  # even where the host is not checked
     settings.PANEL_BASE_URL = "https://panel.example"
-    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+    site_conf(email_verification="mandatory")
     forged = Client(HTTP_HOST="evil.example")
     forged.post(reverse("account_reset_password"), {"email": customer.email})
     forged.post(reverse("account_reset_password"), {"email": "nobody@example.com"})

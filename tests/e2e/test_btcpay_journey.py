@@ -29,7 +29,6 @@ def btcpay(settings: Any, live_server: Any) -> Iterator[BTCPaySimulator]:
     settings.BTCPAY_API_KEY = DEFAULT_KEY
     settings.BTCPAY_WEBHOOK_SECRET = DEFAULT_SECRET
     settings.BTCPAY_ALLOW_PRIVATE_URL = True
-    settings.PANEL_CURRENCY = "USD"
     yield sim
     sim.stop()
 

@@ -58,11 +58,10 @@ def totp_code(secret: str) -> str:
 
 
 @pytest.fixture
-def panel(settings: Any, simulator: Any) -> dict[str, Any]:
-    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+def panel(settings: Any, simulator: Any, site_conf: Any) -> dict[str, Any]:
+    site_conf(email_verification="mandatory")
     settings.STAFF_REQUIRE_MFA = True
     settings.PROVIDERS_ALLOW_PRIVATE_URLS = True
-    settings.WALLET_MANUAL_ENABLED = True
     settings.ORDERS_SYNC_MIN_INTERVAL_SECONDS = 0
     shop = Shop(simulator=simulator)
     instagram = CategoryFactory(name="Instagram")

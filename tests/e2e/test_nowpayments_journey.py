@@ -28,7 +28,6 @@ def nowpayments(settings: Any, live_server: Any) -> Iterator[NowPaymentsSimulato
     settings.NOWPAYMENTS_API_KEY = "e2e-key"
     settings.NOWPAYMENTS_IPN_SECRET = "e2e-ipn-secret"
     settings.PROVIDERS_ALLOW_PRIVATE_URLS = True
-    settings.PANEL_CURRENCY = "USD"
     # The invoice's callback and return addresses are built from the panel's public address.
     settings.PANEL_BASE_URL = live_server.url
     try:

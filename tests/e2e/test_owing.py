@@ -16,7 +16,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def test_an_owing_customer_sees_the_debt_in_the_top_bar_and_on_the_add_funds_page(visitors: Any, settings: Any) -> None:
-    settings.PANEL_CURRENCY = "USD"
     customer = UserFactory(username="owen", email="owen@example.com")
     EmailAddress.objects.create(user=customer, email=customer.email, verified=True, primary=True)
     payment = Payment.objects.create(

@@ -27,7 +27,6 @@ def paypal(settings: Any, live_server: Any) -> Iterator[PayPalSimulator]:
     settings.PAYPAL_CLIENT_SECRET = simulator.client_secret
     settings.PAYPAL_WEBHOOK_ID = simulator.webhook_id
     settings.PAYPAL_ALLOW_PRIVATE_URLS = True
-    settings.PANEL_CURRENCY = "USD"
     yield simulator
     simulator.stop()
 

@@ -26,20 +26,22 @@ def test_a_visitor_opening_the_admin_is_sent_to_the_login(client: Client) -> Non
     assert response.status_code == 200 and response.redirect_chain[-1][0].startswith("/accounts/login/")
 
 
-def test_a_missing_page_is_the_panels_404(client: Client, settings) -> None:
+def test_a_missing_page_is_the_panels_404(client: Client, settings, site_conf) -> None:
+    site_conf(panel_name="Boost Shop")
     settings.DEBUG = False
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     html = response.content.decode()
-    assert "Page not found" in html and 'id="error-page"' in html and settings.PANEL_NAME in html
+    assert "Page not found" in html and 'id="error-page"' in html and "Boost Shop" in html
 
 
-def test_the_admin_carries_the_panels_name(client: Client, settings) -> None:
+def test_the_admin_carries_the_panels_name(client: Client, settings, site_conf) -> None:
+    site_conf(panel_name="Boost Shop")
     staff = UserFactory(username="boss", is_staff=True, is_superuser=True)
     settings.STAFF_REQUIRE_MFA = False
     client.force_login(staff)
     html = client.get("/admin/").content.decode()
-    assert "Django administration" not in html and f"{settings.PANEL_NAME} · staff" in html
+    assert "Django administration" not in html and "Boost Shop · staff" in html
 
 
 def test_the_500_page_renders_without_a_request_context() -> None:

@@ -2,7 +2,6 @@ from decimal import Decimal
 
 import pytest
 from django.template import Context, Template
-from django.test import override_settings
 from django.utils import translation
 
 from panel.money_display import DisplayCurrency, format_money, format_number, places_for
@@ -34,14 +33,14 @@ def test_a_small_price_is_never_shown_as_zero():
     assert places_for(Decimal("12.3456"), 0) == 0
 
 
-@override_settings(PANEL_CURRENCY="USD")
+@pytest.mark.django_db
 def test_a_converted_amount_is_marked_approximate():
     eur = DisplayCurrency(code="EUR", rate=Decimal("0.92"), decimals=2)
     assert format_money(Decimal("10"), eur) == ("≈ 9.20 EUR", True)
     assert format_money(Decimal("10")) == ("10.00 USD", False)
 
 
-@override_settings(PANEL_CURRENCY="USD")
+@pytest.mark.django_db
 def test_the_tag_keeps_the_exact_value_in_the_title_and_escapes_nothing_unsafe():
     template = Template(
         "{% load panel_money %}{% money amount %}|{% money amount exact=True %}|"
@@ -56,7 +55,7 @@ def test_the_tag_keeps_the_exact_value_in_the_title_and_escapes_nothing_unsafe()
     assert paid == "5.50 EUR"
 
 
-@override_settings(PANEL_CURRENCY="USD")
+@pytest.mark.django_db
 def test_the_display_currency_in_the_context_converts():
     template = Template("{% load panel_money %}{% money amount plain=True %}")
     context = Context({"amount": Decimal("100"), "display_currency": DisplayCurrency("TRY", Decimal("34.5"))})

@@ -30,11 +30,13 @@ from accounts.models import User
 from accounts.services import api_key_issue
 from catalog.models import PanelSettings, PriceChange, Service
 from catalog.services import panel_settings_get
+from content.models import NewsPost, Page
 from orders.models import Order, OrderEvent, State, Status
 from orders.services import RESOLVE_CANCEL, order_place, order_transition
 from providers.models import Provider, ProviderCall, UpstreamService
 from providers.services import provider_pause
 from simulators.provider import Simulator
+from siteconf.selectors import site_settings_row
 from support.models import Status as TicketStatus
 from support.models import Ticket
 from support.services import ticket_open
@@ -48,7 +50,20 @@ D = Decimal
 LINK = "https://instagram.com/p/permissions"
 
 # Everything the admin can reach: the snapshot compares every row of these apps.
-SNAPSHOT_APPS = {"admin", "auth", "account", "mfa", "accounts", "providers", "catalog", "wallets", "orders", "support"}
+SNAPSHOT_APPS = {
+    "admin",
+    "auth",
+    "account",
+    "mfa",
+    "siteconf",
+    "accounts",
+    "providers",
+    "catalog",
+    "wallets",
+    "orders",
+    "support",
+    "content",
+}
 
 
 def _superuser_request() -> Any:
@@ -148,6 +163,9 @@ def world(db: Any, simulator: Simulator, customer: User) -> dict[str, Any]:
     GatewaySetting.objects.create(code="manual", display_name="Bank transfer")
     ticket_open(user=customer, subject="Where is my order?", kind="other", body="It has not started.")
     UserFactory(username="blocked", is_active=False, blocked_reason="chargebacks")
+    site_settings_row()
+    Page.objects.create(slug="terms", title="Terms", body="Be nice.")
+    NewsPost.objects.create(title="Maintenance tonight", is_announcement=True)
     return {"provider": provider, "service": service, "queued": queued, "unknown": unknown, "sent": sent}
 
 

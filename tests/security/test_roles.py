@@ -45,6 +45,7 @@ ROLE_ACTIONS: dict[str, set[str]] = {
         "orders.Order.mark_completed",
         "support.Ticket.close_selected",
         "account.EmailAddress.make_verified",
+        "content.NewsPost.delete_selected",
     },
     "Catalogue": {
         "catalog.Category.delete_selected",

@@ -30,18 +30,11 @@ def _demo_gateways_off(settings):  # type: ignore[no-untyped-def]
 def stripe_on(settings):  # type: ignore[no-untyped-def]
     settings.STRIPE_SECRET_KEY = "sk_test_suite"
     settings.STRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET
-    settings.WALLET_STRIPE_MIN = "5"
-    settings.WALLET_STRIPE_MAX = "5000"
-    settings.PANEL_CURRENCY = "USD"
     return settings
 
 
 @pytest.fixture
 def manual_on(settings):  # type: ignore[no-untyped-def]
-    settings.WALLET_MANUAL_ENABLED = True
-    settings.WALLET_MANUAL_MIN = "1"
-    settings.WALLET_MANUAL_MAX = "10000"
-    settings.PANEL_CURRENCY = "USD"
     return settings
 
 

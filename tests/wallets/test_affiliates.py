@@ -99,7 +99,6 @@ def test_sign_up_with_a_forged_referral_cookie_has_no_referrer(client, customer)
 
 
 def test_the_whole_flow_pays_the_commission_once_and_shows_it(client, customer, staff, settings):
-    settings.WALLET_AFFILIATE_PERCENT = "5"
     code = affiliate_get_or_create(user=customer).code
     client.get(reverse("wallets:referral", args=[code]))
     newcomer = _sign_up(client, "newcomer")

@@ -46,9 +46,6 @@ def btcpay_on(settings, btcpay_sim):  # type: ignore[no-untyped-def]
     settings.BTCPAY_WEBHOOK_SECRET = DEFAULT_SECRET
     settings.BTCPAY_ALLOW_PRIVATE_URL = True  # the simulator listens on loopback
     settings.BTCPAY_TIMEOUT_SECONDS = 5
-    settings.WALLET_BTCPAY_MIN = "5"
-    settings.WALLET_BTCPAY_MAX = "5000"
-    settings.PANEL_CURRENCY = "USD"
     return settings
 
 
@@ -481,7 +478,6 @@ def test_reconcile_finds_an_invoice_the_simulator_settled_whose_webhook_never_ar
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_deliveries_of_one_webhook_credit_once(btcpay_on, btcpay_sim, settings):
-    settings.WALLET_AFFILIATE_PERCENT = "5"
     BonusTierFactory(min_amount=D("50"), percent=D("10"))
     referrer = UserFactory(username="referrer")
     customer: User = UserFactory(username="payer", referred_by=referrer)

@@ -126,7 +126,6 @@ def test_concurrent_approvals_of_one_payment_credit_once(customer, staff):
 
 
 def test_concurrent_deliveries_of_one_stripe_event_credit_once(customer, settings):
-    settings.WALLET_AFFILIATE_PERCENT = "5"
     referred = UserFactory(username="referred", referred_by=customer)
     payment = PaymentFactory(user=referred, gateway="stripe", amount=D("40"), external_ref="cs_race")
     event = json.loads(checkout_event(session_id="cs_race", payment_id=payment.pk, amount_minor=4000))
@@ -154,7 +153,6 @@ def test_parallel_transfer_reports_never_exceed_the_pending_limit(customer):
 
 
 def test_twenty_concurrent_settlements_credit_deposit_bonus_and_commission_once(customer, settings):
-    settings.WALLET_AFFILIATE_PERCENT = "5"
     BonusTierFactory(min_amount=D("50"), percent=D("10"))
     referred = UserFactory(username="referred", referred_by=customer)
     payment = PaymentFactory(user=referred, gateway="stripe", amount=D("100"), external_ref="cs_settle")
@@ -191,7 +189,6 @@ def test_settling_and_failing_one_payment_at_once_end_in_one_consistent_state(cu
 
 
 def test_twenty_concurrent_deliveries_of_one_dispute_debit_once(customer, settings):
-    settings.PANEL_CURRENCY = "USD"
     payment = PaymentFactory(user=customer, gateway="stripe", amount=D("25"), external_ref="cs_d", charge_ref="pi_d")
     payment_settle(payment_id=payment.pk)
     wallet_debit(user=customer, amount=D("20"), kind=Entry.Kind.ADJUSTMENT, idempotency_key="spent", memo="spent")

@@ -296,7 +296,6 @@ def test_stripe_fetch_failure_is_a_gateway_error(customer, stripe_on):
 
 
 def test_settle_credits_deposit_bonus_and_commission_once(settings):
-    settings.WALLET_AFFILIATE_PERCENT = "5"
     BonusTierFactory(min_amount=D("50"), percent=D("10"))
     referrer = UserFactory(username="referrer")
     customer = UserFactory(username="buyer", referred_by=referrer)

@@ -21,7 +21,7 @@ from tests.wallets.test_concurrency import run_together
 from wallets.gateways import nowpayments
 from wallets.gateways.base import GatewayError
 from wallets.gateways.nowpayments import NowPaymentsGateway, canonical_json, signature
-from wallets.models import Entry, Payment
+from wallets.models import Entry, GatewaySetting, Payment
 from wallets.selectors import wallet_balance
 from wallets.services import WalletError, payment_start
 
@@ -47,9 +47,6 @@ def np_on(settings, np_sim):  # type: ignore[no-untyped-def]
     settings.NOWPAYMENTS_API_KEY = API_KEY
     settings.NOWPAYMENTS_IPN_SECRET = IPN_SECRET
     settings.PROVIDERS_ALLOW_PRIVATE_URLS = True
-    settings.WALLET_NOWPAYMENTS_MIN = "5"
-    settings.WALLET_NOWPAYMENTS_MAX = "5000"
-    settings.PANEL_CURRENCY = "USD"
     settings.PANEL_BASE_URL = "http://127.0.0.1:8000"
     return np_sim
 
@@ -186,8 +183,8 @@ def test_each_documented_signing_recipe_verifies(np_on, customer, form, rf):
     assert NowPaymentsGateway().verify_notification(request).raw == body
 
 
-def test_a_small_crypto_amount_is_verified_and_credited(np_on, customer, settings):
-    settings.WALLET_NOWPAYMENTS_MIN = "1"
+def test_a_small_crypto_amount_is_verified_and_credited(np_on, customer):
+    GatewaySetting.objects.update_or_create(code="nowpayments", defaults={"min_amount": D("1")})
     payment = start(customer, "1")  # 0.00002 BTC: Python would write 2e-05
     body = pay(np_on, payment)
     assert body["pay_amount"] == 0.00002

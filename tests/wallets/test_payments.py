@@ -6,7 +6,7 @@ import pytest
 
 from tests.factories import UserFactory
 from tests.wallets.factories import BonusTierFactory, PaymentFactory
-from wallets.models import Entry, Payment
+from wallets.models import Entry, GatewaySetting, Payment
 from wallets.selectors import bonus_for_amount, wallet_balance
 from wallets.services import (
     MAX_PENDING_MANUAL_PAYMENTS,
@@ -54,8 +54,8 @@ def test_manual_deposit_needs_a_reference(customer, manual_on):
     assert not Payment.objects.exists()
 
 
-def test_manual_deposit_is_refused_when_the_gateway_is_off(customer, settings):
-    settings.WALLET_MANUAL_ENABLED = False
+def test_manual_deposit_is_refused_when_the_gateway_is_off(customer):
+    GatewaySetting.objects.update_or_create(code="manual", defaults={"enabled": False})
     with pytest.raises(WalletError):
         payment_create_manual(user=customer, amount=D("5"), reference="r")
     assert not Payment.objects.exists()
@@ -193,8 +193,8 @@ def test_deposit_below_every_tier_earns_no_bonus(customer, staff):
 # --- Affiliate commissions ---------------------------------------------------------------
 
 
-def test_referred_customers_deposit_earns_the_referrer_a_commission(customer, staff, settings):
-    settings.WALLET_AFFILIATE_PERCENT = "5"
+def test_referred_customers_deposit_earns_the_referrer_a_commission(customer, staff, site_conf):
+    site_conf(affiliate_percent=D("5"))
     referred = UserFactory(username="referred", referred_by=customer)
     payment = PaymentFactory(user=referred, amount=D("80"))
     payment_approve(payment_id=payment.pk, actor=staff)
@@ -204,8 +204,8 @@ def test_referred_customers_deposit_earns_the_referrer_a_commission(customer, st
     assert wallet_balance(user=referred) == D("80")
 
 
-def test_commission_is_on_the_deposit_not_the_bonus(customer, staff, settings):
-    settings.WALLET_AFFILIATE_PERCENT = "10"
+def test_commission_is_on_the_deposit_not_the_bonus(customer, staff, site_conf):
+    site_conf(affiliate_percent=D("10"))
     BonusTierFactory(min_amount=D("10"), percent=D("50"))
     referred = UserFactory(username="referred", referred_by=customer)
     payment = PaymentFactory(user=referred, amount=D("100"))
@@ -227,8 +227,8 @@ def test_inactive_referrer_earns_nothing(customer, staff):
     assert not Entry.objects.filter(kind=Entry.Kind.COMMISSION).exists()
 
 
-def test_zero_percent_commission_writes_no_entry(customer, staff, settings):
-    settings.WALLET_AFFILIATE_PERCENT = "0"
+def test_zero_percent_commission_writes_no_entry(customer, staff, site_conf):
+    site_conf(affiliate_percent=D("0"))
     referred = UserFactory(username="referred", referred_by=customer)
     payment_approve(payment_id=PaymentFactory(user=referred).pk, actor=staff)
     assert not Entry.objects.filter(kind=Entry.Kind.COMMISSION).exists()

@@ -36,9 +36,6 @@ def sim(settings) -> Iterator[PayPalSimulator]:  # type: ignore[no-untyped-def]
     settings.PAYPAL_CLIENT_SECRET = simulator.client_secret
     settings.PAYPAL_WEBHOOK_ID = simulator.webhook_id
     settings.PAYPAL_ALLOW_PRIVATE_URLS = True
-    settings.WALLET_PAYPAL_MIN = "5"
-    settings.WALLET_PAYPAL_MAX = "5000"
-    settings.PANEL_CURRENCY = "USD"
     yield simulator
     simulator.stop()
 

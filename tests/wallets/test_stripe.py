@@ -130,7 +130,6 @@ def test_replayed_webhook_credits_once(customer, stripe_on):
 
 
 def test_duplicate_webhook_pays_the_referrer_once(customer, stripe_on, settings):
-    settings.WALLET_AFFILIATE_PERCENT = "5"
     referred = UserFactory(username="referred", referred_by=customer)
     payment = _stripe_payment(referred, "100")
     payload = checkout_event(session_id="cs_test_abc", payment_id=payment.pk, amount_minor=10000)

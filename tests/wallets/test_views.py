@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from tests.wallets.factories import BonusTierFactory, PaymentFactory, fund
-from wallets.models import Entry, Payment
+from wallets.models import Entry, GatewaySetting, Payment
 from wallets.selectors import wallet_balance
 from wallets.services import wallet_debit
 from wallets.views import ENTRIES_PER_PAGE
@@ -124,7 +124,7 @@ def test_add_funds_shows_gateways_limits_tiers_and_only_own_payments(
 
 
 def test_add_funds_without_gateways_says_so(customer_client, settings):
-    settings.WALLET_MANUAL_ENABLED = False
+    GatewaySetting.objects.update_or_create(code="manual", defaults={"enabled": False})
     settings.STRIPE_SECRET_KEY = ""
     response = customer_client.get(reverse("wallets:add_funds"))
     assert b"No payment method is available" in response.content
