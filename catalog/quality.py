@@ -54,7 +54,7 @@ def min_sample() -> int:
 def bin_of(seconds: float) -> int:
     if seconds < 1:
         return 0
-    return min(BINS - 1, int(math.floor(BINS_PER_OCTAVE * math.log2(seconds))) + 1)
+    return min(BINS - 1, math.floor(BINS_PER_OCTAVE * math.log2(seconds)) + 1)
 
 
 def bin_value(index: int) -> float:

@@ -90,7 +90,11 @@ def route_choose(
             waits.append(now + timedelta(minutes=5))
         elif cost > charge:
             note["skipped"] = f"would sell below cost ({cost} > charge {charge})"
-        elif policy == RoutingPolicy.BEST and service.routing_max_cost is not None and unit_cost > service.routing_max_cost:
+        elif (
+            policy == RoutingPolicy.BEST
+            and service.routing_max_cost is not None
+            and unit_cost > service.routing_max_cost
+        ):
             note["skipped"] = f"above the price ceiling ({unit_cost} > {service.routing_max_cost} per 1000)"
         elif route.demoted_at is not None and route.probe_after is not None and route.probe_after > now:
             note["skipped"] = f"demoted ({route.demoted_reason}); next probe {route.probe_after:%H:%M:%S}"
@@ -102,7 +106,7 @@ def route_choose(
                 note["expected_seconds"] = None if expected is None else round(expected)
             ranked.append((key, route, note))
     ranked.sort(key=lambda item: item[0])
-    for rank, (_, route, note) in enumerate(ranked, start=1):
+    for rank, (_, _route, note) in enumerate(ranked, start=1):
         note["rank"] = rank
     for _, route, note in ranked:
         if route.demoted_at is None:
@@ -115,7 +119,11 @@ def route_choose(
         waits.append(now + timedelta(minutes=1))
     if waits:
         return RoutingChoice(
-            route=None, policy=policy, reason="only paused or demoted routes left", candidates=notes, wait_until=min(waits)
+            route=None,
+            policy=policy,
+            reason="only paused or demoted routes left",
+            candidates=notes,
+            wait_until=min(waits),
         )
     below = [n for n in notes if "below cost" in n.get("skipped", "")]
     reason = "every route would sell below cost" if below and len(below) == len(notes) else "no route left to try"

@@ -60,7 +60,7 @@ def service_for_sale_with_routes(*, pk: int) -> tuple[Service | None, list[Route
     routes = list(
         _usable_routes()
         .filter(service_id=pk, service__is_enabled=True, service__category__is_enabled=True)
-        .select_related("service__category", "upstream__provider")
+        .select_related("service__category", "service__quality", "upstream__provider")
         .order_by("priority", "id")
     )
     if not routes:
