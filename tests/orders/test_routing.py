@@ -224,9 +224,7 @@ def test_policies_choose_priority_cheapest_or_best_measured_within_the_ceiling(s
     assert any("price ceiling" in c.get("skipped", "") for c in choice.candidates)
 
 
-def test_staff_see_the_routing_decision_and_the_customer_does_not(
-    client, customer, staff, shop, place, make_simulator
-):
+def test_staff_see_the_routing_decision_and_the_customer_does_not(client, customer, staff, shop, place, make_simulator):
     first, second = make_simulator(), make_simulator()
     service = shop.service(sims=[first, second])
     fund(customer, "100")
