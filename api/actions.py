@@ -8,7 +8,9 @@ from decimal import Decimal
 from typing import Any
 
 from accounts.models import User
+from catalog.models import QualityFigures
 from catalog.pricing import price_for_customer
+from catalog.quality import avg_minutes, is_measured, quality_of
 from catalog.selectors import service_list_for_sale
 from kernel import protocol
 from kernel.money import money
@@ -70,9 +72,34 @@ def services(user: User, params: Params, headers: Mapping[str, str]) -> Any:
             "refill": s.refill,
             "cancel": s.cancel,
             "dripfeed": s.dripfeed,
+            **quality_fields(quality_of(s)),
         }
-        for s in service_list_for_sale().order_by("category__sort_order", "category__name", "pk")
+        for s in service_list_for_sale()
+        .select_related("quality")
+        .order_by("category__sort_order", "category__name", "pk")
     ]
+
+
+def _minutes(seconds: int | None) -> str | None:
+    minutes = avg_minutes(seconds)
+    return None if minutes is None else str(minutes)
+
+
+def quality_fields(figures: QualityFigures | None) -> dict[str, str | None]:
+    """The measured figures added to each service (API page, "services"): minutes and a
+    percentage as strings like the other numbers, null until enough orders were measured."""
+    sample = figures.finished if figures is not None else 0
+    if figures is None or not is_measured(figures):
+        return {"avg_start": None, "avg_time": None, "completion_rate": None, "sample": str(sample)}
+    per1000 = figures.per1000_p50
+    total = None if figures.start_p50 is None or per1000 is None else figures.start_p50 + per1000
+    share = figures.completed_share
+    return {
+        "avg_start": _minutes(figures.start_p50),
+        "avg_time": _minutes(total),
+        "completion_rate": None if share is None else f"{share.quantize(Decimal('0.1'))}",
+        "sample": str(sample),
+    }
 
 
 def add(user: User, params: Params, headers: Mapping[str, str]) -> Any:

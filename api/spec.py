@@ -62,8 +62,17 @@ ACTIONS: tuple[Action, ...] = (
                 "refill": True,
                 "cancel": True,
                 "dripfeed": False,
+                "avg_start": "95",
+                "avg_time": "410",
+                "completion_rate": "96.8",
+                "sample": "124",
             }
         ],
+        "Measured over the last 30 days from this panel's own orders: avg_start is the median "
+        "minutes from placing to the start of delivery, avg_time the median minutes to start "
+        "and deliver 1000 units, completion_rate the percentage of finished orders that ended "
+        "Completed, sample how many orders finished in the window (the first three are null "
+        "until enough orders were measured). Clients that do not know these fields can ignore them. "
         "Rates are in your account currency, with your discount applied: per 1000 units (or list "
         "lines) for most types, × runs for drip-feed; per package for Package and Custom Comments "
         "Package; per 1000 per post for Subscriptions, whose max × posts is charged when placed and "

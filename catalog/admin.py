@@ -9,13 +9,16 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.html import format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from providers.admin import ProviderAdmin, UpstreamServiceAdmin
 from providers.client import ProviderError
 from providers.models import Provider, UpstreamService
 
-from .models import Category, PanelSettings, PriceChange, Route, Service
+from .models import Category, PanelSettings, PriceChange, QualityFigures, Route, Service
+from .quality import quality_of
 from .services import (
     BulkEdit,
     CatalogError,
@@ -28,6 +31,7 @@ from .services import (
     services_bulk_edit,
     services_reprice,
 )
+from .templatetags.catalog_quality import duration
 
 
 @admin.register(PanelSettings)
@@ -59,12 +63,49 @@ class CategoryAdmin(admin.ModelAdmin):
             self.message_user(request, f"Services of {obj.name} repriced: {result.summary()}")
 
 
+def readable(value: Any, decimals: int) -> str:
+    return "—" if value is None else f"{value:.{decimals}f}"
+
+
+def quality_text(figures: QualityFigures | None) -> str:
+    """One line of measured figures for staff (shown whatever the sample size)."""
+    if figures is None or (not figures.finished and not figures.failures):
+        return "no orders in the window"
+    parts = [
+        f"{figures.finished} finished",
+        f"completed {readable(figures.completed_share, 1)}%",
+        f"partial {readable(figures.partial_share, 1)}%",
+        f"canceled {readable(figures.canceled_share, 1)}%",
+        f"start p50 {duration(figures.start_p50)} / p90 {duration(figures.start_p90)}",
+        f"per 1000 p50 {duration(figures.per1000_p50)} / p90 {duration(figures.per1000_p90)}",
+        f"refills ok {readable(figures.refill_share, 1)}% of {figures.refills}",
+        f"provider failures {readable(figures.failure_share, 1)}% ({figures.failures})",
+    ]
+    return " · ".join(parts)
+
+
+def health_text(route: Route) -> str:
+    if route.demoted_at is not None:
+        return f"DEMOTED since {route.demoted_at:%Y-%m-%d %H:%M} ({route.demoted_reason}); next probe {route.probe_after:%H:%M}"
+    if route.fail_streak:
+        return f"{route.fail_streak} failure(s) in a row"
+    return "healthy"
+
+
 class RouteInline(admin.TabularInline):
     model = Route
     extra = 0
     raw_id_fields = ("upstream",)
-    fields = ("priority", "upstream", "upstream_rate", "is_enabled")
-    readonly_fields = ("upstream_rate",)
+    fields = ("priority", "upstream", "upstream_rate", "is_enabled", "health", "measured")
+    readonly_fields = ("upstream_rate", "health", "measured")
+
+    @admin.display(description=_("Health"))
+    def health(self, obj: Route) -> str:
+        return health_text(obj) if obj.pk else "—"
+
+    @admin.display(description=_("Measured (30 days)"))
+    def measured(self, obj: Route) -> str:
+        return quality_text(quality_of(obj)) if obj.pk else "—"
 
     @admin.display(description="Upstream rate")
     def upstream_rate(self, obj: Route) -> str:
@@ -146,7 +187,16 @@ class ServiceAdmin(admin.ModelAdmin):
     )
     list_filter = ("is_enabled", HeldFilter, "category", "type", "refill", "cancel", "dripfeed")
     search_fields = ("name", "=id")
-    readonly_fields = ("price", "cost", "held_price", "held_cost", "disabled_reason", "created_at", "updated_at")
+    readonly_fields = (
+        "price",
+        "cost",
+        "held_price",
+        "held_cost",
+        "disabled_reason",
+        "created_at",
+        "updated_at",
+        "measured",
+    )
     fieldsets = (
         (None, {"fields": ("category", "name", "description", "type", "is_enabled", "disabled_reason")}),
         ("Limits", {"fields": ("min_quantity", "max_quantity", "average_time_minutes", "allow_duplicate_link")}),
@@ -166,9 +216,15 @@ class ServiceAdmin(admin.ModelAdmin):
                 )
             },
         ),
+        (_("Routing and measured quality"), {"fields": ("routing_policy", "routing_max_cost", "measured")}),
         ("Dates", {"fields": ("created_at", "updated_at")}),
     )
     inlines = (RouteInline, PriceChangeInline)
+
+    @admin.display(description=_("Measured (30 days)"))
+    def measured(self, obj: Service) -> str:
+        return quality_text(quality_of(obj)) if obj.pk else "—"
+
     actions = ("bulk_edit", "approve_held", "reject_held", "reprice")
     list_select_related = ("category",)
 
@@ -270,6 +326,19 @@ admin.site.unregister(UpstreamService)
 @admin.register(Provider)
 class ProviderWithSyncAdmin(ProviderAdmin):
     actions = ("test_connection", "sync_services", "resume")
+    readonly_fields = (*ProviderAdmin.readonly_fields, "routes_measured")
+
+    @admin.display(description=_("Routes: health and measured quality (30 days)"))
+    def routes_measured(self, obj: Provider) -> str:
+        routes = Route.objects.filter(upstream__provider=obj).select_related("service", "quality").order_by("id")[:50]
+        return (
+            format_html_join(
+                "",
+                "<p>route {} (service #{} {}): {} — {}</p>",
+                ((r.pk, r.service_id, r.service.name, health_text(r), quality_text(quality_of(r))) for r in routes),
+            )
+            or "—"
+        )
 
     @admin.action(description="Sync services now", permissions=["sync"])
     def sync_services(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:

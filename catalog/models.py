@@ -25,6 +25,26 @@ class PanelSettings(models.Model):
     price_jump_threshold_percent = models.DecimalField(
         max_digits=8, decimal_places=2, default=Decimal("50"), validators=[MinValueValidator(Decimal("0"))]
     )
+    # Routing: a route whose provider fails this many times in a row within the window is
+    # demoted (skipped); one order is let through every probe interval to see if it recovered.
+    route_failures_to_demote = models.PositiveIntegerField(
+        "failures to demote a route",
+        default=5,
+        validators=[MinValueValidator(1)],
+        help_text="Consecutive failures (not accepted, no answer, canceled by the provider) that demote a route.",
+    )
+    route_failure_window_minutes = models.PositiveIntegerField(
+        "failure window (minutes)",
+        default=10,
+        validators=[MinValueValidator(1)],
+        help_text="The failures must all happen within this many minutes.",
+    )
+    route_probe_minutes = models.PositiveIntegerField(
+        "probe a demoted route every (minutes)",
+        default=5,
+        validators=[MinValueValidator(1)],
+        help_text="A demoted route gets one order this often; its success brings the route back.",
+    )
 
     class Meta:
         verbose_name = "panel settings"
@@ -48,6 +68,12 @@ class Category(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class RoutingPolicy(models.TextChoices):
+    PRIORITY = "priority", "Fixed priority"
+    CHEAPEST = "cheapest", "Cheapest"
+    BEST = "best", "Best measured delivery within the price ceiling"
 
 
 class Service(models.Model):
@@ -101,6 +127,20 @@ class Service(models.Model):
     held_cost = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
     is_enabled = models.BooleanField("enabled", default=True)
     disabled_reason = models.CharField(max_length=255, blank=True)
+    routing_policy = models.CharField(
+        max_length=16,
+        choices=RoutingPolicy.choices,
+        default=RoutingPolicy.PRIORITY,
+        help_text="How an order's route is chosen. A route that would sell below cost is never chosen.",
+    )
+    routing_max_cost = models.DecimalField(
+        "price ceiling",
+        max_digits=18,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="Best measured delivery: only routes costing at most this per 1000 (panel currency).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -145,6 +185,13 @@ class Route(models.Model):
     upstream = models.ForeignKey(UpstreamService, on_delete=models.CASCADE, related_name="routes")
     priority = models.PositiveSmallIntegerField(default=1)
     is_enabled = models.BooleanField("enabled", default=True)
+    # Health (catalog.routing): consecutive provider failures within the window; a demoted
+    # route is skipped except for one probe order every probe interval.
+    fail_streak = models.PositiveIntegerField(default=0)
+    fail_streak_since = models.DateTimeField(null=True, blank=True)
+    demoted_at = models.DateTimeField(null=True, blank=True)
+    demoted_reason = models.CharField(max_length=500, blank=True)
+    probe_after = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["priority", "id"]
@@ -177,3 +224,109 @@ class PriceChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service_id}: {self.old_price} → {self.new_price} ({self.status})"
+
+
+# --- Measured quality (catalog.quality) ------------------------------------------------------
+# One row per route and day, written when an order on that route reaches a final status (in
+# the same transaction), when a provider fails to accept or answer, and when a refill ends.
+# Durations go into fixed log-spaced histograms (catalog.quality.BINS); percentiles are
+# read from them. The figures shown are summaries over the last 30 days, refreshed within a
+# minute by a beat task from the rows changed since its cursor.
+
+
+class RouteDay(models.Model):
+    route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="days")
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    completed = models.PositiveIntegerField(default=0)
+    partial = models.PositiveIntegerField(default=0)
+    canceled = models.PositiveIntegerField(default=0)
+    # Orders this route accepted that reached a final status, and the times it did not
+    # accept or answer an order (not sent, unknown outcome, rejected by it).
+    accepted = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    refills = models.PositiveIntegerField(default=0)
+    refills_completed = models.PositiveIntegerField(default=0)
+    # Counts per bin: seconds from placing to the start of delivery, and seconds of
+    # delivery per 1000 units delivered.
+    start_hist = models.JSONField(default=list)
+    per1000_hist = models.JSONField(default=list)
+    updated_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["route", "day"], name="route_day_unique")]
+        indexes = [models.Index(fields=["service", "day"], name="route_day_service_day")]
+
+    def __str__(self) -> str:
+        return f"route {self.route_id} on {self.day}"
+
+
+class QualityFigures(models.Model):
+    """Figures over the window (30 days); the percentiles are seconds."""
+
+    finished = models.PositiveIntegerField(default=0)
+    completed = models.PositiveIntegerField(default=0)
+    partial = models.PositiveIntegerField(default=0)
+    canceled = models.PositiveIntegerField(default=0)
+    accepted = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    refills = models.PositiveIntegerField(default=0)
+    refills_completed = models.PositiveIntegerField(default=0)
+    started = models.PositiveIntegerField(default=0)
+    start_p50 = models.PositiveIntegerField(null=True, blank=True)
+    start_p90 = models.PositiveIntegerField(null=True, blank=True)
+    delivered = models.PositiveIntegerField(default=0)
+    per1000_p50 = models.PositiveIntegerField(null=True, blank=True)
+    per1000_p90 = models.PositiveIntegerField(null=True, blank=True)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        abstract = True
+
+    def share(self, count: int) -> Decimal | None:
+        return Decimal(count * 100) / self.finished if self.finished else None
+
+    @property
+    def completed_share(self) -> Decimal | None:
+        return self.share(self.completed)
+
+    @property
+    def partial_share(self) -> Decimal | None:
+        return self.share(self.partial)
+
+    @property
+    def canceled_share(self) -> Decimal | None:
+        return self.share(self.canceled)
+
+    @property
+    def refill_share(self) -> Decimal | None:
+        return Decimal(self.refills_completed * 100) / self.refills if self.refills else None
+
+    @property
+    def failure_share(self) -> Decimal | None:
+        asked = self.accepted + self.failures
+        return Decimal(self.failures * 100) / asked if asked else None
+
+
+class RouteQuality(QualityFigures):
+    route = models.OneToOneField(Route, on_delete=models.CASCADE, primary_key=True, related_name="quality")
+
+    def __str__(self) -> str:
+        return f"quality of route {self.route_id}"
+
+
+class ServiceQuality(QualityFigures):
+    service = models.OneToOneField(Service, on_delete=models.CASCADE, primary_key=True, related_name="quality")
+
+    def __str__(self) -> str:
+        return f"quality of service {self.service_id}"
+
+
+class QualityCursor(models.Model):
+    """Where the summary task stopped: RouteDay rows updated after `at` are summarised next."""
+
+    at = models.DateTimeField()
+    day = models.DateField(help_text="The day the window was last rolled for every route.")
+
+    def __str__(self) -> str:
+        return f"quality cursor at {self.at}"

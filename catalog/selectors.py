@@ -36,6 +36,23 @@ def service_routes(*, service: Service | int) -> list[Route]:
     )
 
 
+def service_routes_for_submission(*, service_id: int) -> tuple[Service | None, list[Route]]:
+    """The service (its routing policy) and its enabled routes with their providers and
+    measured figures, in one query when it has routes."""
+    routes = list(
+        Route.objects.filter(is_enabled=True, upstream__is_removed=False, upstream__provider__is_enabled=True)
+        .filter(service_id=service_id)
+        .select_related("service", "upstream__provider", "quality")
+        .order_by("priority", "id")
+    )
+    if not routes:
+        return first_or_none(Service.objects.filter(pk=service_id)), []
+    service = routes[0].service
+    for route in routes[1:]:
+        route.service = service
+    return service, routes
+
+
 def service_for_sale_with_routes(*, pk: int) -> tuple[Service | None, list[Route]]:
     """A service on sale and its usable routes, best first, in one query when it has routes
     (placing an order needs both); a second query only tells an unsellable service from one
@@ -43,7 +60,7 @@ def service_for_sale_with_routes(*, pk: int) -> tuple[Service | None, list[Route
     routes = list(
         _usable_routes()
         .filter(service_id=pk, service__is_enabled=True, service__category__is_enabled=True)
-        .select_related("service__category", "upstream__provider")
+        .select_related("service__category", "service__quality", "upstream__provider")
         .order_by("priority", "id")
     )
     if not routes:

@@ -5,6 +5,7 @@ from typing import Any
 
 import django_tables2 as tables
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from .models import Service
 from .pricing import price_for_customer
@@ -17,7 +18,9 @@ class ServiceTable(tables.Table):
     price = tables.Column(verbose_name="Rate", attrs={"td": {"class": "text-nowrap"}})
     min_quantity = tables.Column(verbose_name="Min")
     max_quantity = tables.Column(verbose_name="Max")
-    average_time_minutes = tables.Column(verbose_name="Average time", default="—")
+    quality = tables.TemplateColumn(
+        template_name="catalog/_quality.html", orderable=False, verbose_name=_("Measured (30 days)")
+    )
     badges = tables.Column(empty_values=(), orderable=False, verbose_name="")
     description = tables.Column(orderable=False, verbose_name="Description")
 
@@ -30,7 +33,7 @@ class ServiceTable(tables.Table):
             "price",
             "min_quantity",
             "max_quantity",
-            "average_time_minutes",
+            "quality",
             "badges",
             "description",
         )
@@ -44,10 +47,6 @@ class ServiceTable(tables.Table):
     def render_price(self, value: Decimal, record: Service) -> str:
         price = price_for_customer(price=value, discount_percent=self.discount_percent).normalize()
         return format_html('{} <small class="text-body-secondary">{}</small>', f"{price:f}", record.billing_label)
-
-    def render_average_time_minutes(self, value: int) -> str:
-        hours, minutes = divmod(value, 60)
-        return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
     def render_badges(self, record: Service) -> str:
         flags = [

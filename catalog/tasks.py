@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from providers.client import ProviderError
 from providers.models import Provider
 
+from .quality import quality_refresh
 from .services import provider_sync
 
 logger = logging.getLogger(__name__)
@@ -31,3 +32,9 @@ def provider_sync_task(provider_id: int) -> None:
         # ValidationError: the outbound-URL guard refused the provider's address at call time.
         # provider_sync has recorded it on the provider (last_sync_error).
         logger.warning("sync of %s failed: %s", provider.name, exc)
+
+
+# Reads only what changed since its cursor; a missed or doubled run is harmless.
+@shared_task(soft_time_limit=50, time_limit=58)
+def quality_refresh_task() -> None:
+    quality_refresh()

@@ -13,7 +13,7 @@ from .tables import ServiceTable
 
 def services(request: HttpRequest) -> HttpResponse:
     """The public price list; a logged-in customer sees their own discounted rates."""
-    service_filter = ServiceFilter(request.GET, queryset=service_list_for_sale())
+    service_filter = ServiceFilter(request.GET, queryset=service_list_for_sale().select_related("quality"))
     user = request.user
     discount = user.discount_percent if user.is_authenticated else Decimal("0")  # type: ignore[union-attr]
     table = ServiceTable(service_filter.qs, discount_percent=discount)

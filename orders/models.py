@@ -110,6 +110,13 @@ class Order(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # When delivery began (the first status after Pending), for the measured time to start.
+    started_at = models.DateTimeField(null=True, blank=True)
+    # What the customer was told at placing (catalog.quality): seconds from placing to the
+    # start and to completion, and how many orders that was measured from.
+    eta_start_seconds = models.PositiveIntegerField(null=True, blank=True)
+    eta_complete_seconds = models.PositiveIntegerField(null=True, blank=True)
+    eta_sample = models.PositiveIntegerField(null=True, blank=True)
     # Set when the provider said something that makes no sense; staff look at these.
     sync_flag = models.BooleanField(default=False)
     sync_note = models.CharField(max_length=500, blank=True)
@@ -193,6 +200,24 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.order_id}: {self.from_status}/{self.from_state} → {self.to_status}/{self.to_state}"
+
+
+class RoutingDecision(models.Model):
+    """Why a submission attempt went to the route it went to (staff only)."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="routing_decisions")
+    route = models.ForeignKey(Route, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    policy = models.CharField(max_length=16)
+    reason = models.CharField(max_length=1000)
+    # Every route considered: id, provider, cost, and why it was passed over or ranked.
+    candidates = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"#{self.order_id} → route {self.route_id}: {self.reason[:60]}"
 
 
 class RequestState(models.TextChoices):

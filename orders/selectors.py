@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from django.conf import settings
@@ -12,6 +13,8 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from catalog.models import QualityFigures
+from catalog.quality import is_measured, min_sample, quality_of
 from catalog.selectors import service_list_for_sale, service_price_for_user
 from kernel import protocol
 from kernel.db import first_or_none
@@ -126,7 +129,8 @@ def services_for_order_page(*, user: User) -> list[dict[str, Any]]:
     The rate is this customer's; it is shown and previewed only: order_place prices again.
     """
     result = []
-    for service in service_list_for_sale().order_by("category__sort_order", "category__name", "name", "id"):
+    services = service_list_for_sale().select_related("quality")
+    for service in services.order_by("category__sort_order", "category__name", "name", "id"):
         stype = protocol.SERVICE_TYPES_BY_NAME.get(service.type)
         if stype is None:
             continue
@@ -154,9 +158,30 @@ def services_for_order_page(*, user: User) -> list[dict[str, Any]]:
                 "billing_label": service.billing_label,
                 "lines_from": next((f for f in stype.fields if f in protocol.LIST_FIELDS), None),
                 "max_posts": service.max_posts,
+                "quality": quality_for_page(quality_of(service)),
             }
         )
     return result
+
+
+def _share(value: Any) -> str:
+    return "—" if value is None else f"{value.quantize(Decimal('0.1'))}"
+
+
+def quality_for_page(figures: QualityFigures | None) -> dict[str, Any] | None:
+    """A service's measured figures for the new-order page's script (seconds, percentages)."""
+    if figures is None:
+        return None
+    return {
+        "measured": is_measured(figures) and figures.start_p50 is not None,
+        "sample": figures.started,
+        "start_p50": figures.start_p50,
+        "start_p90": figures.start_p90,
+        "per1000_p50": figures.per1000_p50 if figures.delivered >= min_sample() else None,
+        "completed": _share(figures.completed_share),
+        "partial": _share(figures.partial_share),
+        "canceled": _share(figures.canceled_share),
+    }
 
 
 # --- Whether a refill or cancel may be asked for now ---------------------------------------

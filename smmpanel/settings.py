@@ -378,6 +378,15 @@ CELERY_BEAT_SCHEDULE.update(
     }
 )
 
+# --- Measured quality (catalog/quality.py) ----------------------------------------------
+# Figures cover the last QUALITY_WINDOW_DAYS days; a service or route shows them (and an ETA)
+# once QUALITY_MIN_SAMPLE orders were measured. The summaries are refreshed every minute.
+QUALITY_WINDOW_DAYS = env.int("QUALITY_WINDOW_DAYS", default=30)
+QUALITY_MIN_SAMPLE = env.int("QUALITY_MIN_SAMPLE", default=10)
+if QUALITY_WINDOW_DAYS <= 0 or QUALITY_MIN_SAMPLE <= 0:
+    raise ImproperlyConfigured("QUALITY_WINDOW_DAYS and QUALITY_MIN_SAMPLE must be positive.")
+CELERY_BEAT_SCHEDULE["catalog-quality-refresh"] = {"task": "catalog.tasks.quality_refresh_task", "schedule": 60.0}
+
 # --- Our own API v2 ---------------------------------------------------------------------
 API_RATE_LIMIT_PER_KEY = env.str("API_RATE_LIMIT_PER_KEY", default="1200/m")
 API_RATE_LIMIT_INVALID_KEY = env.str("API_RATE_LIMIT_INVALID_KEY", default="30/m")

@@ -26,6 +26,7 @@ from kernel.numbers import WholeNumberField, int_or_none
 from .. import services
 from ..models import Order, OrderEvent, Refill, State
 from ..selectors import order_provider_calls
+from .routing import RoutingDecisionInline
 
 
 class CustomerFilter(admin.SimpleListFilter):
@@ -222,7 +223,7 @@ class OrderAdmin(admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     ordering = ("-id",)
-    inlines = (OrderEventInline, RefillInline)
+    inlines = (OrderEventInline, RoutingDecisionInline, RefillInline)
     change_form_template = "orders/admin_order_change_form.html"
     change_list_template = "orders/admin_order_change_list.html"
     actions = ("resend", "resend_unknown", "resolve_unknown_bulk", "cancel_and_refund", "mark_completed")
@@ -287,7 +288,11 @@ class OrderAdmin(admin.ModelAdmin):
                     "sending_started_at",
                     "sent_at",
                     "last_checked_at",
+                    "started_at",
                     "completed_at",
+                    "eta_start_seconds",
+                    "eta_complete_seconds",
+                    "eta_sample",
                     "idempotency_key",
                     "created_at",
                     "updated_at",

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 
 from catalog.models import Route, Service
 from catalog.pricing import cost_per_1000
+from catalog.quality import Eta, eta_for, quality_of
 from catalog.selectors import service_for_sale_with_routes, service_price_for_user
 from kernel import protocol
 from kernel.db import first_or_none
@@ -31,7 +32,7 @@ from ..models import (
 if TYPE_CHECKING:
     from accounts.models import User
 from . import outbox
-from .base import OrderError
+from .base import SUBSCRIPTIONS, OrderError
 from .parsing import IDEMPOTENCY_KEY_MAX, OrderRequest, _fingerprint, order_amount, order_request_parse
 
 
@@ -79,9 +80,15 @@ def order_place(*, user: User, service_id: Any, fields: Mapping[str, Any], idemp
         billing=request.billing,
     )
 
+    eta = eta_for(
+        figures=quality_of(service),
+        quantity=request.quantity,
+        paced=bool(request.runs) or service.type == SUBSCRIPTIONS,
+    )
     try:
         return _order_create(
             user=user,
+            eta=eta,
             service=service,
             route=route,
             request=request,
@@ -121,6 +128,7 @@ def _order_create(
     cost: Decimal,
     key: str | None,
     fingerprint: str,
+    eta: Eta | None = None,
 ) -> Order:
     with transaction.atomic():
         if request.link and not service.allow_duplicate_link:
@@ -162,6 +170,9 @@ def _order_create(
             state=State.QUEUED,
             idempotency_key=key,
             request_fingerprint=fingerprint,
+            eta_start_seconds=eta.start_seconds if eta else None,
+            eta_complete_seconds=eta.complete_seconds if eta else None,
+            eta_sample=eta.sample if eta else None,
         )
         try:
             wallet_debit(

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from catalog.quality import quality_record_refill
 from kernel import protocol
 from kernel.db import first_or_none
 from providers.client import NotSent, ProviderError, Rejected, UnknownOutcome
@@ -20,6 +21,7 @@ from providers.models import Provider
 from providers.services import provider_client
 
 from ..models import (
+    REFILL_TERMINAL_STATUSES,
     REQUEST_STATE_TRANSITIONS,
     CancelRequest,
     Order,
@@ -221,7 +223,15 @@ def refill_sync_chunk(*, provider_id: int, refill_ids: list[int]) -> dict[str, i
         # Terminal refill statuses never regress: the filter above is the guard.
         changed = active.exclude(status=reply).update(status=reply, last_checked_at=now, updated_at=now, note="")
         counts["changed" if changed else "checked"] += 1
+        if changed and reply in REFILL_TERMINAL_STATUSES:
+            _refill_measure(refill_id=pk, completed=reply == RefillStatus.COMPLETED)
     return counts
+
+
+def _refill_measure(*, refill_id: int, completed: bool) -> None:
+    row = Refill.objects.filter(pk=refill_id).values_list("order__route_id", "order__service_id").first()
+    if row is not None:
+        quality_record_refill(route_id=row[0], service_id=row[1], completed=completed)
 
 
 def cancel_request(*, user: User, order_id: int) -> CancelRequest | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.core.cache import cache
@@ -15,7 +16,9 @@ from django.utils import timezone
 
 from catalog.models import Route
 from catalog.pricing import cost_per_1000
-from catalog.selectors import service_routes
+from catalog.quality import quality_record_failure
+from catalog.routing import RoutingChoice, route_choose, route_health_failure, route_health_success
+from catalog.selectors import service_routes_for_submission
 from kernel import protocol
 from kernel.db import first_or_none
 from providers.client import NotSent, Rejected, UnknownOutcome
@@ -28,6 +31,7 @@ from ..models import (
     Order,
     Refill,
     RequestState,
+    RoutingDecision,
     State,
     Status,
 )
@@ -61,35 +65,44 @@ def order_submit(*, order_id: int) -> SubmitOutcome:
         return SubmitOutcome.SKIPPED
     now = timezone.now()
     tried = set(order.routes_tried or [])
-    untried = [r for r in service_routes(service=order.service_id) if r.pk not in tried]
-    usable = [r for r in untried if r.upstream.provider.is_usable]
-    if not usable:
-        if untried:
-            # Only paused providers are left: wait for staff to resume one, keep the money.
-            wait = timedelta(seconds=float(_setting("ORDERS_PAUSED_RETRY_SECONDS", 300)))
-            Order.objects.filter(pk=order.pk, state=State.QUEUED).update(next_attempt_at=now + wait)
-            return SubmitOutcome.WAITING
-        if not order_transition(order=order, state=State.SENDING, reason="no route left to try"):
+    service, routes = service_routes_for_submission(service_id=order.service_id)
+    untried = [r for r in routes if r.pk not in tried]
+
+    def cost_of(route: Route) -> Decimal:
+        rate = cost_per_1000(upstream_rate=route.upstream.rate, exchange_rate=route.upstream.provider.exchange_rate)
+        return order_amount(rate=rate, quantity=order.quantity, billing=order.billing)
+
+    choice = (
+        route_choose(service=service, routes=untried, charge=order.charge, quantity=order.quantity, cost_of=cost_of)
+        if service is not None and untried
+        else None
+    )
+    if choice is not None and choice.route is None and choice.wait_until is not None:
+        # Only paused providers or demoted routes are left: wait for staff to resume one,
+        # or for the route's next probe; keep the money.
+        Order.objects.filter(pk=order.pk, state=State.QUEUED).update(next_attempt_at=max(choice.wait_until, now))
+        return SubmitOutcome.WAITING
+    if choice is None or choice.route is None:
+        why = choice.reason if choice is not None else "no route left to try"
+        if not order_transition(order=order, state=State.SENDING, reason=why):
             return SubmitOutcome.SKIPPED
+        if choice is not None:
+            _decision_record(order=order, choice=choice)
         note = order.customer_note or "No active providers for this service"
         order_transition(
             order=order,
             state=State.REJECTED,
             status=Status.CANCELED,
-            reason="no active provider for this service: canceled and refunded",
+            reason=f"{why}: canceled and refunded",
             changes={"customer_note": note},
         )
         return SubmitOutcome.REJECTED
 
-    route = usable[0]
+    route = choice.route
     upstream = route.upstream
     provider = upstream.provider
     attempts = order.attempts + 1
-    cost = order_amount(
-        rate=cost_per_1000(upstream_rate=upstream.rate, exchange_rate=provider.exchange_rate),
-        quantity=order.quantity,
-        billing=order.billing,
-    )
+    cost = cost_of(route)
     claimed = order_transition(
         order=order,
         state=State.SENDING,
@@ -107,6 +120,7 @@ def order_submit(*, order_id: int) -> SubmitOutcome:
     )
     if not claimed:
         return SubmitOutcome.SKIPPED
+    _decision_record(order=order, choice=choice)
 
     # Outside any transaction: the network call may take up to the read timeout.
     try:
@@ -114,10 +128,14 @@ def order_submit(*, order_id: int) -> SubmitOutcome:
         provider_order_id = client.add(order_ref=order.pk, service=upstream.external_id, **order.fields)
     except (NotSent, ValidationError) as exc:
         message = exc.message if isinstance(exc, NotSent) else "; ".join(exc.messages)
-        return _submit_retry_later(order=order, reason=f"not sent to {provider.name}: {message}")
+        demoted = _route_failed(route=route, why=f"not sent: {message}")
+        return _submit_retry_later(order=order, reason=f"not sent to {provider.name}: {message}", now=demoted)
     except Rejected as exc:
+        if exc.message not in NOT_THE_PROVIDERS_FAULT and not exc.is_provider_side:
+            _route_failed(route=route, why=f"rejected: {exc.message}")
         return _submit_rejected(order=order, route=route, provider=provider, exc=exc, others=len(untried) > 1)
     except UnknownOutcome as exc:
+        _route_failed(route=route, why=f"no answer: {exc.message}")
         _submit_unknown(order=order, reason=f"{provider.name} may have placed it: {exc.message}")
         return SubmitOutcome.UNKNOWN
     except Exception as exc:
@@ -125,7 +143,33 @@ def order_submit(*, order_id: int) -> SubmitOutcome:
         logger.exception("order %s: unexpected error while sending", order.pk)
         _submit_unknown(order=order, reason=f"unexpected error while sending: {exc.__class__.__name__}")
         return SubmitOutcome.UNKNOWN
+    if route.demoted_at is not None or route.fail_streak:
+        route_health_success(route_id=route.pk)
     return _submit_accepted(order=order, provider=provider, provider_order_id=provider_order_id)
+
+
+# Rejections that say something about the order, not about the provider: they never count
+# towards demoting a route (a customer could otherwise demote routes with bad links).
+NOT_THE_PROVIDERS_FAULT = frozenset(
+    {protocol.ERR_NOT_ENOUGH_FUNDS, protocol.ERR_INCORRECT_LINK, protocol.ERR_DUPLICATE_LINK}
+)
+
+
+def _route_failed(*, route: Route, why: str) -> bool:
+    """Count the failure in the route's figures and health. True when the route is (now)
+    demoted, so the order's next attempt goes to another route without waiting."""
+    quality_record_failure(route=route)
+    return route_health_failure(route=route, why=why) or route.demoted_at is not None
+
+
+def _decision_record(*, order: Order, choice: RoutingChoice) -> None:
+    RoutingDecision.objects.create(
+        order_id=order.pk,
+        route=choice.route,
+        policy=choice.policy,
+        reason=choice.reason[:1000],
+        candidates=choice.candidates,
+    )
 
 
 def _submit_accepted(*, order: Order, provider: Provider, provider_order_id: str) -> SubmitOutcome:
@@ -156,8 +200,8 @@ def _submit_unknown(*, order: Order, reason: str) -> None:
         order_transition(order=order, state=State.UNKNOWN, reason=reason, changes={"sync_note": reason[:500]})
 
 
-def _submit_retry_later(*, order: Order, reason: str) -> SubmitOutcome:
-    delay = _retry_delay(order.attempts)
+def _submit_retry_later(*, order: Order, reason: str, now: bool = False) -> SubmitOutcome:
+    delay = 0.0 if now else _retry_delay(order.attempts)
     moved = order_transition(
         order=order,
         state=State.QUEUED,

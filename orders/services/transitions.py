@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from catalog.quality import Finished, quality_record_final
+from catalog.routing import route_health_failure, route_health_success
 from kernel.money import money, refund_for_remains
 from wallets.services import wallet_credit
 
@@ -16,10 +18,14 @@ from .. import queries
 from ..models import (
     STATE_TRANSITIONS,
     STATUS_TRANSITIONS,
+    TERMINAL_STATUSES,
+    CancelRequest,
     Order,
     OrderEvent,
+    State,
     Status,
 )
+from .base import SUBSCRIPTIONS
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -59,6 +65,10 @@ def order_transition(
         raise ValueError(f"order #{order.pk}: Partial needs remains")
     if entering == Status.CANCELED and remains is None:
         values["remains"] = order.quantity
+    if order.status == Status.PENDING and entering not in (None, Status.CANCELED) and order.started_at is None:
+        values.setdefault("started_at", now)
+    # An order its route accepted that reaches a final status is measured in this transaction.
+    measured = entering in TERMINAL_STATUSES and new_state == State.SENT and order.route_id is not None
 
     event = None
     if new_status != order.status or new_state != order.state:
@@ -73,7 +83,7 @@ def order_transition(
             created_at=now,
         )
     refunding = entering in (Status.PARTIAL, Status.CANCELED)
-    if not refunding and connection.vendor == "postgresql" and not connection.in_atomic_block:
+    if not refunding and not measured and connection.vendor == "postgresql" and not connection.in_atomic_block:
         # Nothing else has to share the transaction: the update and its event in one
         # statement, atomic on its own (submission moves every order twice this way).
         if not queries.transition_in_one_statement(order=order, values=values, event=event):
@@ -87,9 +97,38 @@ def order_transition(
                 event.save(force_insert=True)
             if entering in (Status.PARTIAL, Status.CANCELED):
                 _refund(order=order, status=entering, remains=values.get("remains", order.remains), actor=actor)
+            if measured:
+                assert entering is not None
+                _measure(order=order, status=entering, values=values, actor=actor, reason=reason)
     for name, value in values.items():
         setattr(order, name, value)
     return True
+
+
+def _measure(*, order: Order, status: str, values: Mapping[str, Any], actor: User | None, reason: str) -> None:
+    """Add the order to its route's quality figures, and tell the route's health whether its
+    provider delivered: a Canceled that neither the customer nor staff asked for is the
+    provider failing to deliver."""
+    assert order.route_id is not None
+    quality_record_final(
+        order=Finished(
+            route_id=order.route_id,
+            service_id=order.service_id,
+            status=status,
+            placed_at=order.created_at,
+            started_at=values.get("started_at", order.started_at),
+            finished_at=values["updated_at"],
+            quantity=order.quantity,
+            remains=values.get("remains", order.remains),
+            paced=bool(order.runs) or order.service_type == SUBSCRIPTIONS,
+        )
+    )
+    if status != Status.CANCELED:
+        route_health_success(route_id=order.route_id)
+    elif actor is None and not CancelRequest.objects.filter(order_id=order.pk).exists():
+        route = order.route
+        if route is not None:
+            route_health_failure(route=route, why=f"canceled by the provider ({reason})"[:200])
 
 
 def _refund(*, order: Order, status: str, remains: int | None, actor: User | None) -> None:
