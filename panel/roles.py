@@ -11,15 +11,26 @@ from collections.abc import Iterable
 from typing import Any
 
 # Apps whose permissions the roles hand out.
-PANEL_APPS = ("accounts", "providers", "catalog", "wallets", "orders", "support", "account", "mfa", "auth")
+PANEL_APPS = (
+    "accounts",
+    "currencies",
+    "providers",
+    "catalog",
+    "wallets",
+    "orders",
+    "support",
+    "account",
+    "mfa",
+    "auth",
+)
 
 # role -> permissions beyond viewing, as "app_label.codename"; "app_label.*" is every
 # permission of that app.
 ROLES: dict[str, tuple[str, ...]] = {
     # Runs the business: everything the admin can do, staff accounts and roles included.
     "Owner": tuple(f"{app}.*" for app in PANEL_APPS),
-    # Money: payments, gateway settings, bonus tiers, adjustments, refunds of orders.
-    "Finance": ("wallets.*", "orders.refund_order"),
+    # Money: payments, gateway settings, bonus tiers, adjustments, refunds of orders, currency rates.
+    "Finance": ("wallets.*", "currencies.*", "orders.refund_order"),
     # Customers' questions: tickets, and order actions that move no money.
     "Support": (
         "support.add_ticket",

@@ -26,6 +26,8 @@ LAYERS = [
     {"kernel"},
     {"simulators"},
     {"accounts"},
+    # Display currencies and their rates: payments (wallets) quote with them.
+    {"currencies"},
     {"providers"},
     {"catalog"},
     {"wallets"},
