@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import requests
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -222,7 +223,7 @@ def display_currency_choose(*, code: str, user: User | None, session: object) ->
         raise CurrencyError(_("This currency is not offered."))
     session[SESSION_KEY] = code  # type: ignore[index]
     if user is not None and user.is_authenticated:
-        type(user).objects.filter(pk=user.pk).update(display_currency=code)
+        get_user_model().objects.filter(pk=user.pk).update(display_currency=code)
         user.display_currency = code
     return code
 
