@@ -22,6 +22,7 @@ run: $(STAMP)
 	PAYPAL_API_URL=$${PAYPAL_API_URL:-http://127.0.0.1:8910} PAYPAL_CLIENT_ID=$${PAYPAL_CLIENT_ID:-demo-client} PAYPAL_CLIENT_SECRET=$${PAYPAL_CLIENT_SECRET:-demo-secret} PAYPAL_WEBHOOK_ID=$${PAYPAL_WEBHOOK_ID:-demo-webhook} \
 	BTCPAY_URL=$${BTCPAY_URL:-http://127.0.0.1:8911} BTCPAY_STORE_ID=$${BTCPAY_STORE_ID:-demo-store} \
 	BTCPAY_API_KEY=$${BTCPAY_API_KEY:-demo-btcpay-key} BTCPAY_WEBHOOK_SECRET=$${BTCPAY_WEBHOOK_SECRET:-demo-btcpay-secret} \
+	CURRENCY_RATES_URL=$${CURRENCY_RATES_URL:-http://127.0.0.1:8912/api/latest.json} CURRENCY_RATES_API_KEY=$${CURRENCY_RATES_API_KEY:-demo-rates-key} \
 	$(VENV)/bin/honcho -f Procfile start
 
 test: $(STAMP) e2e-deps

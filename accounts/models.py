@@ -21,6 +21,9 @@ class User(AbstractUser):
     # A blocked customer (is_active off) can neither log in nor use the API; staff say why.
     blocked_at = models.DateTimeField(null=True, blank=True)
     blocked_reason = models.CharField(max_length=255, blank=True)
+    # The currency pages show amounts in (a code of currencies.Currency); empty: the panel's.
+    # Only for reading: the ledger, charges and the API stay in the panel's currency.
+    display_currency = models.CharField(max_length=3, blank=True, default="")
 
     class Meta:
         permissions = [("block_user", "Can block and unblock customers")]

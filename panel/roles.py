@@ -14,6 +14,7 @@ from typing import Any
 PANEL_APPS = (
     "siteconf",
     "accounts",
+    "currencies",
     "providers",
     "catalog",
     "wallets",
@@ -31,8 +32,8 @@ ROLES: dict[str, tuple[str, ...]] = {
     # Runs the business: everything the admin can do, staff accounts and roles included, and
     # alone the panel configuration (siteconf) and the terms, FAQ and contact pages (content).
     "Owner": tuple(f"{app}.*" for app in PANEL_APPS),
-    # Money: payments, gateway settings, bonus tiers, adjustments, refunds of orders.
-    "Finance": ("wallets.*", "orders.refund_order"),
+    # Money: payments, gateway settings, bonus tiers, adjustments, refunds of orders, currency rates.
+    "Finance": ("wallets.*", "currencies.*", "orders.refund_order"),
     # Customers' questions: tickets, and order actions that move no money.
     "Support": (
         "support.add_ticket",

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "smmpanel",
     "siteconf",
     "accounts",
+    "currencies",
     "providers",
     "catalog",
     "wallets",
@@ -90,6 +91,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "panel.context_processors.panel",
+                "panel.currency_context.display_currency",
             ],
         },
     },
@@ -293,6 +295,35 @@ CELERY_BEAT_SCHEDULE = {
     "wallets-ledger-audit": {"task": "wallets.tasks.ledger_audit_daily", "schedule": 24 * 3600.0},
     "wallets-payments-reconcile": {"task": "wallets.tasks.payments_reconcile_daily", "schedule": 24 * 3600.0},
     "wallets-payments-sweep-pending": {"task": "wallets.tasks.payments_sweep_pending_task", "schedule": 300.0},
+}
+
+# --- Display currencies: rates from a source (currencies/sources.py reads Open Exchange Rates'
+# latest.json, Frankfurter/exchangerate.host JSON and the ECB's eurofxref-daily.xml) --------
+# Empty: rates are only set by hand. `make run` points it at the local simulator (port 8912).
+CURRENCY_RATES_URL = env.str("CURRENCY_RATES_URL", default="")
+CURRENCY_RATES_API_KEY = env.str("CURRENCY_RATES_API_KEY", default="")
+# The query parameter the key travels in: app_id (Open Exchange Rates), access_key (exchangerate.host).
+CURRENCY_RATES_API_KEY_PARAM = env.str("CURRENCY_RATES_API_KEY_PARAM", default="app_id")
+CURRENCY_RATES_ALLOW_PRIVATE_URL = env.bool("CURRENCY_RATES_ALLOW_PRIVATE_URL", default=DEBUG)
+CURRENCY_RATES_CONNECT_TIMEOUT = env.float("CURRENCY_RATES_CONNECT_TIMEOUT", default=5.0)
+CURRENCY_RATES_READ_TIMEOUT = env.float("CURRENCY_RATES_READ_TIMEOUT", default=15.0)
+CURRENCY_RATES_REFRESH_MINUTES = env.int("CURRENCY_RATES_REFRESH_MINUTES", default=60)
+# A rate moving more than this from the current one is held for staff review.
+CURRENCY_RATES_MAX_JUMP_PERCENT = Decimal(env.str("CURRENCY_RATES_MAX_JUMP_PERCENT", default="20"))
+# An automatic rate older than this is stale: pages show the panel's currency, payments are refused.
+CURRENCY_RATES_STALE_HOURS = env.float("CURRENCY_RATES_STALE_HOURS", default=48.0)
+for _name, _value in (
+    ("CURRENCY_RATES_CONNECT_TIMEOUT", CURRENCY_RATES_CONNECT_TIMEOUT),
+    ("CURRENCY_RATES_READ_TIMEOUT", CURRENCY_RATES_READ_TIMEOUT),
+    ("CURRENCY_RATES_REFRESH_MINUTES", CURRENCY_RATES_REFRESH_MINUTES),
+    ("CURRENCY_RATES_MAX_JUMP_PERCENT", CURRENCY_RATES_MAX_JUMP_PERCENT),
+    ("CURRENCY_RATES_STALE_HOURS", CURRENCY_RATES_STALE_HOURS),
+):
+    if _value <= 0:
+        raise ImproperlyConfigured(f"{_name} must be positive.")
+CELERY_BEAT_SCHEDULE["currencies-rates-refresh"] = {
+    "task": "currencies.tasks.rates_refresh_task",
+    "schedule": CURRENCY_RATES_REFRESH_MINUTES * 60.0,
 }
 
 # --- Wallets: gateway secrets ------------------------------------------------------------

@@ -9,6 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("account/", include("accounts.urls")),
+    path("currency/", include("currencies.urls")),
     path("services/", include("catalog.urls")),
     path("wallet/", include("wallets.urls")),
     path("orders/", include("orders.urls")),

@@ -28,6 +28,8 @@ LAYERS = [
     {"siteconf"},
     {"simulators"},
     {"accounts"},
+    # Display currencies and their rates: payments (wallets) quote with them.
+    {"currencies"},
     {"providers"},
     {"catalog"},
     {"wallets"},

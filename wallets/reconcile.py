@@ -204,7 +204,9 @@ def payments_sweep_pending(
     credited (its notification was lost), one it says failed or expired fails, and one still
     pending after `abandon_after` (the customer left the checkout) fails as abandoned. A
     payment that arrives after that still settles late, through the notification or
-    reconciliation. This reaches gateways that cannot list their payments (PayPal)."""
+    reconciliation. This reaches gateways that cannot list their payments (PayPal), and
+    finishes what only the panel can: PayPal orders approved but never captured
+    (`Gateway.collect`)."""
     now = now or timezone.now()
     swept = PendingSweep()
     hosted = [code for code, gateway in GATEWAYS.items() if gateway.kind is Kind.HOSTED]
@@ -219,7 +221,8 @@ def payments_sweep_pending(
         if not gateway.configured():
             continue
         try:
-            asked.append((payment, gateway.fetch(payment=payment)))  # network, outside any transaction
+            # Network, outside any transaction; PayPal captures an order approved and left.
+            asked.append((payment, gateway.collect(payment=payment)))
         except GatewayError as exc:
             logger.warning("payment %s: %s could not be asked: %s", payment.pk, payment.gateway, exc)
             swept.errors += 1

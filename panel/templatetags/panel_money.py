@@ -35,7 +35,8 @@ def money(
         return ""
     amount = to_decimal(value)
     base = base_currency()
-    exact_text = f"{amount.normalize() if amount == amount.to_integral() else amount} {currency or base}"
+    # normalize() alone writes 10 as "1E+1": format it as fixed-point.
+    exact_text = f"{amount.normalize() if amount == amount.to_integral() else amount:f} {currency or base}"
     if exact:
         text, converted = f"{amount} {base}", False
     elif currency and currency != base:

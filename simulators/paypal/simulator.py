@@ -266,14 +266,16 @@ class PayPalSimulator:
 
     # --- the buyer -------------------------------------------------------------------------
 
-    def approve(self, order_id: str) -> str:
-        """The buyer pressed Pay: the order is APPROVED; the URL PayPal sends the buyer back to."""
+    def approve(self, order_id: str, *, webhook: bool = True) -> str:
+        """The buyer pressed Pay: the order is APPROVED; the URL PayPal sends the buyer back to.
+        With `webhook` off the CHECKOUT.ORDER.APPROVED delivery is lost: a buyer who then
+        closes the window leaves an order approved and never captured."""
         with self.lock:
             order = self.orders[order_id]
             if order["status"] == "PAYER_ACTION_REQUIRED":
                 order["status"] = "APPROVED"
                 order["payer"] = {"payer_id": "SIMPAYER1", "email_address": "buyer@example.com"}
-        if self.auto_webhooks:
+        if self.auto_webhooks and webhook:
             self._later("CHECKOUT.ORDER.APPROVED", order_id)
         return _with_query(order["_return_url"], token=order_id, PayerID="SIMPAYER1")
 
@@ -401,7 +403,8 @@ class PayPalSimulator:
     def control(self, command: Json) -> Json:
         """`{"action": "faults", "hang_create": 30, "fail_next": 1, "decline_capture": true}`,
         `{"action": "send", "event_type": ..., "order_id": ..., "times": 2}` (duplicates),
-        `{"action": "approve"|"capture", "order_id": ...}`, `{"action": "state"}`."""
+        `{"action": "approve"|"capture", "order_id": ...}` (approve with `"webhook": false`: the
+        buyer approved, the webhook was lost and they never came back), `{"action": "state"}`."""
         action = command.get("action")
         if action == "faults":
             with self.lock:
@@ -414,7 +417,7 @@ class PayPalSimulator:
             event = self.event(str(command["event_type"]), str(command["order_id"]), amount=command.get("amount"))
             return {"statuses": [self.deliver(event) for _ in range(int(command.get("times", 1)))]}
         if action == "approve":
-            return {"return_url": self.approve(str(command["order_id"]))}
+            return {"return_url": self.approve(str(command["order_id"]), webhook=bool(command.get("webhook", True)))}
         if action == "capture":
             with self.lock:
                 return {"status": self._capture(str(command["order_id"]))[0]}

@@ -31,12 +31,14 @@ from accounts.services import api_key_issue
 from catalog.models import PanelSettings, PriceChange, Service
 from catalog.services import panel_settings_get
 from content.models import NewsPost, Page
+from currencies.models import Currency, RateChange
 from orders.models import Order, OrderEvent, State, Status
 from orders.services import RESOLVE_CANCEL, order_place, order_transition
 from providers.models import Provider, ProviderCall, UpstreamService
 from providers.services import provider_pause
 from simulators.provider import Simulator
 from siteconf.selectors import site_settings_row
+from simulators.rates import RatesSimulator
 from support.models import Status as TicketStatus
 from support.models import Ticket
 from support.services import ticket_open
@@ -57,6 +59,7 @@ SNAPSHOT_APPS = {
     "mfa",
     "siteconf",
     "accounts",
+    "currencies",
     "providers",
     "catalog",
     "wallets",
@@ -115,8 +118,19 @@ def _admin_without_mfa_and_loopback_providers(settings: Any) -> None:
 
 
 @pytest.fixture
-def world(db: Any, simulator: Simulator, customer: User) -> dict[str, Any]:
+def world(db: Any, simulator: Simulator, customer: User, request: Any, settings: Any) -> dict[str, Any]:
     panel_settings_get()
+    # A rates source whose GBP moved too far from the current rate, and a rate held for review.
+    rates = RatesSimulator().start()
+    request.addfinalizer(rates.stop)
+    settings.CURRENCY_RATES_URL = f"{rates.base_url}/api/latest.json"
+    settings.CURRENCY_RATES_API_KEY = rates.api_key
+    settings.CURRENCY_RATES_ALLOW_PRIVATE_URL = True
+    settings.PANEL_CURRENCY = "USD"
+    gbp = Currency.objects.create(
+        code="GBP", name="Pound sterling", rate=D("0.5"), updated_at=timezone.now(), held_rate=D("0.75")
+    )
+    RateChange.objects.create(currency=gbp, old_rate=D("0.5"), new_rate=D("0.75"), source="automatic", status="held")
     Group.objects.create(name="support")
     EmailAddress.objects.create(user=customer, email=customer.email, primary=True, verified=False)
     Authenticator.objects.create(user=customer, type=Authenticator.Type.RECOVERY_CODES, data={"seed": "00"})

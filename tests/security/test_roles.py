@@ -33,6 +33,10 @@ pytestmark = pytest.mark.django_db
 ROLE_ACTIONS: dict[str, set[str]] = {
     "Owner": {f"{p.values[0]}.{p.values[1]}" for p in ACTIONS},
     "Finance": {
+        "currencies.Currency.approve_held",
+        "currencies.Currency.delete_selected",
+        "currencies.Currency.refresh_now",
+        "currencies.Currency.reject_held",
         "orders.Order.cancel_and_refund",
         "wallets.BonusTier.delete_selected",
         "wallets.GatewaySetting.delete_selected",

@@ -183,6 +183,12 @@ class Gateway:
         """Read the payment's true state from the processor (a network call)."""
         raise GatewayError(f"{self.code} cannot be asked about a payment")
 
+    def collect(self, *, payment: Payment) -> Report:
+        """The pending sweep asks about a payment the customer left: its true state, after the
+        panel did what only it can do to finish it (PayPal captures an order the buyer
+        approved but never came back from). A network call; by default `fetch`."""
+        return self.fetch(payment=payment)
+
     def list_recent(self, *, since: datetime) -> Iterable[tuple[str, Report]]:
         """The processor's payments created since `since`, as (reference, report) pairs (a
         network call), for reconciliation. A gateway that cannot list raises CannotList."""

@@ -276,6 +276,20 @@ class PayPalGateway(Gateway):
             raise GatewayError(f"PayPal did not return order {payment.external_ref}: HTTP {status}")
         return self._order_report(body)
 
+    def collect(self, *, payment: Payment) -> Report:
+        """An order the buyer approved but never came back from (and whose
+        CHECKOUT.ORDER.APPROVED webhook was lost) is captured here, under the same
+        PayPal-Request-Id as every other capture of this payment: PayPal answers a repeat with
+        the first capture, so the money is captured once whoever asks first."""
+        if not payment.external_ref:
+            raise GatewayError(f"payment {payment.pk} has no PayPal order")
+        status, body = self._call("GET", f"/v2/checkout/orders/{payment.external_ref}")
+        if status != 200:
+            raise GatewayError(f"PayPal did not return order {payment.external_ref}: HTTP {status}")
+        if body.get("status") == "APPROVED" and _first_capture(body) is None:
+            return self.capture(payment=payment)
+        return self._order_report(body)
+
     def _order_report(self, order: Mapping[str, Any]) -> Report:
         """An order's state: its first capture decides; an order not captured yet is pending."""
         capture = _first_capture(order)

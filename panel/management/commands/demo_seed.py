@@ -22,6 +22,7 @@ from django.db import transaction
 from accounts.models import ApiKey, User
 from accounts.services import api_key_digest, api_key_issue
 from catalog.services import catalog_import_upstream, provider_sync
+from currencies.services import currencies_seed_demo
 from providers.client import NotSent, ProviderError
 from providers.models import Provider, UpstreamService
 from wallets.services import wallet_credit
@@ -55,6 +56,7 @@ class Command(BaseCommand):
         admin = self._user(creds, "admin", "admin", "admin@example.com", staff=True)
         customer = self._user(creds, "customer", "demo", "demo@example.com", staff=False)
         self._fund(customer)
+        currencies_seed_demo()
         raw_key = creds.get("customer", {}).get("api_key", "")
         if (
             not raw_key
