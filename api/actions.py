@@ -10,8 +10,7 @@ from typing import Any
 from django.conf import settings
 
 from accounts.models import User
-from catalog.pricing import price_for_customer
-from catalog.selectors import service_list_for_sale
+from catalog.selectors import custom_rates_for_user, service_list_for_sale, service_price_for_user
 from kernel import protocol
 from kernel.money import money
 from kernel.numbers import int_or_none
@@ -58,21 +57,21 @@ def _pk(raw: str) -> int | None:
 
 
 def services(user: User, params: Params, headers: Mapping[str, str]) -> Any:
-    discount = user.discount_percent
+    custom_rates = custom_rates_for_user(user=user)
     return [
         {
             "service": s.pk,
             "name": s.name,
             "type": s.type,
             "category": s.category.name,
-            "rate": f"{price_for_customer(price=s.price, discount_percent=discount).normalize():f}",
+            "rate": f"{service_price_for_user(service=s, user=user, custom_rates=custom_rates).normalize():f}",
             "min": str(s.min_quantity),
             "max": str(s.max_quantity),
             "refill": s.refill,
             "cancel": s.cancel,
             "dripfeed": s.dripfeed,
         }
-        for s in service_list_for_sale().order_by("category__sort_order", "category__name", "pk")
+        for s in service_list_for_sale().order_by("category__sort_order", "category__name", "position", "pk")
     ]
 
 

@@ -15,6 +15,7 @@ from providers.admin import ProviderAdmin, UpstreamServiceAdmin
 from providers.client import ProviderError
 from providers.models import Provider, UpstreamService
 
+from .admin_customers import set_custom_rate
 from .models import Category, PanelSettings, PriceChange, Route, Service
 from .services import (
     BulkEdit,
@@ -135,6 +136,7 @@ class ServiceAdmin(admin.ModelAdmin):
         "id",
         "name",
         "category",
+        "position",
         "type",
         "price",
         "cost",
@@ -148,7 +150,7 @@ class ServiceAdmin(admin.ModelAdmin):
     search_fields = ("name", "=id")
     readonly_fields = ("price", "cost", "held_price", "held_cost", "disabled_reason", "created_at", "updated_at")
     fieldsets = (
-        (None, {"fields": ("category", "name", "description", "type", "is_enabled", "disabled_reason")}),
+        (None, {"fields": ("category", "position", "name", "description", "type", "is_enabled", "disabled_reason")}),
         ("Limits", {"fields": ("min_quantity", "max_quantity", "average_time_minutes", "allow_duplicate_link")}),
         ("Options", {"fields": ("refill", "refill_days", "cancel", "dripfeed")}),
         (
@@ -169,8 +171,12 @@ class ServiceAdmin(admin.ModelAdmin):
         ("Dates", {"fields": ("created_at", "updated_at")}),
     )
     inlines = (RouteInline, PriceChangeInline)
-    actions = ("bulk_edit", "approve_held", "reject_held", "reprice")
+    actions = ("bulk_edit", "approve_held", "reject_held", "reprice", set_custom_rate)
     list_select_related = ("category",)
+    list_editable = ("position",)
+
+    def has_add_custom_rate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("catalog.add_customrate")
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)

@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from catalog.selectors import service_list_for_sale, service_price_for_user
+from catalog.selectors import custom_rates_for_user, service_list_for_sale, service_price_for_user
 from kernel import protocol
 from kernel.db import first_or_none
 from kernel.numbers import int_or_none
@@ -126,7 +126,8 @@ def services_for_order_page(*, user: User) -> list[dict[str, Any]]:
     The rate is this customer's; it is shown and previewed only: order_place prices again.
     """
     result = []
-    for service in service_list_for_sale().order_by("category__sort_order", "category__name", "name", "id"):
+    custom_rates = custom_rates_for_user(user=user)
+    for service in service_list_for_sale().order_by("category__sort_order", "category__name", "position", "id"):
         stype = protocol.SERVICE_TYPES_BY_NAME.get(service.type)
         if stype is None:
             continue
@@ -136,7 +137,7 @@ def services_for_order_page(*, user: User) -> list[dict[str, Any]]:
                 "name": service.name,
                 "category": service.category.name,
                 "type": stype.name,
-                "rate": str(service_price_for_user(service=service, user=user)),
+                "rate": str(service_price_for_user(service=service, user=user, custom_rates=custom_rates)),
                 "min": service.min_quantity,
                 "max": service.max_quantity,
                 "description": service.description,
