@@ -28,6 +28,7 @@ ROLES: dict[str, tuple[str, ...]] = {
         "orders.resend_order",
         "orders.complete_order",
         "account.change_emailaddress",
+        "accounts.impersonate_user",
     ),
     # What is sold: providers, services, categories, routes, prices, imports.
     "Catalogue": ("providers.*", "catalog.*"),
