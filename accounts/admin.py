@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from .models import ApiKey, User
+from .models import ApiKey, Impersonation, User
 from .services import BlockError, user_block, user_unblock
 
 
@@ -87,3 +87,23 @@ class EmailAddressAdmin(BaseEmailAddressAdmin):
     @admin.action(description="Mark selected email addresses as verified", permissions=["change"])
     def make_verified(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         super().make_verified(request, queryset)
+
+
+@admin.register(Impersonation)
+class ImpersonationAdmin(admin.ModelAdmin):
+    """The "log in as" audit trail: read-only for everyone."""
+
+    list_display = ("started_at", "staff", "customer", "expires_at", "ended_at", "ended_how", "ip")
+    list_filter = ("ended_how", "started_at")
+    search_fields = ("staff__username", "customer__username", "customer__email")
+    list_select_related = ("staff", "customer")
+    readonly_fields = [f.name for f in Impersonation._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

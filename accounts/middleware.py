@@ -92,3 +92,63 @@ class StaffMFAMiddleware:
             messages.info(request, "Confirm with your authenticator code to open the admin.")
             return HttpResponseRedirect(f"{reverse('mfa_reauthenticate')}?{back}")
         return None
+
+
+# While staff are logged in as a customer, these pages refuse to act: money comes in only from
+# the customer, and the customer's secrets (password, e-mail, two-factor, API key) stay theirs.
+IMPERSONATION_REFUSED_POSTS = frozenset(
+    {"wallets:add_funds", "wallets:deposit", "wallets:deposit_manual", "wallets:deposit_stripe"}
+)
+IMPERSONATION_REFUSED = frozenset(
+    {
+        "api:key_issue",
+        "api:key_revoke",
+        "account_change_password",
+        "account_set_password",
+        "account_email",
+        "account_reset_password",
+        "account_reset_password_from_key",
+        "account_change_phone",
+    }
+)
+
+
+class ImpersonationMiddleware:
+    """Ends a "log in as" session when it expires, closes its record when the staff member logs
+    out, and refuses the money and secret pages while it lasts (accounts/impersonation.py)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from django.contrib.auth import logout
+        from django.urls import Resolver404, resolve
+        from django.utils.dateparse import parse_datetime
+        from django.utils.translation import gettext as _
+
+        from .impersonation import impersonation_end, impersonation_of
+        from .models import Impersonation
+
+        state = impersonation_of(request)
+        if state is None:
+            return self.get_response(request)
+        until = parse_datetime(state.get("until") or "")
+        if until is None or until <= timezone.now():
+            impersonation_end(record_id=state["id"], how=Impersonation.Ended.EXPIRED)
+            logout(request)
+            return HttpResponseRedirect(reverse("account_login"))
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return self.get_response(request)
+        name = match.view_name
+        if name == "account_logout" and request.method == "POST":
+            impersonation_end(record_id=state["id"], how=Impersonation.Ended.LOGGED_OUT)
+        elif (
+            name in IMPERSONATION_REFUSED
+            or name.startswith("mfa_")
+            or (name in IMPERSONATION_REFUSED_POSTS and request.method not in ("GET", "HEAD"))
+        ):
+            message = _("Not while you are logged in as a customer: return to the admin first.")
+            return render(request, "403.html", {"message": message}, status=403)
+        return self.get_response(request)

@@ -26,7 +26,10 @@ class User(AbstractUser):
     display_currency = models.CharField(max_length=3, blank=True, default="")
 
     class Meta:
-        permissions = [("block_user", "Can block and unblock customers")]
+        permissions = [
+            ("block_user", "Can block and unblock customers"),
+            ("impersonate_user", "Can log in as a customer"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(discount_percent__gte=0) & models.Q(discount_percent__lte=100),
@@ -57,3 +60,26 @@ class ApiKey(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class Impersonation(models.Model):
+    """A staff member logged in as a customer: who, whom, when, until when (the audit trail)."""
+
+    class Ended(models.TextChoices):
+        RETURNED = "returned", "Returned to the admin"
+        EXPIRED = "expired", "Expired"
+        LOGGED_OUT = "logged_out", "Logged out"
+
+    staff = models.ForeignKey(User, on_delete=models.PROTECT, related_name="impersonations_made")
+    customer = models.ForeignKey(User, on_delete=models.PROTECT, related_name="impersonations_received")
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    expires_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_how = models.CharField(max_length=16, choices=Ended.choices, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.staff_id} as {self.customer_id} at {self.started_at:%Y-%m-%d %H:%M}"

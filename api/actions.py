@@ -9,9 +9,8 @@ from typing import Any
 
 from accounts.models import User
 from catalog.models import QualityFigures
-from catalog.pricing import price_for_customer
 from catalog.quality import avg_minutes, is_measured, quality_of
-from catalog.selectors import service_list_for_sale
+from catalog.selectors import custom_rates_for_user, service_list_for_sale, service_price_for_user
 from kernel import protocol
 from kernel.money import money
 from kernel.numbers import int_or_none
@@ -59,14 +58,14 @@ def _pk(raw: str) -> int | None:
 
 
 def services(user: User, params: Params, headers: Mapping[str, str]) -> Any:
-    discount = user.discount_percent
+    custom_rates = custom_rates_for_user(user=user)
     return [
         {
             "service": s.pk,
             "name": s.name,
             "type": s.type,
             "category": s.category.name,
-            "rate": f"{price_for_customer(price=s.price, discount_percent=discount).normalize():f}",
+            "rate": f"{service_price_for_user(service=s, user=user, custom_rates=custom_rates).normalize():f}",
             "min": str(s.min_quantity),
             "max": str(s.max_quantity),
             "refill": s.refill,
@@ -76,7 +75,7 @@ def services(user: User, params: Params, headers: Mapping[str, str]) -> Any:
         }
         for s in service_list_for_sale()
         .select_related("quality")
-        .order_by("category__sort_order", "category__name", "pk")
+        .order_by("category__sort_order", "category__name", "position", "pk")
     ]
 
 

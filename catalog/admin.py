@@ -17,6 +17,7 @@ from providers.admin import ProviderAdmin, UpstreamServiceAdmin
 from providers.client import ProviderError
 from providers.models import Provider, UpstreamService
 
+from .admin_customers import set_custom_rate
 from .models import Category, PanelSettings, PriceChange, QualityFigures, Route, Service
 from .quality import quality_of
 from .services import (
@@ -176,6 +177,7 @@ class ServiceAdmin(admin.ModelAdmin):
         "id",
         "name",
         "category",
+        "position",
         "type",
         "price",
         "cost",
@@ -198,7 +200,7 @@ class ServiceAdmin(admin.ModelAdmin):
         "measured",
     )
     fieldsets = (
-        (None, {"fields": ("category", "name", "description", "type", "is_enabled", "disabled_reason")}),
+        (None, {"fields": ("category", "position", "name", "description", "type", "is_enabled", "disabled_reason")}),
         ("Limits", {"fields": ("min_quantity", "max_quantity", "average_time_minutes", "allow_duplicate_link")}),
         ("Options", {"fields": ("refill", "refill_days", "cancel", "dripfeed")}),
         (
@@ -225,8 +227,12 @@ class ServiceAdmin(admin.ModelAdmin):
     def measured(self, obj: Service) -> str:
         return quality_text(quality_of(obj)) if obj.pk else "—"
 
-    actions = ("bulk_edit", "approve_held", "reject_held", "reprice")
+    actions = ("bulk_edit", "approve_held", "reject_held", "reprice", set_custom_rate)
     list_select_related = ("category",)
+    list_editable = ("position",)
+
+    def has_add_custom_rate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("catalog.add_customrate")
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)

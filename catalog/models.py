@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from kernel import protocol
 from kernel.protocol import SERVICE_TYPES
@@ -126,6 +127,8 @@ class Service(models.Model):
     held_price = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
     held_cost = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
     is_enabled = models.BooleanField("enabled", default=True)
+    # Staff's order of the services within their category (lowest first), then the id.
+    position = models.IntegerField(default=0)
     disabled_reason = models.CharField(max_length=255, blank=True)
     routing_policy = models.CharField(
         max_length=16,
@@ -145,7 +148,7 @@ class Service(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["category__sort_order", "category__name", "id"]
+        ordering = ["category__sort_order", "category__name", "position", "id"]
         permissions = [
             ("approve_price", "Can approve or reject held price changes"),
             ("reprice_service", "Can recompute service prices"),
@@ -330,3 +333,85 @@ class QualityCursor(models.Model):
 
     def __str__(self) -> str:
         return f"quality cursor at {self.at}"
+class CustomRate(models.Model):
+    """One customer's own price for one service: a rate per 1000, or a markup over the cost.
+
+    It takes precedence over the customer's discount; a rate that has fallen below the
+    service's cost is not applied (the customer pays the usual price) until staff change it.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="custom_rates")
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="custom_rates")
+    rate = models.DecimalField(
+        _("rate per 1000"),
+        max_digits=18,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text=_("The customer's price per the service's unit. Leave empty to use a markup."),
+    )
+    markup_percent = models.DecimalField(
+        _("markup over cost (%)"),
+        max_digits=8,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_("The customer's markup over the service's cost, instead of a rate."),
+    )
+    note = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+        ordering = ["user_id", "service_id"]
+        verbose_name = _("custom rate")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "service"], name="custom_rate_one_per_service"),
+            models.CheckConstraint(
+                condition=(models.Q(rate__isnull=False) & models.Q(markup_percent__isnull=True))
+                | (models.Q(rate__isnull=True) & models.Q(markup_percent__isnull=False)),
+                name="custom_rate_rate_or_markup",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(rate__gt=0) | models.Q(rate__isnull=True), name="custom_rate_positive"
+            ),
+        ]
+
+        what = f"{self.rate}" if self.rate is not None else f"cost + {self.markup_percent}%"
+        return f"{self.user_id} · service {self.service_id}: {what}"
+
+
+class TextChange(models.Model):
+    """An upstream service's name or description changed at a sync: staff decide whether the
+    public text of the service sold through it follows."""
+
+    class Field(models.TextChoices):
+        NAME = "name", _("Name")
+        DESCRIPTION = "description", _("Description")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("To review")
+        ACCEPTED = "accepted", _("Accepted")
+        DISMISSED = "dismissed", _("Dismissed")
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="text_changes")
+    upstream = models.ForeignKey(UpstreamService, on_delete=models.CASCADE, related_name="text_changes")
+    field = models.CharField(max_length=16, choices=Field.choices)
+    old_text = models.TextField(blank=True)
+    new_text = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+        ordering = ["-id"]
+        verbose_name = _("upstream text change")
+        permissions = [("review_textchange", "Can accept or dismiss upstream text changes")]
+        indexes = [models.Index(fields=["status", "id"], name="textchange_status_id")]
+
+        return f"{self.get_field_display()} of service {self.service_id}"

@@ -29,7 +29,27 @@ def selling_price(*, cost: Decimal, markup_percent: Decimal, fixed_price: Decima
     return max(rate(cost * (HUNDRED + markup_percent) / HUNDRED), Decimal("0"))
 
 
-def price_for_customer(*, price: Decimal, discount_percent: Decimal) -> Decimal:
+def price_for_customer(
+    *,
+    price: Decimal,
+    discount_percent: Decimal,
+    cost: Decimal | None = None,
+    custom_rate: Decimal | None = None,
+    custom_markup: Decimal | None = None,
+) -> Decimal:
+    """What one customer pays per 1000: their own rate (or markup over the cost) for this
+    service when staff set one, else the price less their discount.
+
+    A custom rate below the cost is never sold: the usual price applies instead (staff are
+    refused such a rate when they set it; this covers a cost that rose since).
+    """
+    custom: Decimal | None = None
+    if custom_rate is not None:
+        custom = rate(custom_rate)
+    elif custom_markup is not None and cost is not None:
+        custom = rate(cost * (HUNDRED + custom_markup) / HUNDRED)
+    if custom is not None and custom > 0 and (cost is None or custom >= cost):
+        return custom
     return rate(price * (HUNDRED - discount_percent) / HUNDRED)
 
 

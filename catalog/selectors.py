@@ -7,14 +7,36 @@ from django.db.models import Prefetch, QuerySet
 from accounts.models import User
 from kernel.db import first_or_none
 
-from .models import Category, Route, Service
+from .models import Category, CustomRate, Route, Service
 from .pricing import price_for_customer
 
 
-def service_price_for_user(*, service: Service, user: User | None) -> Decimal:
-    """Price per 1000 this customer pays (their discount applied)."""
-    discount = user.discount_percent if user is not None and user.is_authenticated else Decimal("0")
-    return price_for_customer(price=service.price, discount_percent=discount)
+def custom_rates_for_user(*, user: User | None) -> dict[int, CustomRate]:
+    """This customer's own rates by service id (one query; none for a visitor)."""
+    if user is None or not user.is_authenticated:
+        return {}
+    return {r.service_id: r for r in CustomRate.objects.filter(user=user)}
+
+
+def service_price_for_user(
+    *, service: Service, user: User | None, custom_rates: dict[int, CustomRate] | None = None
+) -> Decimal:
+    """Price per 1000 this customer pays: their custom rate for the service, else the price
+    with their discount (catalog.pricing.price_for_customer). Pass `custom_rates`
+    (custom_rates_for_user) when pricing many services; without it one row is looked up."""
+    if user is None or not user.is_authenticated:
+        return price_for_customer(price=service.price, discount_percent=Decimal("0"))
+    if custom_rates is None:
+        custom = CustomRate.objects.filter(user=user, service=service).first()
+    else:
+        custom = custom_rates.get(service.pk)
+    return price_for_customer(
+        price=service.price,
+        discount_percent=user.discount_percent,
+        cost=service.cost,
+        custom_rate=custom.rate if custom else None,
+        custom_markup=custom.markup_percent if custom else None,
+    )
 
 
 def service_list_for_sale() -> QuerySet[Service]:

@@ -17,6 +17,7 @@ from providers.services import provider_client
 
 from .models import Category, PanelSettings, PriceChange, Route, Service
 from .pricing import cost_per_1000, decide_price_change, effective_markup
+from .text_changes import text_changes_record
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ def upstream_services_mirror(*, provider: Provider, services: Iterable[ServiceIn
     existing = {u.external_id: u for u in UpstreamService.objects.filter(provider=provider)}
     to_create: list[UpstreamService] = []
     to_update: list[UpstreamService] = []
+    texts_before: dict[int, dict[str, str]] = {}
     for external_id, info in seen.items():
         values = _upstream_values(info)
         row = existing.get(external_id)
@@ -104,6 +106,7 @@ def upstream_services_mirror(*, provider: Provider, services: Iterable[ServiceIn
             continue
         changed = row.is_removed or any(getattr(row, name) != value for name, value in values.items())
         if changed:
+            texts_before[row.pk] = {"name": row.name, "description": row.description}
             for name, value in values.items():
                 setattr(row, name, value)
             row.is_removed = False
@@ -117,6 +120,7 @@ def upstream_services_mirror(*, provider: Provider, services: Iterable[ServiceIn
     with transaction.atomic():
         UpstreamService.objects.bulk_create(to_create, batch_size=BATCH)
         bulk_update_fast(to_update, [*_MIRRORED, "is_removed", "last_seen_at"], batch_size=BATCH)
+        text_changes_record(before=texts_before, rows=to_update)
         for start in range(0, len(removed_ids), BATCH):
             chunk = removed_ids[start : start + BATCH]
             UpstreamService.objects.filter(pk__in=chunk).update(is_removed=True)

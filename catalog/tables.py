@@ -7,8 +7,10 @@ import django_tables2 as tables
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from .models import Service
-from .pricing import price_for_customer
+from accounts.models import User
+
+from .models import CustomRate, Service
+from .selectors import service_price_for_user
 
 
 class ServiceTable(tables.Table):
@@ -38,14 +40,17 @@ class ServiceTable(tables.Table):
             "description",
         )
         attrs = {"class": "table table-sm table-striped align-middle", "id": "services-table"}
-        order_by = ("category", "id")
+        # No default sort: the queryset's order is staff's (category order, then position).
 
-    def __init__(self, *args: Any, discount_percent: Decimal = Decimal("0"), **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, user: User | None = None, custom_rates: dict[int, CustomRate] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
-        self.discount_percent = discount_percent
+        self.user = user
+        self.custom_rates = custom_rates or {}
 
     def render_price(self, value: Decimal, record: Service) -> str:
-        price = price_for_customer(price=value, discount_percent=self.discount_percent).normalize()
+        price = service_price_for_user(service=record, user=self.user, custom_rates=self.custom_rates).normalize()
         return format_html('{} <small class="text-body-secondary">{}</small>', f"{price:f}", record.billing_label)
 
     def render_badges(self, record: Service) -> str:

@@ -145,6 +145,8 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["user", "-id"], name="order_user_id"),
             models.Index(fields=["state", "created_at"], name="order_state_created"),
+            # The dashboard's margin alerts: a handful of rows among millions.
+            models.Index(fields=["id"], condition=Q(margin_flag=True), name="order_margin_flagged"),
             models.Index(fields=["provider", "status", "last_checked_at"], name="order_provider_status_checked"),
             # The duplicate-link guard looks among a customer's active orders only (a link of
             # 2000 multibyte characters would not fit a btree entry, so it is not indexed).

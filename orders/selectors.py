@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from catalog.models import QualityFigures
 from catalog.quality import is_measured, min_sample, quality_of
-from catalog.selectors import service_list_for_sale, service_price_for_user
+from catalog.selectors import custom_rates_for_user, service_list_for_sale, service_price_for_user
 from kernel import protocol
 from kernel.db import first_or_none
 from kernel.numbers import int_or_none
@@ -129,8 +129,9 @@ def services_for_order_page(*, user: User) -> list[dict[str, Any]]:
     The rate is this customer's; it is shown and previewed only: order_place prices again.
     """
     result = []
+    custom_rates = custom_rates_for_user(user=user)
     services = service_list_for_sale().select_related("quality")
-    for service in services.order_by("category__sort_order", "category__name", "name", "id"):
+    for service in services.order_by("category__sort_order", "category__name", "position", "id"):
         stype = protocol.SERVICE_TYPES_BY_NAME.get(service.type)
         if stype is None:
             continue
@@ -140,7 +141,7 @@ def services_for_order_page(*, user: User) -> list[dict[str, Any]]:
                 "name": service.name,
                 "category": service.category.name,
                 "type": stype.name,
-                "rate": str(service_price_for_user(service=service, user=user)),
+                "rate": str(service_price_for_user(service=service, user=user, custom_rates=custom_rates)),
                 "min": service.min_quantity,
                 "max": service.max_quantity,
                 "description": service.description,

@@ -18,9 +18,10 @@ from django.db.models import Case, Count, DecimalField, F, Min, OuterRef, Q, Sub
 from django.db.models.functions import Coalesce, TruncDate
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from catalog.models import Service
-from orders.models import Order, State, Status
+from orders.models import CancelRequest, Order, Refill, RequestState, State, Status
 from providers.models import Provider
 from support.selectors import ticket_count_waiting, ticket_list_waiting
 from wallets.models import Entry, Payment, Wallet
@@ -37,6 +38,8 @@ class AttentionItem:
     count: int
     admin_url: str  # an admin changelist path, filtered; "" when the admin has no such page
     rows: list[str] = field(default_factory=list)  # a few examples, plain text (escaped by the template)
+    # Pending manual transfers, shown whole with their approve/reject buttons.
+    payments: list[Payment] = field(default_factory=list)
 
 
 @dataclass
@@ -70,11 +73,19 @@ def _admin_url(name: str, query: str = "") -> str:
         return ""
 
 
+TRANSFERS_SHOWN = 10
+
+
 def dashboard_attention(*, now: dt.datetime | None = None) -> list[AttentionItem]:
-    """Counts (and a few examples) of everything waiting for a person."""
+    """Counts (and a few examples) of everything waiting for a person: two queries an item at
+    most (a count and a few rows), whatever the number of rows waiting."""
     now = now or timezone.now()
     recent = now - dt.timedelta(days=RECENT_DAYS)
+    transfers = Payment.objects.filter(gateway="manual", status=Payment.Status.PENDING)
     unknown = Order.objects.filter(state=State.UNKNOWN)
+    unknown_refills = Refill.objects.filter(state=RequestState.UNKNOWN)
+    unknown_cancels = CancelRequest.objects.filter(state=RequestState.UNKNOWN)
+    margin = Order.objects.filter(margin_flag=True)
     rejected = Order.objects.filter(state=State.REJECTED, created_at__gte=recent)
     held = Service.objects.filter(held_price__isnull=False)
     failed = Payment.objects.filter(status=Payment.Status.FAILED, created_at__gte=recent)
@@ -92,36 +103,69 @@ def dashboard_attention(*, now: dt.datetime | None = None) -> list[AttentionItem
 
     return [
         AttentionItem(
+            "transfers",
+            _("Manual transfers waiting for review"),
+            transfers.count(),
+            _admin_url("admin:wallets_payment_changelist", "gateway__exact=manual&status__exact=pending"),
+            payments=list(transfers.select_related("user").order_by("id")[:TRANSFERS_SHOWN]),
+        ),
+        AttentionItem(
             "unknown",
-            "Orders with an unknown outcome (may have reached the provider)",
+            _("Orders with an unknown outcome (may have reached the provider)"),
             unknown.count(),
             _admin_url("admin:orders_order_changelist", "state__exact=unknown"),
             examples(unknown.order_by("created_at"), lambda o: f"#{o.pk} · {o.charge} · {o.created_at:%Y-%m-%d %H:%M}"),
         ),
         AttentionItem(
+            "unknown_refills",
+            _("Refill requests with an unknown outcome"),
+            unknown_refills.count(),
+            _admin_url("admin:orders_refill_changelist", "state__exact=unknown"),
+            examples(unknown_refills.order_by("id"), lambda r: f"#{r.pk} · order #{r.order_id}"),
+        ),
+        AttentionItem(
+            "unknown_cancels",
+            _("Cancel requests with an unknown outcome"),
+            unknown_cancels.count(),
+            _admin_url("admin:orders_cancelrequest_changelist", "state__exact=unknown"),
+            examples(unknown_cancels.order_by("id"), lambda r: f"#{r.pk} · order #{r.order_id}"),
+        ),
+        AttentionItem(
+            "margin",
+            _("Orders the provider charged more for than expected"),
+            margin.count(),
+            _admin_url("admin:orders_order_changelist", "margin_flag__exact=1"),
+            examples(
+                margin.order_by("-id"),
+                lambda o: (
+                    f"#{o.pk} · {_('cost')} {o.cost} · {_('charged')} {o.provider_charge} · {_('paid')} {o.charge}"
+                ),
+            ),
+        ),
+        AttentionItem(
             "rejected",
-            f"Orders rejected by every route (last {RECENT_DAYS} days)",
+            _("Orders rejected by every route (last %(days)s days)") % {"days": RECENT_DAYS},
             rejected.count(),
             _admin_url("admin:orders_order_changelist", "state__exact=rejected"),
             examples(rejected.order_by("-created_at"), lambda o: f"#{o.pk} · {o.customer_note or 'rejected'}"),
         ),
         AttentionItem(
             "held_prices",
-            "Price changes held for approval",
+            _("Price changes held for approval"),
             held.count(),
             _admin_url("admin:catalog_service_changelist", "held_price__isnull=False"),
             examples(held.order_by("id"), lambda s: f"#{s.pk} {s.name}: {s.price} → {s.held_price}"),
         ),
         AttentionItem(
             "failed_payments",
-            f"Failed payments (last {RECENT_DAYS} days)",
+            _("Failed payments (last %(days)s days)") % {"days": RECENT_DAYS},
             failed.count(),
             _admin_url("admin:wallets_payment_changelist", "status__exact=failed"),
             examples(failed.order_by("-id"), lambda p: f"#{p.pk} · {p.amount} {p.currency} · {p.note or p.gateway}"),
         ),
         AttentionItem(
             "owing",
-            "Customers owing money (a payment taken back after it was spent; their orders wait)",
+            _("Customers owing money (a payment taken back after it was spent; their orders wait)"),
             owing.count(),
             _admin_url("admin:wallets_wallet_changelist", "owes=yes"),
             examples(
@@ -131,23 +175,23 @@ def dashboard_attention(*, now: dt.datetime | None = None) -> list[AttentionItem
         ),
         AttentionItem(
             "tickets",
-            "Tickets waiting for an answer",
+            _("Tickets waiting for an answer"),
             ticket_count_waiting(),
             _admin_url("admin:support_ticket_changelist", "status__exact=open"),
             [f"#{t.pk} {t.subject} ({t.user})" for t in ticket_list_waiting(limit=5)],
         ),
         AttentionItem(
             "providers_paused",
-            "Providers paused",
+            _("Providers paused"),
             len(paused),
-            _admin_url("admin:providers_provider_changelist"),
+            _admin_url("admin:providers_provider_changelist", "attention=paused"),
             [f"{p.name}: {p.paused_reason}" for p in paused[:5]],
         ),
         AttentionItem(
             "providers_low",
-            "Providers low on balance",
+            _("Providers low on balance"),
             len(low),
-            _admin_url("admin:providers_provider_changelist"),
+            _admin_url("admin:providers_provider_changelist", "attention=low"),
             [f"{p.name}: {p.balance} {p.balance_currency} (alert below {p.low_balance_alert})" for p in low[:5]],
         ),
     ]

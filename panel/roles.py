@@ -46,6 +46,7 @@ ROLES: dict[str, tuple[str, ...]] = {
         "content.add_newspost",
         "content.change_newspost",
         "content.delete_newspost",
+        "accounts.impersonate_user",
     ),
     # What is sold: providers, services, categories, routes, prices, imports.
     "Catalogue": ("providers.*", "catalog.*"),

@@ -3,8 +3,9 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from .client import ProviderError
 from .models import Provider, ProviderCall, UpstreamService
@@ -39,6 +40,23 @@ class ProviderForm(forms.ModelForm):
         return key
 
 
+class AttentionFilter(admin.SimpleListFilter):
+    """The staff dashboard's links: enabled providers paused, or below their balance alert."""
+
+    title = _("needs attention")
+    parameter_name = "attention"
+
+    def lookups(self, request: HttpRequest, model_admin: object) -> list[tuple[str, str]]:
+        return [("paused", str(_("paused"))), ("low", str(_("low on balance")))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Provider]) -> QuerySet[Provider]:
+        if self.value() == "paused":
+            return queryset.filter(is_enabled=True).exclude(paused_reason="")
+        if self.value() == "low":
+            return queryset.filter(Q(is_enabled=True, paused_reason="") & Q(balance__lt=F("low_balance_alert")))
+        return queryset
+
+
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):
     form = ProviderForm
@@ -52,7 +70,7 @@ class ProviderAdmin(admin.ModelAdmin):
         "balance_checked_at",
         "last_synced_at",
     )
-    list_filter = ("is_enabled",)
+    list_filter = ("is_enabled", AttentionFilter)
     search_fields = ("name", "api_url")
     readonly_fields = (
         "masked_key",

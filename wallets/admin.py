@@ -13,6 +13,8 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from kernel.db import EstimatedCountPaginator
 
@@ -161,6 +163,45 @@ class PaymentAdmin(ReadOnlyAdmin):
 
     def has_review_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("wallets.review_payment")
+
+    def get_urls(self) -> list[URLPattern]:
+        extra = [
+            path(
+                "<int:payment_id>/review/",
+                self.admin_site.admin_view(require_POST(self.review_view)),
+                name="wallets_payment_review",
+            )
+        ]
+        return extra + super().get_urls()  # type: ignore[operator]
+
+    def review_view(self, request: HttpRequest, payment_id: int) -> HttpResponse:
+        """One manual transfer approved or rejected from the staff dashboard, through the same
+        services as the bulk actions; a rejection keeps the reason given."""
+        if not self.has_review_permission(request):
+            raise PermissionDenied
+        decision = request.POST.get("decision")
+        reason = (request.POST.get("reason") or "").strip()[:200]
+        try:
+            if decision == "approve":
+                payment = services.payment_approve(payment_id=payment_id, actor=request.user)  # type: ignore[arg-type]
+                self.message_user(
+                    request, _("#%(id)s: %(status)s.") % {"id": payment_id, "status": payment.get_status_display()}
+                )
+            elif decision == "reject":
+                if not reason:
+                    self.message_user(
+                        request, _("#%(id)s: say why it is rejected.") % {"id": payment_id}, messages.ERROR
+                    )
+                else:
+                    services.payment_reject(payment_id=payment_id, actor=request.user, reason=reason)  # type: ignore[arg-type]
+                    self.message_user(request, _("#%(id)s: rejected.") % {"id": payment_id})
+            else:
+                return HttpResponse(status=400)
+        except Payment.DoesNotExist:
+            self.message_user(request, _("#%(id)s: no such payment.") % {"id": payment_id}, messages.ERROR)
+        except services.WalletError as exc:
+            self.message_user(request, f"#{payment_id}: {exc}", messages.ERROR)
+        return redirect("admin:index")
 
     @admin.action(description="Approve selected manual payments (credits the customer)", permissions=["review"])
     def approve_selected(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:

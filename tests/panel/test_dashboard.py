@@ -76,9 +76,15 @@ def test_attention_lists_what_needs_a_person(customer: Any) -> None:
     ProviderFactory(name="rich one", balance=D("300"), low_balance_alert=D("10"))
     ProviderFactory(name="disabled", is_enabled=False, paused_reason="x")
     support_services.ticket_open(user=customer, subject="Help", kind="other", body="x")
+    Payment.objects.create(user=customer, gateway="manual", amount=D("120"), currency="USD", status="pending")
+    make_order(customer, state="sent", margin_flag=True)
     counts = {item.key: item.count for item in dashboard.dashboard_attention()}
     assert counts == {
+        "transfers": 1,
         "unknown": 1,
+        "unknown_refills": 0,
+        "unknown_cancels": 0,
+        "margin": 1,
         "rejected": 1,
         "held_prices": 1,
         "failed_payments": 1,
