@@ -366,6 +366,7 @@ class CustomRate(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
         ordering = ["user_id", "service_id"]
         verbose_name = _("custom rate")
         constraints = [
@@ -380,6 +381,7 @@ class CustomRate(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
         what = f"{self.rate}" if self.rate is not None else f"cost + {self.markup_percent}%"
         return f"{self.user_id} · service {self.service_id}: {what}"
 
@@ -409,9 +411,11 @@ class TextChange(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
         ordering = ["-id"]
         verbose_name = _("upstream text change")
         permissions = [("review_textchange", "Can accept or dismiss upstream text changes")]
         indexes = [models.Index(fields=["status", "id"], name="textchange_status_id")]
 
+    def __str__(self) -> str:
         return f"{self.get_field_display()} of service {self.service_id}"
