@@ -11,7 +11,18 @@ from collections.abc import Iterable
 from typing import Any
 
 # Apps whose permissions the roles hand out.
-PANEL_APPS = ("accounts", "providers", "catalog", "wallets", "orders", "support", "account", "mfa", "auth")
+PANEL_APPS = (
+    "accounts",
+    "providers",
+    "catalog",
+    "wallets",
+    "webhooks",
+    "orders",
+    "support",
+    "account",
+    "mfa",
+    "auth",
+)
 
 # role -> permissions beyond viewing, as "app_label.codename"; "app_label.*" is every
 # permission of that app.
@@ -27,6 +38,7 @@ ROLES: dict[str, tuple[str, ...]] = {
         "support.add_message",
         "orders.resend_order",
         "orders.complete_order",
+        "webhooks.replay_event",
         "account.change_emailaddress",
     ),
     # What is sold: providers, services, categories, routes, prices, imports.

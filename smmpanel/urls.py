@@ -13,5 +13,6 @@ urlpatterns = [
     path("wallet/", include("wallets.urls")),
     path("orders/", include("orders.urls")),
     path("api/", include("api.urls")),
+    path("webhooks/", include("webhooks.urls")),
     path("tickets/", include("support.urls")),
 ]

@@ -28,7 +28,7 @@ LAYERS = [
     {"accounts"},
     {"providers"},
     {"catalog"},
-    {"wallets"},
+    {"wallets", "webhooks"},
     {"orders"},
     {"support", "api"},
     {"panel"},
