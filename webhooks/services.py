@@ -244,10 +244,17 @@ def event_deliver(*, event_pk: int) -> str:
     skipped (not pending, not due, held by another worker, or waiting for an earlier event)."""
     now = timezone.now()
     lease = timedelta(seconds=settings.WEBHOOKS_CONNECT_TIMEOUT + settings.WEBHOOKS_READ_TIMEOUT + 60)
-    claimed = (
-        Event.objects.filter(pk=event_pk, state=EventState.PENDING, next_attempt_at__lte=now, endpoint__is_enabled=True)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+    ready = (
+        Event.objects.filter(pk=event_pk, state=EventState.PENDING, endpoint__is_enabled=True)
         .exclude(_earlier_pending())
+        .exists()
+    )
+    # The claim names only the row's own columns: PostgreSQL re-checks them against the row a
+    # concurrent claim just wrote (a join or subquery here would be read from the old snapshot,
+    # and both workers would win).
+    claimed = ready and (
+        Event.objects.filter(pk=event_pk, state=EventState.PENDING, next_attempt_at__lte=now)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .update(lease_until=now + lease, attempts=F("attempts") + 1)
     )
     if not claimed:

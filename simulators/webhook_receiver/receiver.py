@@ -136,7 +136,7 @@ class WebhookReceiver:
     def accepted(self) -> list[Json]:
         """Deliveries answered 2xx, in arrival order."""
         with self.lock:
-            return [d for d in self.deliveries if 200 <= d["status"] < 300 and not d["hung"]]
+            return [d for d in self.deliveries if 200 <= d["status"] < 300]
 
     def control(self, command: Json) -> Json:
         action = command.get("action")
