@@ -42,13 +42,28 @@ from tests.factories import ProviderFactory, RouteFactory, ServiceFactory, Upstr
 from tests.wallets.factories import BonusTierFactory, PaymentFactory, fund
 from wallets.models import Affiliate, Entry, GatewaySetting, Payment
 from wallets.selectors import wallet_balance
+from webhooks.models import Delivery
+from webhooks.models import Event as WebhookEvent
+from webhooks.services import ORDER_UPDATED, NewEvent, endpoint_save, webhook_events_record
 
 pytestmark = pytest.mark.django_db
 D = Decimal
 LINK = "https://instagram.com/p/permissions"
 
 # Everything the admin can reach: the snapshot compares every row of these apps.
-SNAPSHOT_APPS = {"admin", "auth", "account", "mfa", "accounts", "providers", "catalog", "wallets", "orders", "support"}
+SNAPSHOT_APPS = {
+    "admin",
+    "auth",
+    "account",
+    "mfa",
+    "accounts",
+    "providers",
+    "catalog",
+    "wallets",
+    "webhooks",
+    "orders",
+    "support",
+}
 
 
 def _superuser_request() -> Any:
@@ -97,6 +112,7 @@ def _admin_without_mfa_and_loopback_providers(settings: Any) -> None:
     # The MFA guard would redirect every admin request and make a refusal look like a pass.
     settings.STAFF_REQUIRE_MFA = False
     settings.PROVIDERS_ALLOW_PRIVATE_URLS = True  # the simulator listens on 127.0.0.1
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = True
 
 
 @pytest.fixture
@@ -148,6 +164,13 @@ def world(db: Any, simulator: Simulator, customer: User) -> dict[str, Any]:
     GatewaySetting.objects.create(code="manual", display_name="Bank transfer")
     ticket_open(user=customer, subject="Where is my order?", kind="other", body="It has not started.")
     UserFactory(username="blocked", is_active=False, blocked_reason="chargebacks")
+    endpoint_save(user=customer, url="http://127.0.0.1:9/hook")
+    webhook_events_record(
+        events=[NewEvent(user_id=customer.pk, type=ORDER_UPDATED, order_ref=sent.pk, data={"order": sent.pk})]
+    )
+    event = WebhookEvent.objects.get()
+    WebhookEvent.objects.filter(pk=event.pk).update(state="failed")
+    Delivery.objects.create(event=event, endpoint=event.endpoint, attempt=1, url="http://127.0.0.1:9/hook", error="x")
     return {"provider": provider, "service": service, "queued": queued, "unknown": unknown, "sent": sent}
 
 

@@ -45,6 +45,7 @@ ROLE_ACTIONS: dict[str, set[str]] = {
         "orders.Order.mark_completed",
         "support.Ticket.close_selected",
         "account.EmailAddress.make_verified",
+        "webhooks.Event.replay",
     },
     "Catalogue": {
         "catalog.Category.delete_selected",
