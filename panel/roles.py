@@ -21,6 +21,7 @@ PANEL_APPS = (
     "orders",
     "support",
     "content",
+    "webhooks",
     "account",
     "mfa",
     "auth",
@@ -41,6 +42,7 @@ ROLES: dict[str, tuple[str, ...]] = {
         "support.add_message",
         "orders.resend_order",
         "orders.complete_order",
+        "webhooks.replay_event",
         "account.change_emailaddress",
         # News and announcements (the pages' texts stay the Owner's).
         "content.add_newspost",

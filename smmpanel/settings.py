@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "providers",
     "catalog",
     "wallets",
+    "webhooks",
     "orders",
     "api",
     "support",
@@ -418,6 +419,44 @@ QUALITY_MIN_SAMPLE = env.int("QUALITY_MIN_SAMPLE", default=10)
 if QUALITY_WINDOW_DAYS <= 0 or QUALITY_MIN_SAMPLE <= 0:
     raise ImproperlyConfigured("QUALITY_WINDOW_DAYS and QUALITY_MIN_SAMPLE must be positive.")
 CELERY_BEAT_SCHEDULE["catalog-quality-refresh"] = {"task": "catalog.tasks.quality_refresh_task", "schedule": 60.0}
+# --- Webhooks to customers (webhooks/): Standard Webhooks signatures, retried with backoff ----
+# Receiver URLs on loopback/private networks are refused unless this is on (development:
+# the receiver simulator listens on 127.0.0.1).
+WEBHOOKS_ALLOW_PRIVATE_URLS = env.bool("WEBHOOKS_ALLOW_PRIVATE_URLS", default=DEBUG)
+# Signing secrets are stored encrypted with a key derived from this (else from SECRET_KEY).
+WEBHOOKS_SECRET_KEY = env.str("WEBHOOKS_SECRET_KEY", default="")
+WEBHOOKS_CONNECT_TIMEOUT = env.float("WEBHOOKS_CONNECT_TIMEOUT", default=5.0)
+WEBHOOKS_READ_TIMEOUT = env.float("WEBHOOKS_READ_TIMEOUT", default=10.0)
+WEBHOOKS_MAX_RESPONSE_BYTES = env.int("WEBHOOKS_MAX_RESPONSE_BYTES", default=64 * 1024)
+# Retry after base × 2^(attempt-1) seconds (capped, with jitter) until this many hours after the event.
+WEBHOOKS_RETRY_BASE_SECONDS = env.float("WEBHOOKS_RETRY_BASE_SECONDS", default=30.0)
+WEBHOOKS_RETRY_MAX_SECONDS = env.float("WEBHOOKS_RETRY_MAX_SECONDS", default=3600.0)
+WEBHOOKS_GIVE_UP_HOURS = env.float("WEBHOOKS_GIVE_UP_HOURS", default=25.0)
+WEBHOOKS_COUNTDOWN_MAX_SECONDS = env.float("WEBHOOKS_COUNTDOWN_MAX_SECONDS", default=300.0)
+WEBHOOKS_ROTATION_OVERLAP_HOURS = env.float("WEBHOOKS_ROTATION_OVERLAP_HOURS", default=24.0)
+WEBHOOKS_AUTO_DISABLE = env.bool("WEBHOOKS_AUTO_DISABLE", default=True)
+WEBHOOKS_SWEEP_BATCH = env.int("WEBHOOKS_SWEEP_BATCH", default=500)
+WEBHOOKS_REPLAY_RATE = env.str("WEBHOOKS_REPLAY_RATE", default="10/m")
+# Optional dedicated queue for deliveries, so a slow receiver never holds order workers.
+WEBHOOKS_QUEUE = env.str("WEBHOOKS_QUEUE", default="")
+for _name, _value in (
+    ("WEBHOOKS_CONNECT_TIMEOUT", WEBHOOKS_CONNECT_TIMEOUT),
+    ("WEBHOOKS_READ_TIMEOUT", WEBHOOKS_READ_TIMEOUT),
+    ("WEBHOOKS_MAX_RESPONSE_BYTES", WEBHOOKS_MAX_RESPONSE_BYTES),
+    ("WEBHOOKS_RETRY_BASE_SECONDS", WEBHOOKS_RETRY_BASE_SECONDS),
+    ("WEBHOOKS_RETRY_MAX_SECONDS", WEBHOOKS_RETRY_MAX_SECONDS),
+    ("WEBHOOKS_SWEEP_BATCH", WEBHOOKS_SWEEP_BATCH),
+):
+    if _value <= 0:
+        raise ImproperlyConfigured(f"{_name} must be positive.")
+if WEBHOOKS_GIVE_UP_HOURS < 24:
+    raise ImproperlyConfigured("WEBHOOKS_GIVE_UP_HOURS must be at least 24: customers are promised a day of retries.")
+if WEBHOOKS_CONNECT_TIMEOUT + WEBHOOKS_READ_TIMEOUT > 80:
+    raise ImproperlyConfigured("WEBHOOKS_CONNECT_TIMEOUT + WEBHOOKS_READ_TIMEOUT must stay under 80 seconds.")
+if WEBHOOKS_QUEUE:
+    for _task in ("webhooks.tasks.webhook_deliver_task", "webhooks.tasks.webhook_replay_task"):
+        CELERY_TASK_ROUTES[_task] = {"queue": WEBHOOKS_QUEUE}
+CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {"task": "webhooks.tasks.webhooks_sweep_task", "schedule": 60.0}
 
 # --- Our own API v2 ---------------------------------------------------------------------
 API_RATE_LIMIT_PER_KEY = env.str("API_RATE_LIMIT_PER_KEY", default="1200/m")

@@ -14,6 +14,7 @@ urlpatterns = [
     path("wallet/", include("wallets.urls")),
     path("orders/", include("orders.urls")),
     path("api/", include("api.urls")),
+    path("webhooks/", include("webhooks.urls")),
     path("tickets/", include("support.urls")),
     path("site/", include("siteconf.urls")),
     path("", include("content.urls")),

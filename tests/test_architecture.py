@@ -32,7 +32,7 @@ LAYERS = [
     {"currencies"},
     {"providers"},
     {"catalog"},
-    {"wallets"},
+    {"wallets", "webhooks"},
     {"orders"},
     {"support", "api", "content"},
     {"panel"},

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 from ..selectors import cancel_refusal, refill_refusal
 from . import outbox
 from .base import OrderError, RequestOutcome, _setting
+from .hooks import refill_change_record
 from .staff import provider_ids_match
 from .submission import _retry_delay
 from .transitions import order_transition
@@ -64,7 +65,14 @@ def _request_move(obj: UpstreamRequest, *, old: str, new: str, **changes: Any) -
     if new not in REQUEST_STATE_TRANSITIONS[old]:
         raise ValueError(f"{obj}: {old} → {new} is not allowed")
     now = timezone.now()
-    updated = type(obj)._default_manager.filter(pk=obj.pk, state=old).update(state=new, updated_at=now, **changes)
+    announced = isinstance(obj, Refill) and "status" in changes and changes["status"] != obj.status
+    with transaction.atomic():
+        updated = type(obj)._default_manager.filter(pk=obj.pk, state=old).update(state=new, updated_at=now, **changes)
+        if updated == 1 and announced:
+            assert isinstance(obj, Refill)
+            refill_change_record(
+                refill_id=obj.pk, order_id=obj.order_id, user_id=obj.user_id, status=changes["status"]
+            )
     if updated == 1:
         obj.state = new
         for name, value in changes.items():
@@ -201,9 +209,10 @@ def refill_sync_chunk(*, provider_id: int, refill_ids: list[int]) -> dict[str, i
             status__in=(RefillStatus.PENDING, RefillStatus.IN_PROGRESS),
         )
         .exclude(provider_refill_id__isnull=True)
-        .values_list("id", "provider_refill_id")
+        .values_list("id", "provider_refill_id", "order_id", "user_id")
     )
-    rows = [(pk, str(rid)) for pk, rid in found]
+    rows = [(pk, str(rid)) for pk, rid, _order, _user in found]
+    owners = {pk: (order_id, user_id) for pk, _rid, order_id, user_id in found}
     if not rows:
         return counts
     try:
@@ -221,7 +230,11 @@ def refill_sync_chunk(*, provider_id: int, refill_ids: list[int]) -> dict[str, i
             counts["flagged"] += 1
             continue
         # Terminal refill statuses never regress: the filter above is the guard.
-        changed = active.exclude(status=reply).update(status=reply, last_checked_at=now, updated_at=now, note="")
+        with transaction.atomic():
+            changed = active.exclude(status=reply).update(status=reply, last_checked_at=now, updated_at=now, note="")
+            if changed:
+                order_id, user_id = owners[pk]
+                refill_change_record(refill_id=pk, order_id=order_id, user_id=user_id, status=reply)
         counts["changed" if changed else "checked"] += 1
         if changed and reply in REFILL_TERMINAL_STATUSES:
             _refill_measure(refill_id=pk, completed=reply == RefillStatus.COMPLETED)

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     pass
 from .. import queries
 from .base import SUBSCRIPTIONS, SyncOutcome, _setting
+from .hooks import order_changes_record
 from .parsing import order_amount
 from .transitions import order_transition
 
@@ -112,6 +113,9 @@ def order_sync_chunk(*, provider_id: int, order_ids: list[int]) -> dict[str, int
 
 SYNC_FIELDS = (
     "id",
+    "user_id",
+    "remains",
+    "start_count",
     "provider_order_id",
     "status",
     "state",
@@ -209,8 +213,23 @@ def _sync_quick_many(answered: list[tuple[Order, OrderStatus | ProviderError | N
             outcome[order.pk] = SyncOutcome.CHECKED
     if not rows:
         return {}
-    applied = queries.sync_unchanged_many(rows=rows, now=now)
+    with transaction.atomic():
+        applied = queries.sync_unchanged_many(rows=rows, now=now)
+        # Start counts and remains that moved: their webhook rows in the same transaction.
+        order_changes_record(
+            changes=[
+                (order, _kept_values(reply))
+                for order, reply in answered
+                if order.pk in applied and outcome.get(order.pk) == SyncOutcome.CHECKED and isinstance(reply, OrderStatus)
+            ]
+        )
     return {pk: result for pk, result in outcome.items() if pk in applied}
+
+
+def _kept_values(reply: OrderStatus) -> dict[str, Any]:
+    """The start count and remains a quick sync writes (it keeps the stored value for None)."""
+    changes = _sync_changes(reply, timezone.now())
+    return {name: changes[name] for name in ("start_count", "remains") if name in changes}
 
 
 def _sync_changes(reply: OrderStatus, now: datetime) -> dict[str, Any]:
@@ -282,7 +301,11 @@ def _sync_quick(*, order: Order, reply: OrderStatus | ProviderError | None) -> S
     assert isinstance(reply, OrderStatus)
     if reply.status != order.status:
         return None
-    return SyncOutcome.CHECKED if unchanged.update(**_sync_changes(reply, now)) else None
+    with transaction.atomic():
+        if not unchanged.update(**_sync_changes(reply, now)):
+            return None
+        order_changes_record(changes=[(order, _kept_values(reply))])
+    return SyncOutcome.CHECKED
 
 
 def _sync_one(*, order_id: int, reply: OrderStatus | ProviderError | None, provider: Provider) -> SyncOutcome:
@@ -305,6 +328,7 @@ def _sync_one(*, order_id: int, reply: OrderStatus | ProviderError | None, provi
         status = _outcome(order=order, reply=reply, changes=changes)
         if status == order.status:
             Order.objects.filter(pk=order.pk).update(**changes)
+            order_changes_record(changes=[(order, changes)])
             return SyncOutcome.CHECKED
         changes.pop("updated_at")
         order_transition(order=order, status=status, reason=f"provider reports {reply.raw_status}", changes=changes)

@@ -15,6 +15,7 @@ from kernel.money import money, refund_for_remains
 from wallets.services import wallet_credit
 
 from .. import queries
+from .hooks import order_changed_fields, order_changes_record
 from ..models import (
     STATE_TRANSITIONS,
     STATUS_TRANSITIONS,
@@ -83,7 +84,11 @@ def order_transition(
             created_at=now,
         )
     refunding = entering in (Status.PARTIAL, Status.CANCELED)
-    if not refunding and not measured and connection.vendor == "postgresql" and not connection.in_atomic_block:
+    # A change customers hear about (status, remains, start count) writes its webhook outbox
+    # row in the same transaction; a move of state alone (submission) stays one statement.
+    announced = bool(order_changed_fields(order=order, values=values))
+    one_statement = not (refunding or measured or announced)
+    if one_statement and connection.vendor == "postgresql" and not connection.in_atomic_block:
         # Nothing else has to share the transaction: the update and its event in one
         # statement, atomic on its own (submission moves every order twice this way).
         if not queries.transition_in_one_statement(order=order, values=values, event=event):
@@ -95,6 +100,8 @@ def order_transition(
                 return False
             if event is not None:
                 event.save(force_insert=True)
+            if announced:
+                order_changes_record(changes=[(order, values)])
             if entering in (Status.PARTIAL, Status.CANCELED):
                 _refund(order=order, status=entering, remains=values.get("remains", order.remains), actor=actor)
             if measured:

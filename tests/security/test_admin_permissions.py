@@ -46,6 +46,9 @@ from tests.factories import ProviderFactory, RouteFactory, ServiceFactory, Upstr
 from tests.wallets.factories import BonusTierFactory, PaymentFactory, fund
 from wallets.models import Affiliate, Entry, GatewaySetting, Payment
 from wallets.selectors import wallet_balance
+from webhooks.models import Delivery
+from webhooks.models import Event as WebhookEvent
+from webhooks.services import ORDER_UPDATED, NewEvent, endpoint_save, webhook_events_record
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -66,6 +69,7 @@ SNAPSHOT_APPS = {
     "orders",
     "support",
     "content",
+    "webhooks",
 }
 
 
@@ -115,6 +119,7 @@ def _admin_without_mfa_and_loopback_providers(settings: Any) -> None:
     # The MFA guard would redirect every admin request and make a refusal look like a pass.
     settings.STAFF_REQUIRE_MFA = False
     settings.PROVIDERS_ALLOW_PRIVATE_URLS = True  # the simulator listens on 127.0.0.1
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = True
 
 
 @pytest.fixture
@@ -180,6 +185,13 @@ def world(db: Any, simulator: Simulator, customer: User, request: Any, settings:
     site_settings_row()
     Page.objects.create(slug="terms", title="Terms", body="Be nice.")
     NewsPost.objects.create(title="Maintenance tonight", is_announcement=True)
+    endpoint_save(user=customer, url="http://127.0.0.1:9/hook")
+    webhook_events_record(
+        events=[NewEvent(user_id=customer.pk, type=ORDER_UPDATED, order_ref=sent.pk, data={"order": sent.pk})]
+    )
+    event = WebhookEvent.objects.get()
+    WebhookEvent.objects.filter(pk=event.pk).update(state="failed")
+    Delivery.objects.create(event=event, endpoint=event.endpoint, attempt=1, url="http://127.0.0.1:9/hook", error="x")
     return {"provider": provider, "service": service, "queued": queued, "unknown": unknown, "sent": sent}
 
 

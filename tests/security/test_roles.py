@@ -50,6 +50,7 @@ ROLE_ACTIONS: dict[str, set[str]] = {
         "support.Ticket.close_selected",
         "account.EmailAddress.make_verified",
         "content.NewsPost.delete_selected",
+        "webhooks.Event.replay",
     },
     "Catalogue": {
         "catalog.Category.delete_selected",

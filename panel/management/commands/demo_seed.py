@@ -26,9 +26,13 @@ from currencies.services import currencies_seed_demo
 from providers.client import NotSent, ProviderError
 from providers.models import Provider, UpstreamService
 from wallets.services import wallet_credit
+from webhooks.models import Endpoint
+from webhooks.services import WebhookError, endpoint_save
 
 DEMO_PROVIDER = "Demo provider (simulator)"
 DEMO_FUNDS = Decimal("100.00000")
+# The local webhook receiver `make run` starts (simulators/webhook_receiver, Procfile).
+DEMO_WEBHOOK_URL = "http://127.0.0.1:8913/hook"
 CREDENTIALS = Path(settings.VAR_DIR) / "demo_credentials.json"
 
 
@@ -66,6 +70,7 @@ class Command(BaseCommand):
         ):
             raw_key = api_key_issue(user=customer)
         creds["customer"]["api_key"] = raw_key
+        self._webhook(customer, creds)
         self._save_credentials(creds)
 
         out = {
@@ -85,6 +90,19 @@ class Command(BaseCommand):
             + f"  Customer API key: {raw_key}\n"
             + f"  Provider: {provider.name} at {provider.api_url}"
         )
+
+    def _webhook(self, customer: User, creds: dict[str, Any]) -> None:
+        """The demo customer's webhook endpoint at the local receiver, which reads the secret
+        from the credentials file to check signatures."""
+        if Endpoint.objects.filter(user=customer).exists() and creds.get("webhook_secret"):
+            return
+        Endpoint.objects.filter(user=customer).delete()
+        try:
+            secret = endpoint_save(user=customer, url=DEMO_WEBHOOK_URL)
+        except WebhookError as exc:  # production settings refuse a loopback receiver
+            self.stderr.write(f"No demo webhook endpoint: {exc.message}")
+            return
+        creds["webhook_secret"] = secret
 
     def _sync(self, provider: Provider, *, wait: float, quiet: bool) -> None:
         deadline = time.monotonic() + wait
