@@ -10,6 +10,9 @@ from django.db import models
 class User(AbstractUser):
     email = models.EmailField("e-mail address", unique=True)
     timezone = models.CharField(max_length=64, default="UTC")
+    # The language the customer chose (a code of settings.LANGUAGES); blank: the browser's.
+    # Kept on the account so that it follows them to every device at login.
+    language = models.CharField(max_length=16, blank=True, default="")
     # Per-customer discount on every price (reseller rates), in percent.
     discount_percent = models.DecimalField(
         max_digits=5,

@@ -14,4 +14,7 @@ urlpatterns = [
     path("orders/", include("orders.urls")),
     path("api/", include("api.urls")),
     path("tickets/", include("support.urls")),
+    # Django's set_language (POST `language`, `next`), wrapped to keep the choice on the account.
+    path("i18n/", include("accounts.language_urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
 ]
