@@ -5,6 +5,7 @@ from decimal import Decimal
 from django.contrib.auth.models import AbstractUser
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class User(AbstractUser):
@@ -45,7 +46,7 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     class RevokedReason(models.TextChoices):
-        PASSWORD_CHANGED = "password_changed", "your password was changed or reset"
+        PASSWORD_CHANGED = "password_changed", _("your password was changed or reset")
 
     # A key stopped by the panel rather than by its owner stays, so the API page can say why.
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from kernel import protocol
 from kernel.protocol import SERVICE_TYPES
@@ -156,11 +157,11 @@ class Route(models.Model):
 
 class PriceChange(models.Model):
     class Status(models.TextChoices):
-        APPLIED = "applied", "Applied"
-        HELD = "held", "Held for approval"
-        APPROVED = "approved", "Approved"
-        REJECTED = "rejected", "Rejected"
-        DISABLED = "disabled", "Service disabled"
+        APPLIED = "applied", _("Applied")
+        HELD = "held", _("Held for approval")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        DISABLED = "disabled", _("Service disabled")
 
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="price_changes")
     old_price = models.DecimalField(max_digits=18, decimal_places=6)
