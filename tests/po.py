@@ -163,3 +163,14 @@ PLACEHOLDER = re.compile(r"%\((\w+)\)[-#0 +]*\d*(?:\.\d+)?[sdifrxXeEgGc%]|%[sdif
 def placeholders(text: str) -> list[str]:
     """Python placeholders in a text: %(name)s, %s, {name} (sorted, with repeats)."""
     return sorted(match.group(0) for match in PLACEHOLDER.finditer(text) if match.group(0) != "%%")
+
+
+def compile_catalogue(folder: Path, locale: str, entries: list[Entry], *, plural_forms: str | None = None) -> Path:
+    """Write and compile <folder>/<locale>/LC_MESSAGES/django.mo (GNU msgfmt) for LOCALE_PATHS."""
+    import subprocess
+
+    source = folder / locale / "LC_MESSAGES" / "django.po"
+    write(source, entries, **({"plural_forms": plural_forms} if plural_forms else {}))
+    target = source.with_suffix(".mo")
+    subprocess.run(["msgfmt", "-o", str(target), str(source)], check=True, capture_output=True, timeout=120)
+    return target
