@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 
 from .language import activate_account_language, set_cookie
 
@@ -112,9 +113,9 @@ class StaffMFAMiddleware:
 
         back = urlencode({"next": request.get_full_path()})
         if not is_mfa_enabled(user):  # type: ignore[arg-type]
-            messages.warning(request, "Staff accounts need two-factor authentication: set up an authenticator app.")
+            messages.warning(request, _("Staff accounts need two-factor authentication: set up an authenticator app."))
             return HttpResponseRedirect(reverse("mfa_activate_totp"))
         if not staff_mfa_satisfied(request):
-            messages.info(request, "Confirm with your authenticator code to open the admin.")
+            messages.info(request, _("Confirm with your authenticator code to open the admin."))
             return HttpResponseRedirect(f"{reverse('mfa_reauthenticate')}?{back}")
         return None

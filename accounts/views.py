@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from .forms import TimezoneForm
@@ -45,12 +46,12 @@ def timezone_update(request: HttpRequest) -> HttpResponse:
     user = request_user(request)
     form = TimezoneForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Your time zone was not changed.")
+        messages.error(request, _("Your time zone was not changed."))
         return _render_account(request, form, status=400)
     try:
         user_set_timezone(user=user, timezone_name=form.cleaned_data["timezone"])
     except PreferenceError as exc:
         form.add_error("timezone", str(exc))
         return _render_account(request, form, status=400)
-    messages.success(request, f"Time zone set to {user.timezone}. Dates are now shown in it.")
+    messages.success(request, _("Time zone set to %(zone)s. Dates are now shown in it.") % {"zone": user.timezone})
     return redirect("accounts:account")

@@ -15,6 +15,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from django_ratelimit.core import is_ratelimited
@@ -243,7 +244,7 @@ def key_issue(request: HttpRequest) -> HttpResponse:
     request.session["new_api_key"] = api_key_issue(user=request_user(request))
     messages.success(
         request,
-        "Your API key was regenerated: the old one no longer works." if had_key else "Your API key was created.",
+        _("Your API key was regenerated: the old one no longer works.") if had_key else _("Your API key was created."),
     )
     return redirect("api:page")
 
@@ -252,5 +253,5 @@ def key_issue(request: HttpRequest) -> HttpResponse:
 @require_POST
 def key_revoke(request: HttpRequest) -> HttpResponse:
     api_key_revoke(user=request_user(request))
-    messages.success(request, "Your API key was revoked.")
+    messages.success(request, _("Your API key was revoked."))
     return redirect("api:page")
