@@ -4,7 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint typecheck hooks e2e-deps clean chaos bench
+.PHONY: run test venv lint typecheck hooks e2e-deps gettext-deps messages locale clean chaos bench
+# The shipped languages besides English (settings.LANGUAGES), as gettext locale names.
+LOCALES := es pt_BR tr ru
+# What `make messages` does not read: tools and tests, never shown to customers.
+MESSAGES_IGNORE := --ignore=var --ignore=node_modules --ignore=tests --ignore=chaos --ignore=devtools --ignore=simulators --ignore=bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) is needed (set PYTHON=...)"; exit 1; }
@@ -15,7 +19,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) locale
 	mkdir -p var/broker/out var/broker/processed
 	$(PY) manage.py migrate --noinput
 	# PayPal with the demo credentials of the local simulator (simulators/paypal) unless set.
@@ -25,8 +29,27 @@ run: $(STAMP)
 	CURRENCY_RATES_URL=$${CURRENCY_RATES_URL:-http://127.0.0.1:8912/api/latest.json} CURRENCY_RATES_API_KEY=$${CURRENCY_RATES_API_KEY:-demo-rates-key} \
 	$(VENV)/bin/honcho -f Procfile start
 
-test: $(STAMP) e2e-deps
+test: $(STAMP) e2e-deps locale
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The catalogues: extract every marked text into locale/<lang>/LC_MESSAGES/django.po (then
+# translate the new entries; tests/test_translations.py fails until every one is).
+messages: $(STAMP) gettext-deps
+	$(PY) manage.py makemessages --no-obsolete --add-location=file $(MESSAGES_IGNORE) $(addprefix -l ,$(LOCALES))
+
+# Compiled catalogues (.mo, not committed) for the running panel and the tests.
+locale: $(STAMP) gettext-deps
+	@if command -v msgfmt >/dev/null 2>&1; then \
+	  $(PY) manage.py compilemessages --ignore=.venv --ignore=var --ignore=node_modules >/dev/null; \
+	else echo "msgfmt is not installed: pages will be in English only (apt-get install gettext)"; fi
+
+# makemessages and compilemessages use GNU gettext; install Debian's when it is missing (needs root).
+gettext-deps:
+	@command -v msgfmt >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null) \
+	      || echo "could not install gettext: catalogues will not be compiled"; \
+	  else echo "gettext is not installed (apt-get install gettext)"; fi; }
 
 # The browser tests drive Debian's chromium; install it when it is missing (needs root).
 e2e-deps:

@@ -7,8 +7,10 @@ from allauth.account.utils import filter_users_by_email, filter_users_by_usernam
 from allauth.mfa.adapter import DefaultMFAAdapter
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
+from accounts.language import supported_language
 from accounts.services import api_key_revoke_for_password_change
 from kernel.site import panel_site, site_rebase
 from kernel.text import has_hidden_characters
@@ -89,6 +91,14 @@ class AccountAdapter(DefaultAccountAdapter):
         super().send_mail(
             template_prefix, email, {**context, **rebased, "current_site": panel_site(name=site_settings().panel_name)}
         )
+
+    def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> Any:
+        # A new account keeps the language its owner signed up in (their cookie or browser).
+        user = super().save_user(request, user, form, commit=False)
+        user.language = supported_language(translation.get_language())
+        if commit:
+            user.save()
+        return user
 
     def set_password(self, user: Any, password: str) -> None:
         # allauth's password reset, change and set all come through here.

@@ -9,6 +9,21 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         _email_verification_from_adapter()
+        _language_from_account()
+
+
+def _language_from_account() -> None:
+    from allauth.account.signals import user_logged_in
+
+    from .language import activate_account_language
+
+    def _apply_language(sender: object, request: object, user: object, **kwargs: object) -> None:
+        # The rest of the login request (its messages, the page it redirects to) is in
+        # the account's language; UserLanguageMiddleware sets the cookie on the response.
+        if request is not None:
+            activate_account_language(request, user)  # type: ignore[arg-type]
+
+    user_logged_in.connect(_apply_language, dispatch_uid="accounts.apply_language")
 
 
 def _email_verification_from_adapter() -> None:

@@ -4,6 +4,7 @@ import zoneinfo
 from functools import cache
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 
 @cache
@@ -13,4 +14,4 @@ def timezone_choices() -> list[tuple[str, str]]:
 
 
 class TimezoneForm(forms.Form):
-    timezone = forms.ChoiceField(label="Time zone", choices=timezone_choices)
+    timezone = forms.ChoiceField(label=_("Time zone"), choices=timezone_choices)

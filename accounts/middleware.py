@@ -13,6 +13,9 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+
+from .language import activate_account_language, set_cookie
 
 
 def _zone(name: str) -> zoneinfo.ZoneInfo | None:
@@ -39,6 +42,30 @@ class TimezoneMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+class UserLanguageMiddleware:
+    """A signed-in customer reads every page in the language kept on their account, and the
+    language cookie follows it (set on the response after login, or on a device whose cookie
+    is older than the account's choice). After LocaleMiddleware and authentication."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            activate_account_language(request, user)
+        response = self.get_response(request)
+        user = getattr(request, "user", None)  # the view may have logged someone in
+        language = getattr(user, "language", "") if user is not None and user.is_authenticated else ""
+        if (
+            language
+            and request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) != language
+            and settings.LANGUAGE_COOKIE_NAME not in response.cookies
+        ):
+            set_cookie(response, language)
+        return response
 
 
 def staff_mfa_satisfied(request: HttpRequest) -> bool:
@@ -86,10 +113,10 @@ class StaffMFAMiddleware:
 
         back = urlencode({"next": request.get_full_path()})
         if not is_mfa_enabled(user):  # type: ignore[arg-type]
-            messages.warning(request, "Staff accounts need two-factor authentication: set up an authenticator app.")
+            messages.warning(request, _("Staff accounts need two-factor authentication: set up an authenticator app."))
             return HttpResponseRedirect(reverse("mfa_activate_totp"))
         if not staff_mfa_satisfied(request):
-            messages.info(request, "Confirm with your authenticator code to open the admin.")
+            messages.info(request, _("Confirm with your authenticator code to open the admin."))
             return HttpResponseRedirect(f"{reverse('mfa_reauthenticate')}?{back}")
         return None
 

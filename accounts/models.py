@@ -5,11 +5,15 @@ from decimal import Decimal
 from django.contrib.auth.models import AbstractUser
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class User(AbstractUser):
     email = models.EmailField("e-mail address", unique=True)
     timezone = models.CharField(max_length=64, default="UTC")
+    # The language the customer chose (a code of settings.LANGUAGES); blank: the browser's.
+    # Kept on the account so that it follows them to every device at login.
+    language = models.CharField(max_length=16, blank=True, default="")
     # Per-customer discount on every price (reseller rates), in percent.
     discount_percent = models.DecimalField(
         max_digits=5,
@@ -48,7 +52,7 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     class RevokedReason(models.TextChoices):
-        PASSWORD_CHANGED = "password_changed", "your password was changed or reset"
+        PASSWORD_CHANGED = "password_changed", _("your password was changed or reset")
 
     # A key stopped by the panel rather than by its owner stays, so the API page can say why.
     revoked_at = models.DateTimeField(null=True, blank=True)

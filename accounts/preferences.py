@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import zoneinfo
 
+from django.conf import settings
+from django.utils.translation import gettext as _
+
 from .models import User
 
 
@@ -13,9 +16,23 @@ class PreferenceError(Exception):
 
 def user_set_timezone(*, user: User, timezone_name: str) -> User:
     if timezone_name not in zoneinfo.available_timezones():
-        raise PreferenceError(f"Unknown time zone: {timezone_name[:64]}.")
+        raise PreferenceError(_("Unknown time zone: %(name)s.") % {"name": timezone_name[:64]})
     User.objects.filter(pk=user.pk).update(timezone=timezone_name)
     user.timezone = timezone_name
+    return user
+
+
+def language_codes() -> list[str]:
+    return [code for code, _name in settings.LANGUAGES]
+
+
+def user_set_language(*, user: User, language: str) -> User:
+    """Keep `language` (one of settings.LANGUAGES) on the account; blank forgets the choice."""
+    if language and language not in language_codes():
+        raise PreferenceError(_("Unknown language: %(code)s.") % {"code": language[:16]})
+    if user.language != language:
+        User.objects.filter(pk=user.pk).update(language=language)
+        user.language = language
     return user
 
 

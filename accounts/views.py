@@ -50,14 +50,14 @@ def timezone_update(request: HttpRequest) -> HttpResponse:
     user = request_user(request)
     form = TimezoneForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Your time zone was not changed.")
+        messages.error(request, _("Your time zone was not changed."))
         return _render_account(request, form, status=400)
     try:
         user_set_timezone(user=user, timezone_name=form.cleaned_data["timezone"])
     except PreferenceError as exc:
         form.add_error("timezone", str(exc))
         return _render_account(request, form, status=400)
-    messages.success(request, f"Time zone set to {user.timezone}. Dates are now shown in it.")
+    messages.success(request, _("Time zone set to %(zone)s. Dates are now shown in it.") % {"zone": user.timezone})
     return redirect("accounts:account")
 
 

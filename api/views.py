@@ -14,6 +14,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from django_ratelimit.core import is_ratelimited
@@ -153,7 +155,18 @@ def _limited(request: HttpRequest, *, group: str, key: str, rate: str) -> JsonRe
 
 @csrf_exempt
 def endpoint(request: HttpRequest) -> HttpResponse:
-    """POST /api/v2 (and /api/v2/, no redirect): every application outcome is HTTP 200."""
+    """POST /api/v2 (and /api/v2/, no redirect): every application outcome is HTTP 200.
+
+    The protocol speaks English only: the services' errors are translatable for the web
+    pages, so the whole call runs with translation off, whatever the request's language
+    cookie or Accept-Language say, and every error text is the protocol's own."""
+    with translation.override(None):
+        response = _endpoint(request)
+    response["Content-Language"] = "en"
+    return response
+
+
+def _endpoint(request: HttpRequest) -> HttpResponse:
     if request.method not in {"GET", "POST"}:
         response = _reply({"error": protocol.ERR_INCORRECT_REQUEST}, status=405)
         response["Allow"] = "GET, POST"
@@ -231,7 +244,7 @@ def key_issue(request: HttpRequest) -> HttpResponse:
     request.session["new_api_key"] = api_key_issue(user=request_user(request))
     messages.success(
         request,
-        "Your API key was regenerated: the old one no longer works." if had_key else "Your API key was created.",
+        _("Your API key was regenerated: the old one no longer works.") if had_key else _("Your API key was created."),
     )
     return redirect("api:page")
 
@@ -240,5 +253,5 @@ def key_issue(request: HttpRequest) -> HttpResponse:
 @require_POST
 def key_revoke(request: HttpRequest) -> HttpResponse:
     api_key_revoke(user=request_user(request))
-    messages.success(request, "Your API key was revoked.")
+    messages.success(request, _("Your API key was revoked."))
     return redirect("api:page")

@@ -206,11 +206,11 @@ class Route(models.Model):
 
 class PriceChange(models.Model):
     class Status(models.TextChoices):
-        APPLIED = "applied", "Applied"
-        HELD = "held", "Held for approval"
-        APPROVED = "approved", "Approved"
-        REJECTED = "rejected", "Rejected"
-        DISABLED = "disabled", "Service disabled"
+        APPLIED = "applied", _("Applied")
+        HELD = "held", _("Held for approval")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        DISABLED = "disabled", _("Service disabled")
 
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="price_changes")
     old_price = models.DecimalField(max_digits=18, decimal_places=6)

@@ -7,28 +7,43 @@ documentation page cannot drift apart. See shared/API_V2.md.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 MAX_IDS = 100
 
+
+def gettext_noop(text: str) -> str:
+    """Marks a text for the translation catalogues (`make messages` finds this name) and
+    returns it unchanged: the protocol's texts are English on the wire, always. The web pages
+    show the same texts translated, through the `translate` argument below (gettext)."""
+    return text
+
+
+def _same(text: str) -> str:
+    return text
+
+
+Translate = Callable[[str], str]
+
 # --- Error texts (exactly as real clients compare them) -----------------------------------
-ERR_INCORRECT_REQUEST = "Incorrect request"
-ERR_INVALID_KEY = "Invalid API key"
-ERR_INCORRECT_SERVICE = "Incorrect service ID"
-ERR_NOT_ENOUGH_FUNDS = "Not enough funds on balance"
-ERR_INCORRECT_LINK = "Incorrect link"
-ERR_DUPLICATE_LINK = "You have active order with this link. Please wait until order being completed."
-ERR_INCORRECT_ORDER = "Incorrect order ID"
-ERR_REFILL_NOT_FOUND = "Refill not found"
+ERR_INCORRECT_REQUEST = gettext_noop("Incorrect request")
+ERR_INVALID_KEY = gettext_noop("Invalid API key")
+ERR_INCORRECT_SERVICE = gettext_noop("Incorrect service ID")
+ERR_NOT_ENOUGH_FUNDS = gettext_noop("Not enough funds on balance")
+ERR_INCORRECT_LINK = gettext_noop("Incorrect link")
+ERR_DUPLICATE_LINK = gettext_noop("You have active order with this link. Please wait until order being completed.")
+ERR_INCORRECT_ORDER = gettext_noop("Incorrect order ID")
+ERR_REFILL_NOT_FOUND = gettext_noop("Refill not found")
 ERR_TOO_MANY_IDS = f"Too many IDs, at most {MAX_IDS} per request"
 
 
-def err_min_quantity(minimum: int) -> str:
-    return f"Quantity less than minimal {minimum}"
+def err_min_quantity(minimum: int, translate: Translate = _same) -> str:
+    return translate(gettext_noop("Quantity less than minimal %(minimum)s")) % {"minimum": minimum}
 
 
-def err_max_quantity(maximum: int) -> str:
-    return f"Quantity more than maximum {maximum}"
+def err_max_quantity(maximum: int, translate: Translate = _same) -> str:
+    return translate(gettext_noop("Quantity more than maximum %(maximum)s")) % {"maximum": maximum}
 
 
 # Providers in the wild answer with raw translation keys; map them to the texts above.
@@ -139,57 +154,90 @@ MAX_INTERVAL_MINUTES = 60 * 24 * 30
 
 # In the order the new-order page shows them.
 FIELD_SPECS: tuple[FieldSpec, ...] = (
-    FieldSpec("link", "Link", FIELD_LINK, "Link to the page", max_length=2000),
-    FieldSpec("quantity", "Quantity", FIELD_NUMBER, "Needed quantity", minimum=1),
-    FieldSpec("runs", "Runs", FIELD_NUMBER, "Drip-feed: runs to deliver", minimum=1, maximum=MAX_RUNS),
+    FieldSpec("link", gettext_noop("Link"), FIELD_LINK, gettext_noop("Link to the page"), max_length=2000),
+    FieldSpec("quantity", gettext_noop("Quantity"), FIELD_NUMBER, gettext_noop("Needed quantity"), minimum=1),
+    FieldSpec(
+        "runs",
+        gettext_noop("Runs"),
+        FIELD_NUMBER,
+        gettext_noop("Drip-feed: runs to deliver"),
+        minimum=1,
+        maximum=MAX_RUNS,
+    ),
     FieldSpec(
         "interval",
-        "Interval (minutes)",
+        gettext_noop("Interval (minutes)"),
         FIELD_NUMBER,
-        "Drip-feed: minutes between runs",
+        gettext_noop("Drip-feed: minutes between runs"),
         minimum=1,
         maximum=MAX_INTERVAL_MINUTES,
     ),
-    FieldSpec("comments", "Comments", FIELD_LIST, "Comments, one per line"),
-    FieldSpec("usernames", "Usernames", FIELD_LIST, "Usernames, one per line"),
-    FieldSpec("hashtags", "Hashtags", FIELD_LIST, "Hashtags, one per line"),
-    FieldSpec("keywords", "Keywords", FIELD_LIST, "Keywords, one per line"),
-    FieldSpec("groups", "Groups", FIELD_LIST, "Groups, one per line"),
-    FieldSpec("hashtag", "Hashtag", FIELD_TEXT, "Hashtag to scrape users from"),
-    FieldSpec("username", "Username", FIELD_TEXT, "Username"),
-    FieldSpec("media", "Media link", FIELD_LINK, "Media URL to scrape likers from", max_length=2000),
-    FieldSpec("answer_number", "Answer number", FIELD_NUMBER, "Answer number of the poll", minimum=1),
-    FieldSpec("country", "Country", FIELD_TEXT, "Country code or name"),
-    FieldSpec("device", "Device", FIELD_NUMBER, "Device 1–5", minimum=1, maximum=5),
-    FieldSpec("type_of_traffic", "Type of traffic", FIELD_NUMBER, "Type of traffic 1–3", minimum=1, maximum=3),
-    FieldSpec("google_keyword", "Google keyword", FIELD_TEXT, "Google keyword"),
-    FieldSpec("referring_url", "Referring URL", FIELD_LINK, "Referring URL", max_length=2000),
-    FieldSpec("min", "Min per post", FIELD_NUMBER, "Quantity min per post", minimum=1),
-    FieldSpec("max", "Max per post", FIELD_NUMBER, "Quantity max per post", minimum=1),
-    FieldSpec("posts", "Posts", FIELD_NUMBER, "New posts count", minimum=1),
-    FieldSpec("old_posts", "Old posts", FIELD_NUMBER, "Old posts count", minimum=0),
+    FieldSpec("comments", gettext_noop("Comments"), FIELD_LIST, gettext_noop("Comments, one per line")),
+    FieldSpec("usernames", gettext_noop("Usernames"), FIELD_LIST, gettext_noop("Usernames, one per line")),
+    FieldSpec("hashtags", gettext_noop("Hashtags"), FIELD_LIST, gettext_noop("Hashtags, one per line")),
+    FieldSpec("keywords", gettext_noop("Keywords"), FIELD_LIST, gettext_noop("Keywords, one per line")),
+    FieldSpec("groups", gettext_noop("Groups"), FIELD_LIST, gettext_noop("Groups, one per line")),
+    FieldSpec("hashtag", gettext_noop("Hashtag"), FIELD_TEXT, gettext_noop("Hashtag to scrape users from")),
+    FieldSpec("username", gettext_noop("Username"), FIELD_TEXT, gettext_noop("Username")),
+    FieldSpec(
+        "media",
+        gettext_noop("Media link"),
+        FIELD_LINK,
+        gettext_noop("Media URL to scrape likers from"),
+        max_length=2000,
+    ),
+    FieldSpec(
+        "answer_number",
+        gettext_noop("Answer number"),
+        FIELD_NUMBER,
+        gettext_noop("Answer number of the poll"),
+        minimum=1,
+    ),
+    FieldSpec("country", gettext_noop("Country"), FIELD_TEXT, gettext_noop("Country code or name")),
+    FieldSpec("device", gettext_noop("Device"), FIELD_NUMBER, gettext_noop("Device 1–5"), minimum=1, maximum=5),
+    FieldSpec(
+        "type_of_traffic",
+        gettext_noop("Type of traffic"),
+        FIELD_NUMBER,
+        gettext_noop("Type of traffic 1–3"),
+        minimum=1,
+        maximum=3,
+    ),
+    FieldSpec("google_keyword", gettext_noop("Google keyword"), FIELD_TEXT, gettext_noop("Google keyword")),
+    FieldSpec(
+        "referring_url", gettext_noop("Referring URL"), FIELD_LINK, gettext_noop("Referring URL"), max_length=2000
+    ),
+    FieldSpec("min", gettext_noop("Min per post"), FIELD_NUMBER, gettext_noop("Quantity min per post"), minimum=1),
+    FieldSpec("max", gettext_noop("Max per post"), FIELD_NUMBER, gettext_noop("Quantity max per post"), minimum=1),
+    FieldSpec("posts", gettext_noop("Posts"), FIELD_NUMBER, gettext_noop("New posts count"), minimum=1),
+    FieldSpec("old_posts", gettext_noop("Old posts"), FIELD_NUMBER, gettext_noop("Old posts count"), minimum=0),
     FieldSpec(
         "delay",
-        "Delay (minutes)",
+        gettext_noop("Delay (minutes)"),
         FIELD_CHOICE,
         "Delay in minutes: " + ", ".join(str(d) for d in SUBSCRIPTION_DELAYS),
         choices=SUBSCRIPTION_DELAYS,
     ),
-    FieldSpec("expiry", "Expiry", FIELD_DATE, "Expiry date, d/m/Y"),
+    FieldSpec("expiry", gettext_noop("Expiry"), FIELD_DATE, gettext_noop("Expiry date, d/m/Y")),
 )
 FIELDS = {f.name: f for f in FIELD_SPECS}
 LIST_FIELDS = frozenset(f.name for f in FIELD_SPECS if f.kind == FIELD_LIST)
 
 
-def field_error(name: str) -> str:
-    """The error text for a field's bad value, the same from the panel and its simulator."""
+def field_label(name: str, translate: Translate = _same) -> str:
+    """A field's name as a sentence reads it ("Interval", not "Interval (minutes)")."""
     spec = FIELDS.get(name)
-    return f"Incorrect {(spec.label if spec else name).split(' (')[0].lower()}"
+    return translate(spec.label).split(" (")[0] if spec else name
 
 
-def field_required(name: str) -> str:
-    spec = FIELDS.get(name)
-    return f"{(spec.label if spec else name).split(' (')[0]} is required"
+def field_error(name: str, translate: Translate = _same) -> str:
+    """The error text for a field's bad value, the same from the panel and its simulator
+    (pages pass gettext as `translate`; the wire text is the English one)."""
+    return translate(gettext_noop("Incorrect %(field)s")) % {"field": field_label(name, translate).lower()}
+
+
+def field_required(name: str, translate: Translate = _same) -> str:
+    return translate(gettext_noop("%(field)s is required")) % {"field": field_label(name, translate)}
 
 
 # --- What an order costs: the unit a service's rate is for ---------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from catalog.models import Route, Service
 from kernel import protocol
@@ -23,21 +24,21 @@ from providers.models import Provider
 
 
 class Status(models.TextChoices):
-    PENDING = protocol.PENDING, "Pending"
-    IN_PROGRESS = protocol.IN_PROGRESS, "In progress"
-    PROCESSING = protocol.PROCESSING, "Processing"
-    COMPLETED = protocol.COMPLETED, "Completed"
-    PARTIAL = protocol.PARTIAL, "Partial"
-    CANCELED = protocol.CANCELED, "Canceled"
+    PENDING = protocol.PENDING, _("Pending")
+    IN_PROGRESS = protocol.IN_PROGRESS, _("In progress")
+    PROCESSING = protocol.PROCESSING, _("Processing")
+    COMPLETED = protocol.COMPLETED, _("Completed")
+    PARTIAL = protocol.PARTIAL, _("Partial")
+    CANCELED = protocol.CANCELED, _("Canceled")
 
 
 class State(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    SENDING = "sending", "Sending"
-    SENT = "sent", "Sent"
-    REJECTED = "rejected", "Rejected"
-    UNKNOWN = "unknown", "Unknown outcome"
-    CANCELED = "canceled", "Canceled before sending"
+    QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    REJECTED = "rejected", _("Rejected")
+    UNKNOWN = "unknown", _("Unknown outcome")
+    CANCELED = "canceled", _("Canceled before sending")
 
 
 TERMINAL_STATUSES = protocol.TERMINAL_STATUSES
@@ -225,11 +226,11 @@ class RoutingDecision(models.Model):
 class RequestState(models.TextChoices):
     """Forwarding of a refill or cancel request to the provider."""
 
-    QUEUED = "queued", "Queued"
-    SENDING = "sending", "Sending"
-    SENT = "sent", "Sent"
-    REJECTED = "rejected", "Rejected"
-    UNKNOWN = "unknown", "Unknown outcome"
+    QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    REJECTED = "rejected", _("Rejected")
+    UNKNOWN = "unknown", _("Unknown outcome")
 
 
 REQUEST_STATE_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -244,10 +245,10 @@ REQUEST_STATE_TRANSITIONS: dict[str, frozenset[str]] = {
 
 
 class RefillStatus(models.TextChoices):
-    PENDING = protocol.REFILL_PENDING, "Pending"
-    IN_PROGRESS = protocol.REFILL_IN_PROGRESS, "In progress"
-    COMPLETED = protocol.REFILL_COMPLETED, "Completed"
-    REJECTED = protocol.REFILL_REJECTED, "Rejected"
+    PENDING = protocol.REFILL_PENDING, _("Pending")
+    IN_PROGRESS = protocol.REFILL_IN_PROGRESS, _("In progress")
+    COMPLETED = protocol.REFILL_COMPLETED, _("Completed")
+    REJECTED = protocol.REFILL_REJECTED, _("Rejected")
 
 
 REFILL_TERMINAL_STATUSES = frozenset({RefillStatus.COMPLETED, RefillStatus.REJECTED})

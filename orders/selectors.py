@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from catalog.models import QualityFigures
 from catalog.quality import is_measured, min_sample, quality_of
@@ -191,17 +192,17 @@ def refill_refusal(*, order: Order, now: datetime | None = None, in_flight: bool
     (whether a refill is open) computed for a whole page at once."""
     now = now or timezone.now()
     if not order.service.refill:
-        return "Refill is not available for this service"
+        return _("Refill is not available for this service")
     if order.status not in (Status.COMPLETED, Status.PARTIAL) or order.state != State.SENT:
-        return "Refill is available only for completed orders"
+        return _("Refill is available only for completed orders")
     if order.completed_at is None or now > order.completed_at + timedelta(days=order.service.refill_days):
-        return "The refill period for this order has ended"
+        return _("The refill period for this order has ended")
     if in_flight is None:
         if refills_in_flight(order_ids=[order.pk], refused_too=False):
-            return "A refill for this order is already in progress"
+            return _("A refill for this order is already in progress")
         in_flight = refills_in_flight(order_ids=[order.pk]) != set()
     if in_flight:
-        return "The provider refused a refill of this order recently: ask again later or open a ticket"
+        return _("The provider refused a refill of this order recently: ask again later or open a ticket")
     return None
 
 
@@ -235,21 +236,21 @@ def cancels_pending(*, order_ids: list[int], refused_too: bool = True) -> set[in
 
 def cancel_refusal(*, order: Order, pending: bool | None = None) -> str | None:
     if order.is_terminal:
-        return "This order can no longer be canceled"
+        return _("This order can no longer be canceled")
     if order.state == State.QUEUED and (order.attempts or order.next_attempt_at):
         # Never sent and waiting (for provider funds, a paused provider, a retry): the
         # customer may take the money back, whatever the service allows upstream.
         return None
     if not order.service.cancel:
-        return "Cancel is not available for this service"
+        return _("Cancel is not available for this service")
     if order.state == State.QUEUED:
         return None
     if order.state != State.SENT or not order.provider_order_id:
-        return "This order cannot be canceled right now"
+        return _("This order cannot be canceled right now")
     if pending is None:
         if cancels_pending(order_ids=[order.pk], refused_too=False):
-            return "A cancel request for this order is already pending"
+            return _("A cancel request for this order is already pending")
         pending = cancels_pending(order_ids=[order.pk]) != set()
     if pending:
-        return "The provider refused to cancel this order recently: ask again later or open a ticket"
+        return _("The provider refused to cancel this order recently: ask again later or open a ticket")
     return None

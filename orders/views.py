@@ -14,6 +14,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from kernel import protocol
@@ -32,7 +34,7 @@ from .selectors import (
     refill_list_for_user,
     services_for_order_page,
 )
-from .services import LABELS, OrderError, cancel_request, order_place, refill_request
+from .services import OrderError, cancel_request, order_place, refill_request
 from .tables import OrderTable, RefillTable
 
 MASS_RESULTS_KEY = "orders_mass_results"
@@ -71,7 +73,9 @@ def new(request: HttpRequest) -> HttpResponse:
                 form.add_error(None, exc.message)
             else:
                 messages.success(
-                    request, f"Order #{order.pk} placed: {order.charge} {site_settings().base_currency} charged."
+                    request,
+                    _("Order #%(id)s placed: %(charge)s %(currency)s charged.")
+                    % {"id": order.pk, "charge": order.charge, "currency": site_settings().base_currency},
                 )
                 return redirect("orders:detail", pk=order.pk)
     else:
@@ -102,9 +106,16 @@ def mass(request: HttpRequest) -> HttpResponse:
             failed = len(results) - placed
             request.session[MASS_RESULTS_KEY] = results
             if failed:
-                messages.warning(request, f"{placed} orders placed, {failed} refused: see the results below.")
+                messages.warning(
+                    request,
+                    _("%(placed)s orders placed, %(failed)s refused: see the results below.")
+                    % {"placed": placed, "failed": failed},
+                )
             else:
-                messages.success(request, f"{placed} orders placed.")
+                messages.success(
+                    request,
+                    ngettext("%(placed)s order placed.", "%(placed)s orders placed.", placed) % {"placed": placed},
+                )
             return redirect("orders:mass")
     else:
         form = MassOrderForm(initial={"token": new_token()})
@@ -130,7 +141,11 @@ def _place_mass(request: HttpRequest, form: MassOrderForm) -> list[dict[str, Any
             except OrderError as exc:
                 result["message"] = exc.message
             else:
-                result.update(ok=True, order=order.pk, message=f"Order #{order.pk}: {order.charge} charged")
+                result.update(
+                    ok=True,
+                    order=order.pk,
+                    message=_("Order #%(id)s: %(charge)s charged") % {"id": order.pk, "charge": order.charge},
+                )
         results.append(result)
     return results
 
@@ -145,7 +160,7 @@ def order_list(request: HttpRequest) -> HttpResponse:
         order.actions = actions[order.pk]  # type: ignore[attr-defined]
     status = request.GET.get("status", "")
     search = request.GET.get("q", "")
-    tabs = [("All", "", status == "")] + [(label, value, status == value) for value, label in Status.choices]
+    tabs = [(_("All"), "", status == "")] + [(label, value, status == value) for value, label in Status.choices]
     keep = {k: v for k, v in (("status", status), ("q", search)) if v}
     context = {
         "table": OrderTable(page.rows),
@@ -176,7 +191,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "events": order_events_for_customer(order=order),
         "refills": list(order.refills.all()[:20]),
         "fields": [
-            (LABELS.get(name, name), ", ".join(map(str, value)) if isinstance(value, list) else value)
+            (protocol.field_label(name, gettext), ", ".join(map(str, value)) if isinstance(value, list) else value)
             for name, value in order.fields.items()
             if name not in ("link", "quantity", "runs", "interval")
         ],
@@ -193,7 +208,7 @@ def refill(request: HttpRequest, pk: int) -> HttpResponse:
     except OrderError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Refill requested for order #{order.pk}.")
+        messages.success(request, _("Refill requested for order #%(id)s.") % {"id": order.pk})
     return _back(request, reverse("orders:detail", args=[order.pk]))
 
 
@@ -207,10 +222,12 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         if forwarded is None:
-            messages.success(request, f"Order #{order.pk} canceled and refunded.")
+            messages.success(request, _("Order #%(id)s canceled and refunded.") % {"id": order.pk})
         else:
             messages.success(
-                request, f"Cancel requested for order #{order.pk}; the refund follows once the provider cancels it."
+                request,
+                _("Cancel requested for order #%(id)s; the refund follows once the provider cancels it.")
+                % {"id": order.pk},
             )
     return _back(request, reverse("orders:detail", args=[order.pk]))
 

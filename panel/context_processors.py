@@ -2,31 +2,35 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from siteconf.selectors import site_settings
 from wallets.selectors import wallet_figures
 
-# The customer navigation; entries whose page does not exist yet are left out.
-NAV = (
-    ("New order", "orders:new"),
-    ("Mass order", "orders:mass"),
-    ("Orders", "orders:list"),
-    ("Refills", "orders:refills"),
-    ("Services", "catalog:services"),
-    ("Add funds", "wallets:add_funds"),
-    ("Transactions", "wallets:transactions"),
-    ("Affiliates", "wallets:affiliates"),
-    ("API", "api:page"),
-    ("Tickets", "support:list"),
-    ("Account", "accounts:account"),
+# The customer navigation: (key, label, URL name); entries whose page does not exist yet are
+# left out. Templates pick an entry by its key (`nav_urls.add_funds`), never by its label,
+# which is translated.
+NAV: tuple[tuple[str, Promise, str], ...] = (
+    ("new_order", _("New order"), "orders:new"),
+    ("mass_order", _("Mass order"), "orders:mass"),
+    ("orders", _("Orders"), "orders:list"),
+    ("refills", _("Refills"), "orders:refills"),
+    ("services", _("Services"), "catalog:services"),
+    ("add_funds", _("Add funds"), "wallets:add_funds"),
+    ("transactions", _("Transactions"), "wallets:transactions"),
+    ("affiliates", _("Affiliates"), "wallets:affiliates"),
+    ("api", _("API"), "api:page"),
+    ("tickets", _("Tickets"), "support:list"),
+    ("account", _("Account"), "accounts:account"),
 )
 
 
-def _nav() -> list[tuple[str, str]]:
+def _nav() -> list[tuple[str, Promise, str]]:
     items = []
-    for label, name in NAV:
+    for key, label, name in NAV:
         try:
-            items.append((label, reverse(name)))
+            items.append((key, label, reverse(name)))
         except NoReverseMatch:
             continue
     return items
@@ -42,13 +46,16 @@ def panel(request: HttpRequest) -> dict[str, Any]:
             figures = wallet_figures(user=user)
             request._panel_wallet = figures  # type: ignore[attr-defined]
         balance, debt = figures
+    nav = _nav()
     conf = site_settings()
     return {
         "PANEL_NAME": conf.panel_name,
         "PANEL_CURRENCY": conf.base_currency,
         # The logo, support e-mail and legal links (includes/footer_links.html).
         "SITE": conf,
-        "nav_items": _nav(),
+        # (label, URL) pairs in menu order, and each entry's URL by key.
+        "nav_items": [(label, url) for _key, label, url in nav],
+        "nav_urls": {key: url for key, _label, url in nav},
         "balance": balance,
         # What the customer owes after a payment was taken back; orders wait until it is paid.
         "debt": debt,

@@ -17,5 +17,8 @@ urlpatterns = [
     path("webhooks/", include("webhooks.urls")),
     path("tickets/", include("support.urls")),
     path("site/", include("siteconf.urls")),
+    # Django's set_language (POST `language`, `next`), wrapped to keep the choice on the account.
+    path("i18n/", include("accounts.language_urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("content.urls")),
 ]

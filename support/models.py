@@ -8,25 +8,26 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Kind(models.TextChoices):
-    ORDER = "order", "Order"
-    PAYMENT = "payment", "Payment"
-    OTHER = "other", "Other"
+    ORDER = "order", _("Order")
+    PAYMENT = "payment", _("Payment")
+    OTHER = "other", _("Other")
 
 
 class OrderAction(models.TextChoices):
-    REFILL = "refill", "Refill"
-    CANCEL = "cancel", "Cancel"
-    SPEED_UP = "speed_up", "Speed up"
-    OTHER = "other", "Other question"
+    REFILL = "refill", _("Refill")
+    CANCEL = "cancel", _("Cancel")
+    SPEED_UP = "speed_up", _("Speed up")
+    OTHER = "other", _("Other question")
 
 
 class Status(models.TextChoices):
-    OPEN = "open", "Open"
-    ANSWERED = "answered", "Answered"
-    CLOSED = "closed", "Closed"
+    OPEN = "open", _("Open")
+    ANSWERED = "answered", _("Answered")
+    CLOSED = "closed", _("Closed")
 
 
 # Who may move a ticket where. Customer replies reopen it; staff replies answer it; either

@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.utils import request_user
@@ -48,9 +49,11 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
             except services.SupportError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, str(exc))
             else:
-                messages.success(request, f"Ticket #{ticket.pk} is open. We will answer here and by e-mail.")
+                messages.success(
+                    request, _("Ticket #%(id)s is open. We will answer here and by e-mail.") % {"id": ticket.pk}
+                )
                 return redirect("support:detail", pk=ticket.pk)
-        messages.error(request, "The ticket was not sent: please check the fields below.")
+        messages.error(request, _("The ticket was not sent: please check the fields below."))
         return render(request, "support/new.html", {"form": form}, status=400)
     initial: dict[str, str] = {}
     order = _int(request.GET.get("order"))
@@ -90,9 +93,9 @@ def ticket_reply(request: HttpRequest, pk: int) -> HttpResponse:
         except services.SupportError as exc:
             form.add_error("body", str(exc))
         else:
-            messages.success(request, "Your reply is sent.")
+            messages.success(request, _("Your reply is sent."))
             return redirect("support:detail", pk=ticket.pk)
-    messages.error(request, "Your reply was not sent.")
+    messages.error(request, _("Your reply was not sent."))
     return _render_detail(request, pk, form, status=400)
 
 
@@ -106,5 +109,7 @@ def ticket_close(request: HttpRequest, pk: int) -> HttpResponse:
     except services.SupportError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Ticket #{ticket.pk} is closed. Reply to it any time to open it again.")
+        messages.success(
+            request, _("Ticket #%(id)s is closed. Reply to it any time to open it again.") % {"id": ticket.pk}
+        )
     return redirect("support:detail", pk=ticket.pk)

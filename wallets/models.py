@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from .gateways.registry import GATEWAYS, gateway_choices
 from .states import PaymentStatus
@@ -57,19 +58,19 @@ class Entry(models.Model):
     """One movement of money. Signed: credits are positive, debits negative. Never changed."""
 
     class Kind(models.TextChoices):
-        DEPOSIT = "deposit", "Deposit"
-        BONUS = "bonus", "Bonus"
-        CHARGE = "charge", "Charge"
-        REFUND = "refund", "Refund"
-        ADJUSTMENT = "adjustment", "Adjustment"
-        COMMISSION = "commission", "Commission"
+        DEPOSIT = "deposit", _("Deposit")
+        BONUS = "bonus", _("Bonus")
+        CHARGE = "charge", _("Charge")
+        REFUND = "refund", _("Refund")
+        ADJUSTMENT = "adjustment", _("Adjustment")
+        COMMISSION = "commission", _("Commission")
         # Money a gateway took back: a refund or reversal, or a chargeback (dispute).
-        REVERSAL = "reversal", "Reversal"
-        CHARGEBACK = "chargeback", "Chargeback"
+        REVERSAL = "reversal", _("Reversal")
+        CHARGEBACK = "chargeback", _("Chargeback")
         # A disputed amount the gateway gave back (the dispute was won).
-        REINSTATEMENT = "reinstatement", "Reinstatement"
+        REINSTATEMENT = "reinstatement", _("Reinstatement")
         # A deposit paying off what the customer owed.
-        DEBT_PAYMENT = "debt_payment", "Debt payment"
+        DEBT_PAYMENT = "debt_payment", _("Debt payment")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallet_entries")
     amount = models.DecimalField(max_digits=18, decimal_places=5)

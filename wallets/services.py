@@ -20,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from kernel.money import money, percent_of, to_decimal
 from kernel.protocol import ERR_NOT_ENOUGH_FUNDS
@@ -128,13 +129,13 @@ def wallet_adjust(
     """
     reason = (reason or "").strip()
     if not reason:
-        raise WalletError("A reason is required.")
+        raise WalletError(_("A reason is required."))
     if actor is None or not actor.is_staff:
-        raise WalletError("Only staff can adjust balances.")
+        raise WalletError(_("Only staff can adjust balances."))
     if actor.pk == user.pk:
-        raise WalletError("Staff cannot adjust their own balance.")
+        raise WalletError(_("Staff cannot adjust their own balance."))
     if not isinstance(amount, Decimal) or amount == 0:
-        raise WalletError("The amount must not be zero.")
+        raise WalletError(_("The amount must not be zero."))
     key = idempotency_key or f"adjust:{uuid4().hex}"
     if amount > 0:
         return wallet_credit(
@@ -149,11 +150,11 @@ def _checked_amount(amount: Decimal) -> Decimal:
     if not isinstance(amount, Decimal):
         raise TypeError("money amounts are Decimal")
     if not amount.is_finite() or amount <= 0:
-        raise WalletError("The amount must be positive.")
+        raise WalletError(_("The amount must be positive."))
     if money(amount) != amount:
-        raise WalletError("Amounts have at most 5 decimal places.")
+        raise WalletError(_("Amounts have at most 5 decimal places."))
     if amount >= MAX_AMOUNT:
-        raise WalletError("The amount is too large.")
+        raise WalletError(_("The amount is too large."))
     return amount
 
 
@@ -269,9 +270,15 @@ class Started:
 def _check_limits(*, amount: Decimal, limits: tuple[Decimal, Decimal]) -> None:
     minimum, maximum = limits
     if amount < minimum:
-        raise WalletError(f"The minimum deposit is {minimum.normalize():f} {conf.currency()}.")
+        raise WalletError(
+            _("The minimum deposit is %(amount)s %(currency)s.")
+            % {"amount": f"{minimum.normalize():f}", "currency": conf.currency()}
+        )
     if amount > maximum:
-        raise WalletError(f"The maximum deposit is {maximum.normalize():f} {conf.currency()}.")
+        raise WalletError(
+            _("The maximum deposit is %(amount)s %(currency)s.")
+            % {"amount": f"{maximum.normalize():f}", "currency": conf.currency()}
+        )
 
 
 def fee_for(*, amount: Decimal, percent: Decimal) -> Decimal:
@@ -291,7 +298,7 @@ def payment_start(
     data = data or {}
     config = gateway_config_get(code=gateway)
     if config is None or not config.enabled:
-        raise WalletError("This payment method is not available.")
+        raise WalletError(_("This payment method is not available."))
     _checked_amount(amount)
     _check_limits(amount=amount, limits=(config.minimum, config.maximum))
     fee = fee_for(amount=amount, percent=config.fee_percent)
@@ -308,7 +315,7 @@ def payment_start(
     except GatewayError as exc:
         logger.warning("%s: starting payment %s failed: %s", gateway, payment.pk, exc)
         payment_fail(payment_id=payment.pk, note="Could not start the payment.")
-        raise WalletError("The payment could not be started. Please try again later.") from exc
+        raise WalletError(_("The payment could not be started. Please try again later.")) from exc
     if checkout.reference:
         Payment.objects.filter(pk=payment.pk).update(external_ref=checkout.reference, updated_at=timezone.now())
         payment.external_ref = checkout.reference
@@ -324,7 +331,7 @@ def _payment_start_manual(
         get_user_model().objects.select_for_update().filter(pk=user.pk).first()
         pending = Payment.objects.filter(user=user, gateway=config.code, status=Payment.Status.PENDING).count()
         if pending >= MAX_PENDING_MANUAL_PAYMENTS:
-            raise WalletError("You have too many transfers waiting for review. Please wait for them to be checked.")
+            raise WalletError(_("You have too many transfers waiting for review. Please wait for them to be checked."))
         payment = Payment.objects.create(
             user=user, gateway=config.code, amount=amount, fee=fee, currency=conf.currency()
         )
@@ -350,7 +357,7 @@ def payment_approve(*, payment_id: int, actor: User) -> Payment:
     """Staff approve a manual transfer: it becomes paid and is credited. Twice credits once."""
     payment = _manual_payment(payment_id=payment_id, actor=actor, verb="approve")
     if payment.user_id == actor.pk:
-        raise WalletError("Nobody can approve their own payment.")
+        raise WalletError(_("Nobody can approve their own payment."))
     return payment_settle(payment_id=payment.pk, actor=actor)
 
 
@@ -358,7 +365,7 @@ def payment_reject(*, payment_id: int, actor: User, reason: str = "") -> Payment
     """Staff reject a manual transfer that never arrived. A paid payment cannot be rejected."""
     payment = _manual_payment(payment_id=payment_id, actor=actor, verb="reject")
     if payment.user_id == actor.pk:
-        raise WalletError("Nobody can review their own payment.")
+        raise WalletError(_("Nobody can review their own payment."))
     return payment_fail(payment_id=payment.pk, note=(reason or "Rejected by staff.").strip(), actor=actor, strict=True)
 
 
@@ -366,11 +373,11 @@ def payment_cancel(*, user: User, payment_id: int) -> Payment:
     """A customer withdraws their own manual transfer report while it is still pending."""
     payment = Payment.objects.get(pk=payment_id, user=user)
     if gateway_get(payment.gateway).kind is not Kind.MANUAL or payment.status != Payment.Status.PENDING:
-        raise WalletError("Only a pending transfer can be cancelled.")
+        raise WalletError(_("Only a pending transfer can be cancelled."))
     try:
         return payment_fail(payment_id=payment.pk, note="Cancelled by the customer.", strict=True)
     except WalletError:
-        raise WalletError("Only a pending transfer can be cancelled.") from None
+        raise WalletError(_("Only a pending transfer can be cancelled.")) from None
 
 
 def payment_notify(*, gateway: str, notification: Notification) -> Payment | None:
@@ -581,7 +588,7 @@ def affiliate_get_or_create(*, user: User) -> Affiliate:
     found = Affiliate.objects.filter(user=user).first()
     if found is not None:
         return found
-    for _ in range(5):
+    for _attempt in range(5):
         try:
             with transaction.atomic():
                 return Affiliate.objects.create(
@@ -591,7 +598,7 @@ def affiliate_get_or_create(*, user: User) -> Affiliate:
             found = Affiliate.objects.filter(user=user).first()
             if found is not None:
                 return found  # created concurrently
-    raise WalletError("Could not create a referral code; please try again.")
+    raise WalletError(_("Could not create a referral code; please try again."))
 
 
 def affiliate_record_visit(*, code: str) -> bool:

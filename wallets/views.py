@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -77,16 +78,16 @@ def _returned(request: HttpRequest, *, gateway: str, reference: str) -> None:
         payment = services.payment_return(user=request.user, gateway=gateway, reference=reference)  # type: ignore[arg-type]
     except (GatewayError, services.WalletError) as exc:
         logger.warning("%s return for %s not applied: %s", gateway, reference, exc)
-        messages.warning(request, "We could not confirm the payment yet; your balance is credited once it is.")
+        messages.warning(request, _("We could not confirm the payment yet; your balance is credited once it is."))
         return
     if payment is None:
         return
     if payment.status == payment.Status.PAID:
-        messages.success(request, "Thank you. The payment is confirmed and your balance is credited.")
+        messages.success(request, _("Thank you. The payment is confirmed and your balance is credited."))
     elif payment.status == payment.Status.FAILED:
-        messages.error(request, "The payment was declined.")
+        messages.error(request, _("The payment was declined."))
     else:
-        messages.info(request, "Thank you. Your balance is credited as soon as the payment is confirmed.")
+        messages.info(request, _("Thank you. Your balance is credited as soon as the payment is confirmed."))
 
 
 @login_required
@@ -97,9 +98,9 @@ def add_funds(request: HttpRequest) -> HttpResponse:
     if gateway and reference and checkout != "cancel":
         _returned(request, gateway=gateway, reference=reference)
     elif checkout == "success":
-        messages.info(request, "Thank you. Your balance is credited as soon as the payment is confirmed.")
+        messages.info(request, _("Thank you. Your balance is credited as soon as the payment is confirmed."))
     elif checkout == "cancel":
-        messages.warning(request, "The payment was cancelled.")
+        messages.warning(request, _("The payment was cancelled."))
     return _add_funds_page(request)
 
 
@@ -109,7 +110,7 @@ def deposit(request: HttpRequest, gateway: str) -> HttpResponse:
     """Start a deposit through one gateway; only gateways offered on the page take one."""
     config = selectors.gateway_config_get(code=gateway)
     if config is None or not config.enabled:
-        raise Http404("No such payment method.")
+        raise Http404(_("No such payment method."))
     form = config.gateway.form_class(request.POST)
     if not form.is_valid():
         return _add_funds_page(request, bound=(config.code, form), status=400)
@@ -144,9 +145,13 @@ def bonus_preview(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"bonus": None, "text": ""})
     tier, bonus = selectors.bonus_for_amount(amount=amount)
     if tier is None or bonus <= 0:
-        return JsonResponse({"bonus": "0", "text": "No bonus for this amount."})
+        return JsonResponse({"bonus": "0", "text": _("No bonus for this amount.")})
     return JsonResponse(
-        {"bonus": str(bonus), "percent": str(tier.percent), "text": f"You get a {tier.percent}% bonus: +{bonus}."}
+        {
+            "bonus": str(bonus),
+            "percent": str(tier.percent),
+            "text": _("You get a %(percent)s%% bonus: +%(bonus)s.") % {"percent": tier.percent, "bonus": bonus},
+        }
     )
 
 
@@ -167,7 +172,7 @@ def payment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     except services.WalletError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Transfer #{payment.pk} cancelled.")
+        messages.success(request, _("Transfer #%(id)s cancelled.") % {"id": payment.pk})
     return redirect("wallets:payment_detail", pk=payment.pk)
 
 
@@ -250,9 +255,9 @@ def webhook(request: HttpRequest, gateway: str) -> HttpResponse:
     try:
         found = gateway_get(gateway)
     except UnknownGateway:
-        raise Http404("No such gateway.") from None
+        raise Http404(_("No such gateway.")) from None
     if found.kind is not Kind.HOSTED:
-        raise Http404("This gateway sends no notifications.")
+        raise Http404(_("This gateway sends no notifications."))
     try:
         notification = found.verify_notification(request)
     except SignatureError as exc:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 
 from catalog.models import Service
 from kernel import protocol
@@ -113,11 +115,11 @@ def link_is_valid(link: str) -> bool:
 
 
 def _min_quantity(service: Service) -> str:
-    return protocol.err_min_quantity(service.min_quantity)
+    return protocol.err_min_quantity(service.min_quantity, gettext)
 
 
 def _max_quantity(service: Service) -> str:
-    return protocol.err_max_quantity(service.max_quantity)
+    return protocol.err_max_quantity(service.max_quantity, gettext)
 
 
 def order_request_parse(*, service: Service, fields: Mapping[str, Any]) -> OrderRequest:
@@ -128,37 +130,37 @@ def order_request_parse(*, service: Service, fields: Mapping[str, Any]) -> Order
     """
     stype = protocol.SERVICE_TYPES_BY_NAME.get(service.type)
     if stype is None:
-        raise OrderError(protocol.ERR_INCORRECT_SERVICE)
+        raise OrderError(_(protocol.ERR_INCORRECT_SERVICE))
     if stype.name == SUBSCRIPTIONS:
         return _parse_subscription(service=service, fields=fields)
     out: dict[str, Any] = {}
 
     link = str(fields.get("link") or "").strip()
     if not link_is_valid(link):
-        raise OrderError(protocol.ERR_INCORRECT_LINK)
+        raise OrderError(_(protocol.ERR_INCORRECT_LINK))
     out["link"] = link
 
     runs = interval = None
     if _present(fields.get("runs")) or _present(fields.get("interval")):
         if not (stype.dripfeed_capable and service.dripfeed):
-            raise OrderError("Drip-feed is not available for this service")
+            raise OrderError(_("Drip-feed is not available for this service"))
         try:
             runs = _int(fields.get("runs"))
             interval = _int(fields.get("interval"))
         except _Invalid:
             runs = interval = 0
         if runs is None or not _within(runs, protocol.FIELDS["runs"]):
-            raise OrderError("Incorrect runs: a whole number of runs from 1 is needed")
+            raise OrderError(_("Incorrect runs: a whole number of runs from 1 is needed"))
         if interval is None or not _within(interval, protocol.FIELDS["interval"]):
-            raise OrderError("Incorrect interval: minutes between runs, from 1")
+            raise OrderError(_("Incorrect interval: minutes between runs, from 1"))
 
     if stype.quantity_from:
         try:
             items = _list(fields.get(stype.quantity_from))
         except _Invalid:
             raise OrderError(
-                f"{LABELS[stype.quantity_from]}: each line can have at most {MAX_LIST_ITEM_LENGTH} characters, "
-                "none of them invisible or reordering"
+                _("%(field)s: each line can have at most %(limit)s characters, none of them invisible or reordering")
+                % {"field": protocol.field_label(stype.quantity_from, gettext), "limit": MAX_LIST_ITEM_LENGTH}
             ) from None
         per_run = len(items)
         out[stype.quantity_from] = items
@@ -203,7 +205,7 @@ def _parse_type_field(*, name: str, value: Any, required: bool) -> dict[str, Any
     spec = protocol.FIELDS[name]
     if not _present(value):
         if required:
-            raise OrderError(protocol.field_required(name))
+            raise OrderError(protocol.field_required(name, gettext))
         return {}
     try:
         if spec.kind == protocol.FIELD_LIST:
@@ -223,7 +225,7 @@ def _parse_type_field(*, name: str, value: Any, required: bool) -> dict[str, Any
             return {name: text}
         return {name: _text(value, limit=spec.max_length)}
     except _Invalid:
-        raise OrderError(protocol.field_error(name)) from None
+        raise OrderError(protocol.field_error(name, gettext)) from None
 
 
 def _within(number: int, spec: protocol.FieldSpec) -> bool:
@@ -245,16 +247,16 @@ def _parse_subscription(*, service: Service, fields: Mapping[str, Any]) -> Order
     if high is None or high > service.max_quantity:
         raise OrderError(_max_quantity(service))
     if low > high:
-        raise OrderError("Incorrect max: it must not be less than min")
+        raise OrderError(_("Incorrect max: it must not be less than min"))
     out: dict[str, Any] = {}
     try:
         username = _text(fields.get("username"), limit=255)
     except _Invalid:
-        raise OrderError("Incorrect username") from None
+        raise OrderError(_("Incorrect username")) from None
     if not username:
-        raise OrderError("Username is required")
+        raise OrderError(_("Username is required"))
     if any(ch.isspace() for ch in username):
-        raise OrderError("Incorrect username")
+        raise OrderError(_("Incorrect username"))
     out["username"] = username
     out["min"] = low
     out["max"] = high
@@ -262,12 +264,12 @@ def _parse_subscription(*, service: Service, fields: Mapping[str, Any]) -> Order
         try:
             count = _int(fields.get(name))
         except _Invalid:
-            raise OrderError(protocol.field_error(name)) from None
+            raise OrderError(protocol.field_error(name, gettext)) from None
         if count is not None:
             out[name] = count
     posts = out.get("posts")
     if posts is not None and not 1 <= posts <= service.max_posts:
-        raise OrderError(f"Incorrect posts: from 1 to {service.max_posts}")
+        raise OrderError(_("Incorrect posts: from 1 to %(max)s") % {"max": service.max_posts})
     # Without a number of posts a provider may go on delivering (and charging) for ever:
     # the panel always names one, so what it holds bounds what the provider can take.
     out["posts"] = posts or service.max_posts
@@ -276,18 +278,21 @@ def _parse_subscription(*, service: Service, fields: Mapping[str, Any]) -> Order
     except _Invalid:
         delay = -1
     if delay is None:
-        raise OrderError("Delay is required")
+        raise OrderError(_("Delay is required"))
     if delay not in protocol.SUBSCRIPTION_DELAYS:
-        raise OrderError("Incorrect delay: one of " + ", ".join(str(d) for d in protocol.SUBSCRIPTION_DELAYS))
+        raise OrderError(
+            _("Incorrect delay: one of %(delays)s")
+            % {"delays": ", ".join(str(d) for d in protocol.SUBSCRIPTION_DELAYS)}
+        )
     out["delay"] = delay
     expiry_raw = fields.get("expiry")
     if _present(expiry_raw):
         try:
             expiry = datetime.strptime(str(expiry_raw).strip(), "%d/%m/%Y").date()
         except ValueError:
-            raise OrderError("Incorrect expiry: a date as d/m/Y is needed") from None
+            raise OrderError(_("Incorrect expiry: a date as d/m/Y is needed")) from None
         if expiry < timezone.now().date():
-            raise OrderError("Incorrect expiry: the date has passed")
+            raise OrderError(_("Incorrect expiry: the date has passed"))
         out["expiry"] = expiry.strftime("%d/%m/%Y")
     billing = service.billing
     units = high * out["posts"] if billing == protocol.BILL_PER_1000_PER_POST else 1
@@ -301,7 +306,7 @@ def order_amount(*, rate: Decimal, quantity: int, billing: str) -> Decimal:
 
 def _check_size(fields: dict[str, Any]) -> None:
     if len(json.dumps(fields)) > MAX_FIELDS_JSON:
-        raise OrderError("The order is too large: shorten the lists")
+        raise OrderError(_("The order is too large: shorten the lists"))
 
 
 def _fingerprint(*, service_id: Any, fields: Mapping[str, Any]) -> str:

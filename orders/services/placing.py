@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from catalog.models import Route, Service
 from catalog.pricing import cost_per_1000
@@ -46,7 +47,9 @@ def order_place(*, user: User, service_id: Any, fields: Mapping[str, Any], idemp
     fingerprint = _fingerprint(service_id=service_id, fields=fields)
     if key is not None:
         if len(key) > IDEMPOTENCY_KEY_MAX:
-            raise OrderError(f"The idempotency key can have at most {IDEMPOTENCY_KEY_MAX} characters")
+            raise OrderError(
+                _("The idempotency key can have at most %(limit)s characters") % {"limit": IDEMPOTENCY_KEY_MAX}
+            )
         existing = _order_for_key(user=user, key=key, fingerprint=fingerprint)
         if existing is not None:
             return existing
@@ -55,24 +58,25 @@ def order_place(*, user: User, service_id: Any, fields: Mapping[str, Any], idemp
     if owed > 0:
         owed = owed.quantize(Decimal("0.01"), rounding=ROUND_UP)  # never shows less than is owed
         raise OrderError(
-            f"Your account owes {owed} {conf.currency()} from a reversed payment: add funds to pay it first"
+            _("Your account owes %(amount)s %(currency)s from a reversed payment: add funds to pay it first")
+            % {"amount": owed, "currency": conf.currency()}
         )
     try:
         pk = parse_int(service_id)
     except InvalidNumber:
-        raise OrderError(protocol.ERR_INCORRECT_SERVICE) from None
+        raise OrderError(_(protocol.ERR_INCORRECT_SERVICE)) from None
     service, routes = service_for_sale_with_routes(pk=pk)
     if service is None:
-        raise OrderError(protocol.ERR_INCORRECT_SERVICE)
+        raise OrderError(_(protocol.ERR_INCORRECT_SERVICE))
     request = order_request_parse(service=service, fields=fields)
     if not routes:
         # Nothing could ever deliver it; do not take the money.
-        raise OrderError(protocol.ERR_INCORRECT_SERVICE)
+        raise OrderError(_(protocol.ERR_INCORRECT_SERVICE))
     route = routes[0]
     price = service_price_for_user(service=service, user=user)
     charge = order_amount(rate=price, quantity=request.quantity, billing=request.billing)
     if charge <= 0:
-        raise OrderError("The charge for this order rounds to zero: order a larger quantity")
+        raise OrderError(_("The charge for this order rounds to zero: order a larger quantity"))
     provider_rate = route.upstream.rate
     cost = order_amount(
         rate=cost_per_1000(upstream_rate=provider_rate, exchange_rate=route.upstream.provider.exchange_rate),
@@ -112,7 +116,7 @@ def order_place(*, user: User, service_id: Any, fields: Mapping[str, Any], idemp
 def _order_for_key(*, user: User, key: str, fingerprint: str) -> Order | None:
     existing = Order.objects.filter(user=user, idempotency_key=key).first()
     if existing is not None and existing.request_fingerprint != fingerprint:
-        raise OrderError("This idempotency key was already used for a different order")
+        raise OrderError(_("This idempotency key was already used for a different order"))
     return existing
 
 
@@ -148,7 +152,7 @@ def _order_create(
                 user=user, service=service, status__in=ACTIVE_STATUSES, link=request.link
             ).exists()
             if duplicate:
-                raise OrderError(protocol.ERR_DUPLICATE_LINK)
+                raise OrderError(_(protocol.ERR_DUPLICATE_LINK))
         order = Order.objects.create(
             user=user,
             service=service,
@@ -184,7 +188,7 @@ def _order_create(
                 order_ref=order.pk,
             )
         except InsufficientFunds:
-            raise OrderError(protocol.ERR_NOT_ENOUGH_FUNDS) from None
+            raise OrderError(_(protocol.ERR_NOT_ENOUGH_FUNDS)) from None
         OrderEvent.objects.create(
             order=order,
             to_status=order.status,

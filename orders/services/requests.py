@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from catalog.quality import quality_record_refill
 from kernel import protocol
@@ -51,7 +52,7 @@ def refill_request(*, user: User, order_id: int) -> Refill:
         # Locked so two clicks cannot create two refills.
         order = first_or_none(Order.objects.select_for_update().filter(pk=order_id, user=user))
         if order is None:
-            raise OrderError(protocol.ERR_INCORRECT_ORDER)
+            raise OrderError(_(protocol.ERR_INCORRECT_ORDER))
         refusal = refill_refusal(order=order)
         if refusal is not None:
             raise OrderError(refusal)
@@ -254,7 +255,7 @@ def cancel_request(*, user: User, order_id: int) -> CancelRequest | None:
     with transaction.atomic():
         order = first_or_none(Order.objects.select_for_update().filter(pk=order_id, user=user))
         if order is None:
-            raise OrderError(protocol.ERR_INCORRECT_ORDER)
+            raise OrderError(_(protocol.ERR_INCORRECT_ORDER))
         refusal = cancel_refusal(order=order)
         if refusal is not None:
             raise OrderError(refusal)
@@ -268,7 +269,7 @@ def cancel_request(*, user: User, order_id: int) -> CancelRequest | None:
                 actor=user,
                 changes={"customer_note": "Canceled at your request"},
             ):
-                raise OrderError("This order cannot be canceled right now")
+                raise OrderError(_("This order cannot be canceled right now"))
             return None
         assert order.provider_id is not None
         request = CancelRequest.objects.create(order=order, user=user, provider_id=order.provider_id)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from django import forms
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from kernel.numbers import DecimalAmountField
 
@@ -59,7 +60,7 @@ class Kind(enum.StrEnum):
 class DepositForm(forms.Form):
     """The amount every deposit asks for. A gateway that needs more fields subclasses it."""
 
-    amount = DecimalAmountField(max_digits=15, decimal_places=2, min_value=Decimal("0.01"))
+    amount = DecimalAmountField(label=_("Amount"), max_digits=15, decimal_places=2, min_value=Decimal("0.01"))
 
 
 @dataclass(frozen=True)

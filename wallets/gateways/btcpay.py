@@ -24,6 +24,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from kernel.money import MoneyFormatError, to_decimal
 from kernel.numbers import int_or_none
@@ -69,9 +70,9 @@ def _decimal(value: Any) -> Decimal | None:
 
 class BTCPayGateway(Gateway):
     code = "btcpay"
-    label = "Bitcoin (BTCPay Server)"
+    label = _("Bitcoin (BTCPay Server)")
     kind = Kind.HOSTED
-    button_label = "Pay with Bitcoin"
+    button_label = _("Pay with Bitcoin")
     sort_order = 20
     # The invoice's `status`; `additionalStatus` refines it in `invoice_report`.
     STATES = {

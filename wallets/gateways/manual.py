@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django import forms
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .. import conf
 from .base import Checkout, DepositForm, Gateway, GatewayRefusal, Kind
@@ -17,15 +19,17 @@ if TYPE_CHECKING:
 
 class ManualDepositForm(DepositForm):
     reference = forms.CharField(
-        max_length=120, help_text="The reference or transaction id of your transfer, so staff can find it."
+        max_length=120,
+        label=_("Reference"),
+        help_text=_("The reference or transaction id of your transfer, so staff can find it."),
     )
 
 
 class ManualGateway(Gateway):
     code = "manual"
-    label = "Manual transfer"
+    label = _("Manual transfer")
     kind = Kind.MANUAL
-    button_label = "Report transfer"
+    button_label = _("Report transfer")
     sort_order = 20
     form_class = ManualDepositForm
     partial = "wallets/gateways/manual.html"
@@ -42,10 +46,11 @@ class ManualGateway(Gateway):
 
     def check(self, *, amount: Decimal, currency: str, data: Mapping[str, Any]) -> None:
         if not str(data.get("reference") or "").strip():
-            raise GatewayRefusal("Enter the reference of your transfer.")
+            raise GatewayRefusal(gettext("Enter the reference of your transfer."))
 
     def start(self, *, payment: Payment, data: Mapping[str, Any], return_url: str) -> Checkout:
         return Checkout(
             reference=str(data.get("reference") or "").strip()[:255],
-            message=f"Transfer #{payment.pk} reported. Your balance is credited once staff confirm it.",
+            message=gettext("Transfer #%(id)s reported. Your balance is credited once staff confirm it.")
+            % {"id": payment.pk},
         )

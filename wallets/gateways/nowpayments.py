@@ -32,6 +32,7 @@ from urllib.parse import urlencode, urlsplit
 import requests
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from kernel import jsjson
 from kernel.numbers import int_or_none
@@ -100,9 +101,9 @@ def _decimal(value: Any) -> Decimal | None:
 
 class NowPaymentsGateway(Gateway):
     code = "nowpayments"
-    label = "Crypto (NOWPayments)"
+    label = _("Crypto (NOWPayments)")
     kind = Kind.HOSTED
-    button_label = "Pay with crypto"
+    button_label = _("Pay with crypto")
     sort_order = 15
     STATES = {
         "waiting": PaymentStatus.PENDING,

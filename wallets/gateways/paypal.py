@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 
 import requests
 from django.http import HttpRequest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from kernel.numbers import int_or_none
 from kernel.outbound import GuardedAdapter
@@ -84,9 +86,9 @@ class _Token:
 
 class PayPalGateway(Gateway):
     code = "paypal"
-    label = "PayPal"
+    label = _("PayPal")
     kind = Kind.HOSTED
-    button_label = "Pay with PayPal"
+    button_label = _("Pay with PayPal")
     sort_order = 20
     # A capture's status (the order's own statuses stop at COMPLETED, which `_order_report`
     # reads through its capture).
@@ -117,7 +119,7 @@ class PayPalGateway(Gateway):
 
     def check(self, *, amount: Decimal, currency: str, data: Mapping[str, Any]) -> None:
         if paypal_value(amount, currency) is None:
-            raise GatewayRefusal(f"PayPal takes {currency} amounts in whole cents.")
+            raise GatewayRefusal(gettext("PayPal takes %(currency)s amounts in whole cents.") % {"currency": currency})
 
     # --- transport -----------------------------------------------------------------------
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import stripe
 from django.http import HttpRequest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from stripe.params.checkout import SessionCreateParams
 
 from kernel.numbers import int_or_none
@@ -59,9 +61,9 @@ def minor_units(*, amount: Decimal, currency: str) -> int | None:
 
 class StripeGateway(Gateway):
     code = "stripe"
-    label = "Card (Stripe)"
+    label = _("Card (Stripe)")
     kind = Kind.HOSTED
-    button_label = "Pay by card"
+    button_label = _("Pay by card")
     sort_order = 10
     # A session's payment_status; an expired session is failed whatever it says.
     STATES = {
@@ -82,7 +84,7 @@ class StripeGateway(Gateway):
 
     def check(self, *, amount: Decimal, currency: str, data: Mapping[str, Any]) -> None:
         if minor_units(amount=amount, currency=currency) is None:
-            raise GatewayRefusal(f"Card payments in {currency} take whole cents.")
+            raise GatewayRefusal(gettext("Card payments in %(currency)s take whole cents.") % {"currency": currency})
 
     def _client(self) -> stripe.StripeClient:
         return stripe.StripeClient(
