@@ -14,7 +14,8 @@ from catalog.selectors import custom_rates_for_user, service_list_for_sale, serv
 from kernel import protocol
 from kernel.money import money
 from kernel.numbers import int_or_none
-from orders.models import Order, Refill
+from orders.models import Refill
+from orders.queries import status_rows
 from orders.services import OrderError, cancel_request, order_place, refill_request
 from siteconf.selectors import site_settings
 from wallets.selectors import wallet_balance
@@ -133,15 +134,11 @@ def _status_object(
     }
 
 
-# Plain rows, not model instances: a status of 100 ids builds 100 replies and nothing else.
-_STATUS_FIELDS = ("pk", "charge", "start_count", "status", "remains", "quantity")
-
-
 def _status_rows(user: User, pks: list[int]) -> dict[int, dict[str, str]]:
-    rows = Order.objects.filter(user=user, pk__any=pks).order_by().values_list(*_STATUS_FIELDS)
+    # Plain rows, not model instances: a status of 100 ids builds 100 replies and nothing else.
     return {
         pk: _status_object(charge=charge, start_count=start_count, status=status, remains=remains, quantity=quantity)
-        for pk, charge, start_count, status, remains, quantity in rows
+        for pk, charge, start_count, status, remains, quantity in status_rows(user_id=user.pk, pks=pks)
     }
 
 

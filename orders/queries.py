@@ -62,3 +62,21 @@ def sync_unchanged_many(*, rows: Sequence[tuple[Any, ...]], now: datetime) -> se
     with connection.cursor() as cursor:
         cursor.execute(sql, [now, now, *(x for row in rows for x in row), State.SENT])
         return {pk for (pk,) in cursor.fetchall()}
+
+
+STATUS_COLUMNS = ("id", "charge", "start_count", "status", "remains", "quantity")
+
+
+def status_rows(*, user_id: int, pks: Sequence[int]) -> list[tuple[Any, ...]]:
+    """(id, charge, start count, status, remains, quantity) of this customer's orders among
+    `pks`: the API's `status` of up to 100 ids. Written out on PostgreSQL (one array
+    parameter, no queryset to compile on every call); elsewhere the ORM."""
+    if connection.vendor != "postgresql":
+        return list(Order.objects.filter(user_id=user_id, pk__in=pks).order_by().values_list(*STATUS_COLUMNS))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, charge, start_count, status, remains, quantity FROM orders_order "
+            "WHERE user_id = %s AND id = ANY(%s)",
+            [user_id, list(pks)],
+        )
+        return list(cursor.fetchall())

@@ -53,7 +53,7 @@ from devtools.db import database_drop
 from devtools.ports import free_port
 from devtools.procs import Processes, celery_worker_argv, wait_for
 from devtools.simctl import SimulatorControl, simulator_argv
-from tests.bench import report, wrk
+from tests.bench import ceiling, report, wrk
 from tests.bench.meter import PhaseMeter
 from tests.bench.setup import setup_django
 
@@ -61,7 +61,8 @@ ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench"
 LOGS = ROOT / "var" / "bench"
-REDIS = "redis://127.0.0.1:6379"
+# BENCH_REDIS_URL: another Redis server (its databases 10 and 11 are used and flushed).
+REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
 BROKER_DB, CACHE_DB = 10, 11
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench")
 SIM_KEY = "demo-provider-key"
@@ -75,6 +76,7 @@ class Plan:
     api_keys: int = 256
     connections: int = 32
     wrk_seconds: int = 60
+    ceiling_seconds: int = 20  # each of: pgbench add, pgbench status, the bare-WSGI floor
     wallet_threads: int = 16
     wallet_seconds: int = 15
     drain_orders: int = 10_000
@@ -95,6 +97,7 @@ QUICK = Plan(
     orders=100_000,
     api_keys=64,
     wrk_seconds=10,
+    ceiling_seconds=5,
     wallet_seconds=3,
     drain_orders=1_000,
     sync_orders=10_000,
@@ -117,7 +120,7 @@ def bench_env(plan: Plan) -> dict[str, str]:
         "DATABASE_URL": DATABASE_URL,
         "BENCH_DATABASE_URL": DATABASE_URL,
         "CELERY_BROKER_URL": f"{REDIS}/{BROKER_DB}",
-        "CACHE_URL": f"rediscache://127.0.0.1:6379/{CACHE_DB}",
+        "CACHE_URL": f"{REDIS.replace('redis://', 'rediscache://', 1)}/{CACHE_DB}",
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": "bench-only-" + "k" * 60,
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
@@ -356,6 +359,7 @@ def phase_api(run: Run) -> None:
         ids_by_user = dict(cursor.fetchall())
     id_lists = [ids_by_user.get(uid, "") for uid in key_users]
     services = seed.orderable_services(quantity=100)
+    limits = _machine_limits(run, key_users=key_users, id_lists=id_lists, service_id=services[0])
     port = free_port()
     env = {**os.environ, "GUNICORN_BIND": f"127.0.0.1:{port}"}
     run.procs.start(
@@ -420,6 +424,94 @@ def phase_api(run: Run) -> None:
         "API status: CPU per request (gunicorn + db + redis)",
         phase="api_status",
         own="gunicorn",
+    )
+    _add_ratios(run, limits, add=add, status=status)
+
+
+def _machine_limits(run: Run, *, key_users: list[int], id_lists: list[str], service_id: int) -> dict[str, Any]:
+    """The ceilings and the floor of tests/bench/ceiling.py, measured now, on this machine."""
+    plan = run.plan
+    limits: dict[str, Any] = {}
+    if not ceiling.available():
+        log("pgbench is not installed: no PostgreSQL ceiling (apt-get install postgresql-client)")
+    else:
+        script, users = ceiling.add_setup(customers=plan.connections, service_id=service_id)
+        try:
+            log(f"pgbench: the add shape, {plan.connections} clients, {plan.ceiling_seconds} s")
+            with metered(run, "ceiling_add") as box:
+                limits["pg_add"] = ceiling.pgbench(
+                    script, url=DATABASE_URL, seconds=plan.ceiling_seconds, clients=plan.connections
+                )
+                box["operations"] = int(limits["pg_add"]["transactions"])
+        finally:
+            ceiling.add_cleanup(users)
+        script = ceiling.status_setup(user_ids=key_users, id_lists=id_lists)
+        try:
+            log(f"pgbench: the status shape, {plan.connections} clients, {plan.ceiling_seconds} s")
+            with metered(run, "ceiling_status") as box:
+                limits["pg_status"] = ceiling.pgbench(
+                    script, url=DATABASE_URL, seconds=plan.ceiling_seconds, clients=plan.connections
+                )
+                box["operations"] = int(limits["pg_status"]["transactions"])
+        finally:
+            ceiling.status_cleanup()
+        log(f"ceilings: {limits}")
+    port = free_port()
+    run.procs.start(
+        "floor",
+        [
+            str(VENV_BIN / "gunicorn"),
+            *("-c", str(ROOT / "gunicorn.conf.py")),
+            *("--access-logfile", "/dev/null"),
+            "tests.bench.ceiling:floor_app",
+        ],
+        env={**os.environ, "GUNICORN_BIND": f"127.0.0.1:{port}"},
+    )
+    url = f"http://127.0.0.1:{port}/api/v2"
+    try:
+        wait_for(lambda: requests.post(url, data={}, timeout=2).ok, timeout=60, what="the floor's gunicorn")
+        log(f"wrk: the bare-WSGI floor, {plan.connections} connections, {plan.ceiling_seconds} s")
+        with metered(run, "floor") as box:
+            limits["floor"] = wrk.run(
+                wrk.add_script(keys=run.keys, services=[service_id], run="floor"),
+                url=url,
+                duration=plan.ceiling_seconds,
+                connections=plan.connections,
+            )
+            box["operations"] = int(limits["floor"]["requests"])
+        log(f"floor: {limits['floor']}")
+    finally:
+        run.procs.stop("floor")
+    return limits
+
+
+def _add_ratios(run: Run, limits: dict[str, Any], *, add: dict[str, float], status: dict[str, float]) -> None:
+    run.details["limits"] = limits
+    pg_add = limits.get("pg_add", {}).get("tps")
+    pg_status = limits.get("pg_status", {}).get("tps")
+    floor = limits.get("floor", {}).get("rps")
+    n = run.plan.connections
+    run.add("pg_add_tps", f"PostgreSQL ceiling, add shape (pgbench, {n} clients)", pg_add, "tx/s")
+    run.add("pg_status_tps", f"PostgreSQL ceiling, status shape (pgbench, {n} clients)", pg_status, "tx/s")
+    run.add("floor_rps", f"Bare-WSGI floor (same gunicorn and wrk, {n} connections)", floor, "req/s")
+    add_cpu(
+        run,
+        "pg_add_cpu_ms",
+        "PostgreSQL ceiling, add: CPU per transaction (pgbench + db)",
+        phase="ceiling_add",
+        own="exited children",
+    )
+    add_cpu(run, "floor_cpu_ms", "Bare-WSGI floor: CPU per request (gunicorn)", phase="floor", own="gunicorn")
+    run.add("api_add_of_pg", "API add as a share of the PostgreSQL ceiling", ceiling.share(add["rps"], pg_add), "%")
+    run.add("api_add_of_floor", "API add as a share of the bare-WSGI floor", ceiling.share(add["rps"], floor), "%")
+    run.add(
+        "api_status_of_pg",
+        "API status as a share of the PostgreSQL ceiling",
+        ceiling.share(status["rps"], pg_status),
+        "%",
+    )
+    run.add(
+        "api_status_of_floor", "API status as a share of the bare-WSGI floor", ceiling.share(status["rps"], floor), "%"
     )
 
 

@@ -306,9 +306,9 @@ def seed_ledger(*, first_user: int, last_user: int, first_order: int) -> None:
                   AND (o.status = 'Canceled' OR (o.status = 'Partial' AND TRUNC(o.charge * o.remains / o.quantity, 5) > 0))
             )
             INSERT INTO wallets_entry
-                (id, user_id, amount, kind, idempotency_key, order_ref, memo, balance_after, created_at)
+                (id, user_id, amount, kind, idempotency_key, order_ref, memo, balance_after, owed, created_at)
             SELECT %(entry_base)s + 1 + seq, user_id, amount, kind, key, order_ref, '',
-                   SUM(amount) OVER (PARTITION BY user_id ORDER BY seq), at
+                   SUM(amount) OVER (PARTITION BY user_id ORDER BY seq), 0, at
             FROM moves
             """,
             {
@@ -321,7 +321,7 @@ def seed_ledger(*, first_user: int, last_user: int, first_order: int) -> None:
             },
         )
         cursor.execute(
-            "INSERT INTO wallets_wallet (user_id, balance) SELECT user_id, SUM(amount) FROM wallets_entry "
+            "INSERT INTO wallets_wallet (user_id, balance, debt) SELECT user_id, SUM(amount), 0 FROM wallets_entry "
             "WHERE user_id BETWEEN %s AND %s GROUP BY user_id",
             [first_user, last_user],
         )

@@ -1,0 +1,122 @@
+"""CPU per API request in the web process, and where it goes: the WSGI application called
+in-process (no HTTP server, no load generator), measured by the process's own CPU clock and
+profiled with cProfile. What `make bench` meters as "gunicorn" minus gunicorn's own parsing.
+
+    BENCH_DATABASE_URL=... .venv/bin/python -m tests.bench.profile_api add|status [--n 500] [--top 30]
+
+Runs on a database `make bench --keep-db` (or `--quick --keep-db`) left behind, with the
+settings the bench uses; it issues API keys to the customers of its own it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import sys
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+
+def _environ(body: bytes) -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/api/v2",
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "HTTP_HOST": "127.0.0.1:8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "CONTENT_TYPE": "application/x-www-form-urlencoded",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.version": (1, 0),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=("add", "status"))
+    parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--no-profile", action="store_true", help="only the CPU per request")
+    args = parser.parse_args(argv)
+
+    from tests.bench.run_all import Plan, bench_env
+
+    os.environ.update({k: v for k, v in bench_env(Plan()).items() if k not in os.environ or k == "DJANGO_DEBUG"})
+    os.environ["DATABASE_URL"] = os.environ["BENCH_DATABASE_URL"]
+    os.environ["API_RATE_LIMIT_PER_KEY"] = "1000000/m"
+    import django
+
+    django.setup()
+    from django.core.wsgi import get_wsgi_application
+
+    from accounts.models import ApiKey, User
+    from orders.models import Order
+    from tests.bench import seed
+
+    keyless = User.objects.filter(username__startswith="customer").exclude(pk__in=ApiKey.objects.values("user_id"))
+    users = list(keyless.order_by("id").values_list("id", flat=True)[:16])
+    keys = seed.seed_api_keys(user_ids=users)
+    services = seed.orderable_services(quantity=100)
+    ids = {
+        uid: ",".join(
+            str(i) for i in Order.objects.filter(user_id=uid).order_by("-id").values_list("id", flat=True)[:100]
+        )
+        for uid in users
+    }
+    app = get_wsgi_application()
+    run = os.urandom(3).hex()
+
+    def body(i: int) -> bytes:
+        n = i % len(keys)
+        if args.action == "status":
+            return urlencode({"key": keys[n], "action": "status", "orders": ids[users[n]]}).encode()
+        link = f"https://instagram.com/p/prof{run}x{i}"
+        return urlencode(
+            {"key": keys[n], "action": "add", "service": services[i % len(services)], "link": link, "quantity": 100}
+        ).encode()
+
+    def call(i: int) -> None:
+        replies: list[str] = []
+        chunks = app(_environ(body(i)), lambda status, headers: replies.append(status))
+        data = b"".join(chunks)
+        if not replies[0].startswith("200") or b'"error"' in data:
+            raise RuntimeError(f"{replies[0]} {data[:200]!r}")
+
+    for i in range(50):  # warm: imports, connections, caches
+        call(i)
+    began, cpu = time.perf_counter(), time.process_time()
+    for i in range(50, 50 + args.n):
+        call(i)
+    wall, used = time.perf_counter() - began, time.process_time() - cpu
+    print(
+        f"{args.action}: {used / args.n * 1000:.2f} ms CPU per request in this process ({wall / args.n * 1000:.2f} ms wall)"
+    )
+    if not args.no_profile:
+        profiler = cProfile.Profile(time.process_time)
+        profiler.enable()
+        for i in range(50 + args.n, 50 + 2 * args.n):
+            call(i)
+        profiler.disable()
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats("cumulative").print_stats(args.top)
+        stats.sort_stats("tottime").print_stats(args.top)
+        print(out.getvalue())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
