@@ -7,9 +7,12 @@ from typing import Any
 from uuid import uuid4
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from kernel import protocol
 from kernel.numbers import WholeNumberField
+
+from .services.parsing import link_complete
 
 MAX_LIST_TEXT = 100_000
 MAX_MASS_LINES = 500
@@ -18,7 +21,7 @@ TEXTAREA = {"rows": 4, "class": "form-control"}
 # %ED%A0%80, an encoded lone surrogate) arrive as U+FFFD. No link, username or list item
 # a provider takes has one, so an order holding it is refused rather than sent upstream.
 NOT_UTF8 = "\ufffd"
-NOT_UTF8_ERROR = "This text holds bytes that are not UTF-8; type it again."
+NOT_UTF8_ERROR = _("This text holds bytes that are not UTF-8; type it again.")
 
 
 def type_field(spec: protocol.FieldSpec) -> forms.Field:
@@ -28,7 +31,7 @@ def type_field(spec: protocol.FieldSpec) -> forms.Field:
             label=spec.label,
             required=False,
             max_length=MAX_LIST_TEXT,
-            help_text="One per line",
+            help_text=_("One per line"),
             widget=forms.Textarea(attrs=TEXTAREA),
         )
     if spec.kind == protocol.FIELD_NUMBER:
@@ -67,7 +70,7 @@ class NewOrderForm(forms.Form):
     # A token generated with the page: submitting the same page twice places one order.
     token = forms.CharField(widget=forms.HiddenInput, required=False, max_length=40)
     service = WholeNumberField(min_value=1, widget=forms.Select(attrs={"class": "form-select"}))
-    dripfeed = forms.BooleanField(label="Drip-feed", required=False)
+    dripfeed = forms.BooleanField(label=_("Drip-feed"), required=False)
     # Then every API v2 order field, added below from the protocol's field table.
 
     TYPE_FIELDS = frozenset(f for t in protocol.SERVICE_TYPES for f in t.fields)
@@ -77,6 +80,9 @@ class NewOrderForm(forms.Form):
         for name, value in list(data.items()):
             if isinstance(value, str) and NOT_UTF8 in value:
                 self.add_error(name, NOT_UTF8_ERROR)
+        if data.get("link"):
+            # What people paste (`instagram.com/reel/x`) becomes an https:// link.
+            data["link"] = link_complete(data["link"])
         return data
 
     def api_fields(self) -> dict[str, Any]:
@@ -119,9 +125,9 @@ class MassLine:
 class MassOrderForm(forms.Form):
     token = forms.CharField(widget=forms.HiddenInput, required=False, max_length=40)
     orders = forms.CharField(
-        label="Orders",
+        label=_("Orders"),
         max_length=MAX_MASS_LINES * 2100,
-        help_text="One order per line: service_id|link|quantity",
+        help_text=_("One order per line: service_id|link|quantity"),
         widget=forms.Textarea(attrs={"rows": 12, "class": "form-control font-monospace"}),
     )
 
@@ -131,16 +137,18 @@ class MassOrderForm(forms.Form):
         lines = [line.strip() for line in self.cleaned_data["orders"].splitlines()]
         numbered = [(n, line) for n, line in enumerate(lines, start=1) if line]
         if not numbered:
-            raise forms.ValidationError("Enter at least one order.")
+            raise forms.ValidationError(_("Enter at least one order."))
         if len(numbered) > MAX_MASS_LINES:
-            raise forms.ValidationError(f"At most {MAX_MASS_LINES} orders at once.")
+            raise forms.ValidationError(_("At most %(count)s orders at once.") % {"count": MAX_MASS_LINES})
         result = []
         for number, line in numbered:
             parts = line.split("|")
             if len(parts) < 3:
-                result.append(MassLine(number, line, "", "", "", problem="Write the line as service_id|link|quantity"))
+                result.append(
+                    MassLine(number, line, "", "", "", problem=str(_("Write the line as service_id|link|quantity")))
+                )
                 continue
             # The link is everything between the first and the last bar (links may hold bars).
-            link = "|".join(parts[1:-1]).strip()
+            link = link_complete("|".join(parts[1:-1]).strip())
             result.append(MassLine(number, line, parts[0].strip(), link, parts[-1].strip()))
         return result

@@ -79,7 +79,10 @@ def seed() -> Seeded:
 
     completed = order_booked(customer, services["followers"], charge="2.13456", quantity=1000)
     Order.objects.filter(pk=completed.pk).update(
-        link="https://www.instagram.com/maria.designs/", state=State.SENT, provider=provider, completed_at=timezone.now()
+        link="https://www.instagram.com/maria.designs/",
+        state=State.SENT,
+        provider=provider,
+        completed_at=timezone.now(),
     )
     order_finished(completed, Status.COMPLETED, remains=0)
     orders["completed"] = completed

@@ -74,7 +74,11 @@ OVERFLOW_JS = """
 def _session_cookie(customer: Any, base_url: str) -> dict[str, Any]:
     client = Client()
     client.force_login(customer)
-    return {"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": base_url}
+    return {
+        "name": settings.SESSION_COOKIE_NAME,
+        "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+        "url": base_url,
+    }
 
 
 def _screenshot_dir() -> Path | None:
