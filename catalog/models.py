@@ -419,3 +419,15 @@ class TextChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_field_display()} of service {self.service_id}"
+class Favourite(models.Model):
+    """A service a customer starred on the services page (listed first, one click to order)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="favourite_services")
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "service"], name="favourite_unique_user_service")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} ★ {self.service_id}"

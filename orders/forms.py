@@ -13,6 +13,8 @@ from django.utils.translation import gettext_lazy as _
 from kernel import protocol
 from kernel.numbers import WholeNumberField
 
+from .services.parsing import link_complete
+
 MAX_LIST_TEXT = 100_000
 MAX_MASS_LINES = 500
 TEXTAREA = {"rows": 4, "class": "form-control"}
@@ -68,7 +70,7 @@ def type_field(spec: protocol.FieldSpec) -> forms.Field:
 class NewOrderForm(forms.Form):
     # A token generated with the page: submitting the same page twice places one order.
     token = forms.CharField(widget=forms.HiddenInput, required=False, max_length=40)
-    service = WholeNumberField(label=_("Service"), min_value=1, widget=forms.Select(attrs={"class": "form-select"}))
+    service = WholeNumberField(min_value=1, widget=forms.Select(attrs={"class": "form-select"}))
     dripfeed = forms.BooleanField(label=_("Drip-feed"), required=False)
     # Then every API v2 order field, added below from the protocol's field table.
 
@@ -79,6 +81,9 @@ class NewOrderForm(forms.Form):
         for name, value in list(data.items()):
             if isinstance(value, str) and NOT_UTF8 in value:
                 self.add_error(name, NOT_UTF8_ERROR)
+        if data.get("link"):
+            # What people paste (`instagram.com/reel/x`) becomes an https:// link.
+            data["link"] = link_complete(data["link"])
         return data
 
     def api_fields(self) -> dict[str, Any]:
@@ -135,7 +140,7 @@ class MassOrderForm(forms.Form):
         if not numbered:
             raise forms.ValidationError(_("Enter at least one order."))
         if len(numbered) > MAX_MASS_LINES:
-            raise forms.ValidationError(_("At most %(limit)s orders at once.") % {"limit": MAX_MASS_LINES})
+            raise forms.ValidationError(_("At most %(count)s orders at once.") % {"count": MAX_MASS_LINES})
         result = []
         for number, line in numbered:
             parts = line.split("|")
@@ -145,6 +150,6 @@ class MassOrderForm(forms.Form):
                 )
                 continue
             # The link is everything between the first and the last bar (links may hold bars).
-            link = "|".join(parts[1:-1]).strip()
+            link = link_complete("|".join(parts[1:-1]).strip())
             result.append(MassLine(number, line, parts[0].strip(), link, parts[-1].strip()))
         return result

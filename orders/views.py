@@ -5,6 +5,7 @@ Orders are reached only through `order_get_for_user`, which 404s for anyone else
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,10 +22,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from kernel import protocol
 from kernel.numbers import int_or_none
 from siteconf.selectors import site_settings
+from wallets.selectors import wallet_balance
 
 from .filters import OrderFilter
 from .forms import MassOrderForm, NewOrderForm, new_token
 from .models import Status
+from .presenting import order_facts, order_reorder_initial
 from .selectors import (
     keyset_page,
     order_actions,
@@ -34,13 +37,21 @@ from .selectors import (
     refill_list_for_user,
     services_for_order_page,
 )
-from .services import OrderError, cancel_request, order_place, refill_request
+from .services import OrderError, cancel_request, error_field, order_place, refill_request
 from .tables import OrderTable, RefillTable
 
 MASS_RESULTS_KEY = "orders_mass_results"
 # Fields in the order the new-order page shows them; the script hides those the chosen
 # service's type does not take.
 FIELD_ORDER = tuple(spec.name for spec in protocol.FIELD_SPECS if spec.name not in ("runs", "interval"))
+
+
+def _charge_text(amount: Decimal) -> str:
+    """An amount for a message: two decimals, more only where two would show it as zero
+    (the pages' display rule, panel.money_display, a layer above this one)."""
+    shown = amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    text = f"{amount.normalize():f}" if shown == 0 and amount != 0 else f"{shown:f}"
+    return f"{text} {site_settings().base_currency}"
 
 
 def _before(request: HttpRequest) -> int | None:
@@ -59,37 +70,56 @@ def _back(request: HttpRequest, default: str) -> HttpResponseRedirect:
 @login_required
 @require_http_methods(["GET", "POST"])
 def new(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    short_of_funds = False
     if request.method == "POST":
         form = NewOrderForm(request.POST)
         if form.is_valid():
             try:
                 order = order_place(
-                    user=request.user,  # type: ignore[arg-type]
+                    user=user,  # type: ignore[arg-type]
                     service_id=form.cleaned_data["service"],
                     fields=form.api_fields(),
                     idempotency_key=form.idempotency_key(),
                 )
             except OrderError as exc:
-                form.add_error(None, exc.message)
+                # Shown next to the field it is about; the rest above the form.
+                field = error_field(exc.message)
+                form.add_error(field if field in form.fields else None, exc.message)
+                short_of_funds = exc.message == protocol.ERR_NOT_ENOUGH_FUNDS
             else:
                 messages.success(
                     request,
-                    _("Order #%(id)s placed: %(charge)s %(currency)s charged.")
-                    % {"id": order.pk, "charge": order.charge, "currency": site_settings().base_currency},
+                    _("Order #%(pk)s placed: %(charge)s charged.")
+                    % {"pk": order.pk, "charge": _charge_text(order.charge)},
                 )
                 return redirect("orders:detail", pk=order.pk)
     else:
         initial: dict[str, Any] = {"token": new_token()}
+        reorder = int_or_none(request.GET.get("reorder"), min=1)
+        if reorder is not None:
+            # Another customer's order number is a 404, like its page.
+            initial.update(order_reorder_initial(order=order_get_for_user(user=user, pk=reorder)))  # type: ignore[arg-type]
         service = int_or_none(request.GET.get("service"), min=1)
         if service is not None:
             initial["service"] = service
         form = NewOrderForm(initial=initial)
+    for name in form.errors:
+        if name in form.fields:
+            widget = form.fields[name].widget
+            widget.attrs["class"] = f"{widget.attrs.get('class', '')} is-invalid".strip()
+            widget.attrs["aria-invalid"] = "true"
     selected = form["service"].value()
+    balance = wallet_balance(user=user)  # type: ignore[arg-type]
     context = {
         "form": form,
-        "services": services_for_order_page(user=request.user),  # type: ignore[arg-type]
+        "services": services_for_order_page(user=user),  # type: ignore[arg-type]
         "selected_service": str(selected) if selected not in (None, "") else "",
         "type_fields": [form[name] for name in FIELD_ORDER],
+        "short_of_funds": short_of_funds,
+        "available": balance,
+        # A new customer with nothing to spend is shown where to add funds first.
+        "first_visit": balance <= 0 and not order_queryset_for_user(user=user).exists(),  # type: ignore[arg-type]
     }
     return render(request, "orders/new.html", context)
 
@@ -144,7 +174,8 @@ def _place_mass(request: HttpRequest, form: MassOrderForm) -> list[dict[str, Any
                 result.update(
                     ok=True,
                     order=order.pk,
-                    message=_("Order #%(id)s: %(charge)s charged") % {"id": order.pk, "charge": order.charge},
+                    message=_("Order #%(pk)s: %(charge)s charged")
+                    % {"pk": order.pk, "charge": _charge_text(order.charge)},
                 )
         results.append(result)
     return results
@@ -187,6 +218,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     order = order_get_for_user(user=request.user, pk=pk)  # type: ignore[arg-type]
     context = {
         "order": order,
+        "facts": order_facts(order=order),
         "actions": order_actions(orders=[order])[order.pk],
         "events": order_events_for_customer(order=order),
         "refills": list(order.refills.all()[:20]),

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django_tables2",
     "django_filters",
     "bootstrap",
+    "js_lib_bootstrap_icons",
     "allauth",
     "allauth.account",
     "allauth.mfa",

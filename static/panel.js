@@ -29,4 +29,15 @@
     button.textContent = "Use " + zone.replace(/_/g, " ");
     button.addEventListener("click", function () { select.value = zone; });
   });
+
+  // Light or dark: the choice is remembered in localStorage (panel-theme.js applies it
+  // before the page paints); without one, the system's preference decides.
+  document.querySelectorAll("[data-theme-toggle]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var root = document.documentElement;
+      var next = root.getAttribute("data-bs-theme") === "dark" ? "light" : "dark";
+      root.setAttribute("data-bs-theme", next);
+      try { window.localStorage.setItem("panel-theme", next); } catch (e) { /* private mode */ }
+    });
+  });
 })();

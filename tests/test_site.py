@@ -39,12 +39,13 @@ def test_services_page_lists_enabled_services_with_discounted_rate(client, custo
     response = client.get(reverse("catalog:services"))
     body = response.content.decode()
     assert "Real followers" in body and "Hidden one" not in body
-    assert ">2<" in body.replace(" ", "") or "2</td>" in body
+    # Money for reading: two decimals, the currency, and what the rate is for.
+    assert ">2.00 USD</span>" in body and "per 1000" in body
     customer.discount_percent = D("10")
     customer.save()
     client.force_login(customer)
     body = client.get(reverse("catalog:services")).content.decode()
-    assert "1.8" in body
+    assert ">1.80 USD</span>" in body and ">2.00 USD</span>" not in body
     assert f">{shown.pk}<" in body.replace(" ", "").replace("\n", "")
     assert "Refill" in body
 

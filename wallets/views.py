@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -10,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -18,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from kernel.money import MoneyFormatError, to_decimal
 from kernel.numbers import int_or_none
 from kernel.site import site_url
+from siteconf.selectors import site_settings
 
 from . import selectors, services
 from .filters import EntryFilter
@@ -145,14 +148,20 @@ def bonus_preview(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"bonus": None, "text": ""})
     tier, bonus = selectors.bonus_for_amount(amount=amount)
     if tier is None or bonus <= 0:
-        return JsonResponse({"bonus": "0", "text": _("No bonus for this amount.")})
-    return JsonResponse(
-        {
-            "bonus": str(bonus),
-            "percent": str(tier.percent),
-            "text": _("You get a %(percent)s%% bonus: +%(bonus)s.") % {"percent": tier.percent, "bonus": bonus},
-        }
-    )
+        return JsonResponse({"bonus": "0", "text": gettext("No bonus for this amount.")})
+    text = gettext("You get a %(percent)s%% bonus: +%(bonus)s %(currency)s.") % {
+        "percent": _readable(tier.percent),
+        "bonus": _readable(bonus),
+        "currency": site_settings().base_currency,
+    }
+    return JsonResponse({"bonus": str(bonus), "percent": str(tier.percent), "text": text})
+
+
+def _readable(value: Decimal) -> str:
+    """Two decimals, more only where two would show a non-zero amount as zero (the pages'
+    display rule, panel.money_display, which this layer may not import)."""
+    shown = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return f"{value.normalize():f}" if shown == 0 and value != 0 else f"{shown:f}"
 
 
 @login_required

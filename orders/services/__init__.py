@@ -14,7 +14,7 @@ The promise (DESIGN.md): every order is bought upstream exactly once or refunded
 
 from .base import OrderError, RequestOutcome, SubmitOutcome, SyncOutcome
 from .outbox import enqueue_cancel, enqueue_refill, enqueue_submit
-from .parsing import LABELS, OrderRequest, link_is_valid, order_amount, order_request_parse
+from .parsing import LABELS, OrderRequest, error_field, link_complete, link_is_valid, order_amount, order_request_parse
 from .placing import order_place
 from .requests import (
     REQUEST_REJECTED,
@@ -62,7 +62,9 @@ __all__ = [
     "enqueue_cancel",
     "enqueue_refill",
     "enqueue_submit",
+    "error_field",
     "expected_provider_charge",
+    "link_complete",
     "link_is_valid",
     "order_amount",
     "order_cancel_refund",

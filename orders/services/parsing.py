@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 from .base import SUBSCRIPTIONS, OrderError
 
 MAX_LINK_LENGTH = 2000
+# A host name as people type it: labels with a dot and a top-level name, maybe a port.
+SCHEMELESS_HOST = re.compile(r"^[\w-]+(\.[\w-]+)*\.[^\W\d_]{2,}(:\d{1,5})?$")
 
 
 MAX_TEXT_LENGTH = 500
@@ -112,6 +115,37 @@ def link_is_valid(link: str) -> bool:
     except ValueError:
         return False
     return parts.scheme.lower() in {"http", "https"} and bool(host)
+
+
+def link_complete(text: str) -> str:
+    """What people paste (`instagram.com/reel/x`, `www.tiktok.com/@a`) as an https:// URL.
+
+    Only a scheme-less text whose first part is a host name (a dot, no spaces, no colon
+    before the first slash) is completed; anything else is left for link_is_valid to judge.
+    The web pages complete links; the API keeps the protocol's "Incorrect link".
+    """
+    link = text.strip()
+    if "://" in link or not SCHEMELESS_HOST.match(link.split("/", 1)[0]) or any(ch.isspace() for ch in link):
+        return link
+    return f"https://{link}"
+
+
+def error_field(message: str) -> str | None:
+    """The form field an OrderError's message is about, to show it next to that field."""
+    if message in (protocol.ERR_INCORRECT_LINK, protocol.ERR_DUPLICATE_LINK):
+        return "link"
+    if message.startswith(("Quantity less than", "Quantity more than")):
+        return "quantity"
+    if message == protocol.ERR_INCORRECT_SERVICE:
+        return "service"
+    if message.startswith("Incorrect max"):
+        return "max"
+    for spec in protocol.FIELD_SPECS:
+        if message.startswith(
+            (protocol.field_error(spec.name), protocol.field_required(spec.name), f"{LABELS[spec.name]}:")
+        ):
+            return spec.name
+    return None
 
 
 def _min_quantity(service: Service) -> str:

@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import (
     TOTP,
@@ -56,9 +57,29 @@ def test_account_page_shows_email_security_and_links(client: Client, customer: U
     assert response.status_code == 200
     assert customer.email in body
     assert reverse("account_change_password") in body
-    assert reverse("mfa_activate_totp") in body and 'id="mfa-status">Off' in body
+    assert 'id="mfa-status">Off' in body
     assert reverse("api:page") in body
     assert 'name="timezone"' in body
+    # An unverified address cannot take 2FA (allauth refuses it): the page offers the
+    # verification link again instead of a set-up button that leads nowhere.
+    assert reverse("mfa_activate_totp") not in body
+    assert 'id="resend-verification"' in body and 'name="action_send"' in body
+
+    EmailAddress.objects.update_or_create(
+        user=customer, email=customer.email, defaults={"verified": True, "primary": True}
+    )
+    body = client.get(reverse("accounts:account")).content.decode()
+    assert reverse("mfa_activate_totp") in body and 'id="resend-verification"' not in body
+
+
+def test_resend_link_sends_the_verification_mail_again(client: Client, customer: User, mailoutbox) -> None:
+    EmailAddress.objects.update_or_create(
+        user=customer, email=customer.email, defaults={"verified": False, "primary": True}
+    )
+    client.force_login(customer)
+    response = client.post(reverse("account_email"), {"email": customer.email, "action_send": ""})
+    assert response.status_code == 302
+    assert [m.to for m in mailoutbox] == [[customer.email]]
 
 
 def test_account_page_needs_login(client: Client) -> None:

@@ -85,30 +85,30 @@ def test_new_order_page_picks_shows_fields_previews_and_places(page, customer, s
     assert visible(page, "link") and visible(page, "quantity") and not visible(page, "comments")
     page.fill("#id_link", "https://instagram.com/p/1")
     page.fill("#id_quantity", "1000")
-    assert page.text_content("#charge-preview") == "1.30000"
+    assert page.text_content("#charge-preview") == "1.30 USD"
     page.check("#id_dripfeed")
     page.fill("#id_runs", "3")
     page.fill("#id_interval", "10")
-    assert page.text_content("#charge-preview") == "3.90000"
+    assert page.text_content("#charge-preview") == "3.90 USD"
 
     page.select_option("#id_service", str(comments.pk))
     assert visible(page, "comments") and not visible(page, "quantity")
     assert not page.locator("#dripfeed-block").is_visible()
     page.fill("#id_comments", "great\nnice\nwow")
-    assert page.text_content("#charge-preview") == "0.00750"
+    assert page.text_content("#charge-preview") == "0.0075 USD"
 
     page.select_option("#id_service", str(subscription.pk))
     assert not visible(page, "link") and visible(page, "username") and visible(page, "delay")
     assert "per 1000 per post" in page.text_content("#info-rate")
     # A subscription holds max × posts (100 posts when none are named) at the rate per 1000.
     page.fill("#id_max", "500")
-    assert page.text_content("#charge-preview") == "50.00000"
+    assert page.text_content("#charge-preview") == "50.00 USD"
     page.fill("#id_posts", "20")
-    assert page.text_content("#charge-preview") == "10.00000"
+    assert page.text_content("#charge-preview") == "10.00 USD"
 
     page.select_option("#id_service", str(package.pk))
     assert "per package" in page.text_content("#info-rate")
-    assert page.text_content("#charge-preview") == "18.87600"
+    assert page.text_content("#charge-preview") == "18.88 USD"
 
     page.fill("#service-search", "comm")
     options = page.locator("#id_service option").all_text_contents()
@@ -118,7 +118,7 @@ def test_new_order_page_picks_shows_fields_previews_and_places(page, customer, s
     page.select_option("#id_service", str(default.pk))
     page.click("#new-order-form button[type=submit]")
     page.wait_for_url(re.compile(r".*/orders/\d+/$"))
-    assert "placed: 3.90000" in page.text_content("main")
+    assert "placed: 3.90 USD charged." in page.text_content("main")
     order = Order.objects.get(user=customer)
     assert (order.quantity, order.runs, str(order.charge)) == (3000, 3, "3.90000")
     assert page.evaluate("() => window.__pwned") is None

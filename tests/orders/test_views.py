@@ -91,7 +91,7 @@ def test_customer_rates_are_shown_with_their_discount(client, customer, service)
     customer.save()
     client.force_login(customer)
     html = client.get(reverse("orders:new")).content.decode()
-    assert "1.000000 per 1000" in html
+    assert "1.00 USD per 1000" in html
 
 
 def test_upstream_text_is_escaped_everywhere(client, customer, shop, place):
@@ -117,7 +117,7 @@ def test_placing_an_order_charges_and_redirects_to_it(
         )
     order = Order.objects.get(user=customer)
     assert response.redirect_chain[-1][0] == reverse("orders:detail", args=[order.pk])
-    assert f"Order #{order.pk} placed: 0.20000" in response.content.decode()
+    assert f"Order #{order.pk} placed: 0.20 USD charged." in response.content.decode()
     assert ledger(customer)[0] == Decimal("0.80000")
     assert queue.ids() == [order.pk]
 

@@ -114,8 +114,8 @@ def test_add_funds_shows_gateways_limits_tiers_and_only_own_payments(
     assert response.status_code == 200
     html = response.content.decode()
     assert "Manual transfer" in html and "Card (Stripe)" in html
-    assert "From 1 to 10000" in html and "From 5 to 5000" in html
-    assert "+7%" in html
+    assert "From 1.00 to 10,000.00 USD" in html and "From 5.00 to 5,000.00 USD" in html
+    assert "+7.00%" in html
     assert "11.11" in html
     assert "99.99" not in html
     assert 'src="/static/wallets/bonus-preview.js"' in html
@@ -181,7 +181,7 @@ def test_bonus_preview_names_the_bonus(customer_client):
     assert customer_client.get(url, {"amount": "200"}).json() == {
         "bonus": "10.00000",
         "percent": "5.00",
-        "text": "You get a 5.00% bonus: +10.00000.",
+        "text": "You get a 5.00% bonus: +10.00 USD.",
     }
     assert customer_client.get(url, {"amount": "50"}).json()["bonus"] == "0"
     assert customer_client.get(url, {"amount": "junk"}).json()["bonus"] is None

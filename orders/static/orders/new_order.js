@@ -3,7 +3,10 @@
 // only a preview. Money is computed with integers (BigInt), never with binary floats, so
 // the preview matches the charge to the last of its 5 decimals (rate × units / per, rounded
 // half-up, where `per` is 1000, or 1 for a service billed per package; a subscription's
-// units are max × posts). Text from services is inserted with textContent only.
+// units are max × posts). It is shown by the pages' display rule (panel/money_display.py:
+// the currency's decimals, more only for a small non-zero amount, in the display currency
+// the form's data attributes name), and compared with the balance to warn before an order
+// the balance cannot pay. Text from services is inserted with textContent only.
 (function () {
   "use strict";
 
@@ -27,6 +30,21 @@
   var quantity = document.getElementById("id_quantity");
   var runs = document.getElementById("id_runs");
   var fieldBlocks = Array.prototype.slice.call(document.querySelectorAll(".order-field"));
+  var form = document.getElementById("new-order-form");
+  var warning = document.getElementById("funds-warning");
+  var display = {
+    currency: form.dataset.currency || "",
+    decimals: parseInt(form.dataset.decimals || "2", 10),
+    rate: form.dataset.rate || "1",
+    approx: form.dataset.approx === "1",
+    lang: document.documentElement.lang || "en"
+  };
+  var SMALL_VALUE_DIGITS = 2;
+  var MAX_DECIMALS = 6;
+
+  function label(name) {
+    return form.getAttribute("data-label-" + name) || "";
+  }
 
   function setText(id, text) {
     var element = document.getElementById(id);
@@ -59,13 +77,66 @@
     return BigInt(parts[0] || "0") * 1000000n + BigInt(fraction);
   }
 
-  function formatCharge(rate, units, per) {
-    // charge × 10^5 = rate_micro × units / (10 × per), rounded half-up
+  function chargeScaled(rate, units, per) {
+    // charge × 10^5 = rate_micro × units / (10 × per), rounded half-up (the server's rule)
     var divisor = 10n * BigInt(per);
-    var scaled = (rateMicro(rate) * units + divisor / 2n) / divisor;
-    var text = scaled.toString().padStart(6, "0");
-    return text.slice(0, -5) + "." + text.slice(-5);
+    return (rateMicro(rate) * units + divisor / 2n) / divisor;
   }
+
+  // A decimal string as (digits, scale): "0.92" → [92n, 2]
+  function scaledOf(text) {
+    var parts = String(text).split(".");
+    var fraction = parts[1] || "";
+    return [BigInt((parts[0] || "0") + fraction), fraction.length];
+  }
+
+  function pow10(n) {
+    return 10n ** BigInt(n);
+  }
+
+  // value / 10^scale shown by the display rule: the currency's decimals, more (up to 6)
+  // only where that would show a small non-zero value as zero or hide most of it.
+  function readable(value, scale, decimals) {
+    var negative = value < 0n;
+    var v = negative ? -value : value;
+    var places = decimals;
+    if (v !== 0n && v < pow10(scale)) {
+      var adjusted = v.toString().length - 1 - scale;
+      places = Math.max(decimals, Math.min(-adjusted + SMALL_VALUE_DIGITS - 1, MAX_DECIMALS));
+    }
+    var rounded = places < scale ? (v + pow10(scale - places) / 2n) / pow10(scale - places) : v * pow10(places - scale);
+    var text = rounded.toString().padStart(places + 1, "0");
+    var whole = text.slice(0, text.length - places);
+    var fraction = text.slice(text.length - places);
+    if (places > decimals) {
+      fraction = fraction.replace(/0+$/, "");
+      if (fraction.length < decimals) fraction = fraction.padEnd(decimals, "0");
+    }
+    var number = Number(whole + (fraction ? "." + fraction : ""));
+    var shown = number.toLocaleString(display.lang, { minimumFractionDigits: fraction.length, maximumFractionDigits: fraction.length });
+    return (negative ? "-" : "") + shown;
+  }
+
+  // An amount in the panel's currency (scaled by 10^5) as text in the display currency.
+  function moneyText(scaled) {
+    var rate = scaledOf(display.rate);
+    var text = readable(scaled * rate[0], 5 + rate[1], display.decimals) + " " + display.currency;
+    return display.approx ? "≈ " + text : text;
+  }
+
+  function rateText(service) {
+    var micro = rateMicro(service.rate);
+    return readableRate(micro) + " " + (label(service.billing) || service.billing_label);
+  }
+
+  function readableRate(micro) {
+    var rate = scaledOf(display.rate);
+    var text = readable(micro * rate[0], 6 + rate[1], display.decimals) + " " + display.currency;
+    return display.approx ? "≈ " + text : text;
+  }
+
+  var balance = scaledOf(form.dataset.balance || "0");
+  var balanceScaled = balance[1] <= 5 ? balance[0] * pow10(5 - balance[1]) : balance[0] / pow10(balance[1] - 5);
 
   function formatMinutes(minutes) {
     if (minutes === null || minutes === undefined) {
@@ -124,12 +195,38 @@
 
   function updatePreview() {
     var service = currentService();
+    var over = false;
     if (!service || !preview) {
       setText("charge-preview", "—");
-      return;
+    } else {
+      var count = units(service);
+      if (count === null || count === 0n) {
+        preview.textContent = "—";
+      } else {
+        var charge = chargeScaled(service.rate, count, service.per);
+        preview.textContent = moneyText(charge);
+        over = charge > balanceScaled;
+      }
     }
-    var count = units(service);
-    preview.textContent = count === null || count === 0n ? "—" : formatCharge(service.rate, count, service.per);
+    if (warning) {
+      warning.classList.toggle("d-none", !over);
+    }
+  }
+
+  // Every type's form starts valid: the service's minimum where a number is needed.
+  function fillDefaults(service) {
+    function fill(name, value) {
+      var element = document.getElementById("id_" + name);
+      if (element && String(element.value).trim() === "" && service.fields.indexOf(name) >= 0) {
+        element.value = String(value);
+      }
+    }
+    if (service.billing === "per_1000_per_post") {
+      fill("min", service.min);
+      fill("max", service.min);
+    } else if (service.has_quantity && !service.quantity_from) {
+      fill("quantity", service.min);
+    }
   }
 
   function showService() {
@@ -149,20 +246,28 @@
       quantity.min = String(service.min);
       quantity.max = String(service.max);
     }
+    if (service) {
+      fillDefaults(service);
+    }
     if (!service) {
-      setText("info-name", "Choose a service");
+      setText("info-name", label("choose") || "Choose a service");
       ["info-rate", "info-limits", "info-time", "info-badges"].forEach(function (id) {
         setText(id, "—");
       });
       setText("info-description", "");
     } else {
       setText("info-name", service.name);
-      setText("info-rate", service.rate + " " + service.billing_label);
-      setText("info-limits", service.min + " / " + service.max);
+      setText("info-rate", rateText(service));
+      setText(
+        "info-limits",
+        service.billing === "per_package"
+          ? label("package")
+          : service.min + " / " + service.max + (service.billing === "per_1000_per_post" ? " " + label("per-post") : "")
+      );
       setText("info-time", formatMinutes(service.average_time));
       setText(
         "info-badges",
-        (service.refill ? "Refill" : "No refill") + " · " + (service.cancel ? "Cancel" : "No cancel")
+        (service.refill ? label("refill") : label("no-refill")) + " · " + (service.cancel ? label("cancel") : label("no-cancel"))
       );
       setText("info-description", service.description || "");
     }
@@ -193,7 +298,7 @@
       }
       var option = document.createElement("option");
       option.value = String(service.id);
-      option.textContent = service.id + " — " + service.name + " — " + service.rate + " " + service.billing_label;
+      option.textContent = service.id + " — " + service.name + " — " + rateText(service);
       option.selected = option.value === chosen;
       group.appendChild(option);
     });
@@ -210,6 +315,6 @@
   if (dripToggle) {
     dripToggle.addEventListener("change", showService);
   }
-  document.getElementById("new-order-form").addEventListener("input", updatePreview);
+  form.addEventListener("input", updatePreview);
   showService();
 })();
