@@ -333,6 +333,8 @@ class QualityCursor(models.Model):
 
     def __str__(self) -> str:
         return f"quality cursor at {self.at}"
+
+
 class CustomRate(models.Model):
     """One customer's own price for one service: a rate per 1000, or a markup over the cost.
 
@@ -419,6 +421,8 @@ class TextChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_field_display()} of service {self.service_id}"
+
+
 class Favourite(models.Model):
     """A service a customer starred on the services page (listed first, one click to order)."""
 

@@ -7,9 +7,12 @@ from decimal import Decimal
 
 from django.conf import settings
 
+from siteconf.selectors import site_settings
+
 
 def base_currency() -> str:
-    return str(getattr(settings, "PANEL_CURRENCY", "USD")).upper()
+    """The panel's currency (the Owner's setting in the admin): rates are quoted against it."""
+    return site_settings().base_currency.upper()
 
 
 def rates_url() -> str:

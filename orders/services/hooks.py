@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.conf import settings
-
 from kernel import protocol
 from kernel.money import money
+from siteconf.selectors import site_settings
 from webhooks.services import ORDER_UPDATED, REFILL_UPDATED, NewEvent, webhook_events_record
 
 from ..models import Order
@@ -36,7 +35,7 @@ def order_event(*, order: Order, values: Mapping[str, Any], changed: list[str]) 
         "charge": f"{money(order.charge):f}",
         "start_count": str(value("start_count") or 0),
         "remains": str(remains),
-        "currency": settings.PANEL_CURRENCY,
+        "currency": site_settings().base_currency,
         "changed": changed,
     }
     return NewEvent(user_id=order.user_id, type=ORDER_UPDATED, order_ref=order.pk, data=data)
@@ -54,6 +53,4 @@ def order_changes_record(*, changes: Iterable[tuple[Order, Mapping[str, Any]]]) 
 
 def refill_change_record(*, refill_id: int, order_id: int, user_id: int, status: str) -> int:
     data = {"refill": refill_id, "order": order_id, "status": status}
-    return webhook_events_record(
-        events=[NewEvent(user_id=user_id, type=REFILL_UPDATED, order_ref=order_id, data=data)]
-    )
+    return webhook_events_record(events=[NewEvent(user_id=user_id, type=REFILL_UPDATED, order_ref=order_id, data=data)])

@@ -15,7 +15,6 @@ from kernel.money import money, refund_for_remains
 from wallets.services import wallet_credit
 
 from .. import queries
-from .hooks import order_changed_fields, order_changes_record
 from ..models import (
     STATE_TRANSITIONS,
     STATUS_TRANSITIONS,
@@ -27,6 +26,7 @@ from ..models import (
     Status,
 )
 from .base import SUBSCRIPTIONS
+from .hooks import order_changed_fields, order_changes_record
 
 if TYPE_CHECKING:
     from accounts.models import User

@@ -21,7 +21,6 @@ def rates_sim(settings: Any) -> Iterator[RatesSimulator]:
     settings.CURRENCY_RATES_READ_TIMEOUT = 1.0
     settings.CURRENCY_RATES_MAX_JUMP_PERCENT = Decimal("20")
     settings.CURRENCY_RATES_STALE_HOURS = 48
-    settings.PANEL_CURRENCY = "USD"
     yield simulator
     simulator.stop()
 

@@ -29,11 +29,6 @@ CHOOSE = "/currency/choose/"
 LINK = "https://instagram.com/p/view"
 
 
-@pytest.fixture(autouse=True)
-def _usd(settings):  # type: ignore[no-untyped-def]
-    settings.PANEL_CURRENCY = "USD"
-
-
 @pytest.fixture
 def eur(db):  # type: ignore[no-untyped-def]
     return make_currency("EUR", "0.9", symbol="€")

@@ -37,8 +37,8 @@ from orders.services import RESOLVE_CANCEL, order_place, order_transition
 from providers.models import Provider, ProviderCall, UpstreamService
 from providers.services import provider_pause
 from simulators.provider import Simulator
-from siteconf.selectors import site_settings_row
 from simulators.rates import RatesSimulator
+from siteconf.selectors import site_settings_row
 from support.models import Status as TicketStatus
 from support.models import Ticket
 from support.services import ticket_open
@@ -131,7 +131,6 @@ def world(db: Any, simulator: Simulator, customer: User, request: Any, settings:
     settings.CURRENCY_RATES_URL = f"{rates.base_url}/api/latest.json"
     settings.CURRENCY_RATES_API_KEY = rates.api_key
     settings.CURRENCY_RATES_ALLOW_PRIVATE_URL = True
-    settings.PANEL_CURRENCY = "USD"
     gbp = Currency.objects.create(
         code="GBP", name="Pound sterling", rate=D("0.5"), updated_at=timezone.now(), held_rate=D("0.75")
     )
