@@ -4,12 +4,12 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
 from .models import SINGLETON_PK, SiteSettings
 from .selectors import site_settings_row
@@ -67,9 +67,11 @@ class SiteSettingsForm(forms.ModelForm):
 
 
 @admin.register(SiteSettings)
-class SiteSettingsAdmin(SimpleHistoryAdmin):
+class SiteSettingsAdmin(admin.ModelAdmin):
     """The one settings row: its change page is the list page; changing it needs
-    siteconf.change_sitesettings (the Owner role)."""
+    siteconf.change_sitesettings (the Owner role). Its History page lists every save with
+    who made it and what changed (django-simple-history records them); there is no revert,
+    so every change goes through site_settings_save and its checks."""
 
     form = SiteSettingsForm
     readonly_fields = ("logo_preview", "elsewhere", "updated_at")
@@ -81,7 +83,6 @@ class SiteSettingsAdmin(SimpleHistoryAdmin):
         (_("Sign-up"), {"fields": ("signup_open", "email_verification")}),
         (None, {"fields": ("updated_at",)}),
     )
-    history_list_display = ("panel_name", "base_currency", "affiliate_percent", "signup_open", "email_verification")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -94,6 +95,26 @@ class SiteSettingsAdmin(SimpleHistoryAdmin):
             return super().changelist_view(request, extra_context)  # Django's 403
         row = site_settings_row()
         return HttpResponseRedirect(reverse("admin:siteconf_sitesettings_change", args=[row.pk]))
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None) -> Any:
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        records = list(
+            SiteSettings.history.select_related("history_user").order_by("-history_date", "-history_id")[:101]
+        )
+        rows = []
+        for record, older in zip(records, [*records[1:], None], strict=True):
+            changes = record.diff_against(older).changes if older is not None else []
+            rows.append({"record": record, "changes": changes, "first": older is None})
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Change history: panel configuration"),
+            "opts": self.model._meta,
+            "rows": rows[:100],
+            "field_names": {f.name: f.verbose_name for f in SiteSettings._meta.fields},
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/siteconf/history.html", context)
 
     @admin.display(description=_("Current logo"))
     def logo_preview(self, obj: SiteSettings) -> str:

@@ -13,6 +13,7 @@ class SiteconfConfig(AppConfig):
         from celery.signals import task_prerun
         from django.core.signals import request_started
 
+        from . import checks  # noqa: F401  (registers the start-up note)
         from .selectors import site_settings_forget_local
 
         # One cache read per request or task: what this thread read is forgotten at the start

@@ -167,6 +167,7 @@ def _signup(client: Client, name: str = "newbie") -> Any:
 
 def test_closed_sign_up_says_so_and_refuses_a_posted_form(client: Client, site_conf: Any) -> None:
     site_conf(signup_open=False)
+    assert reverse("account_signup") not in client.get("/").content.decode()  # no button leads there
     page = client.get(reverse("account_signup"))
     assert "Sign Up Closed" in page.content.decode() or "sign up closed" in page.content.decode().lower()
     _signup(client)
