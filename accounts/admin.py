@@ -6,10 +6,15 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+from django.utils.translation import gettext as _
 
+from .impersonation import impersonation_allowed, impersonation_of, impersonation_start
 from .models import ApiKey, Impersonation, User
 from .services import BlockError, user_block, user_unblock
 
@@ -26,6 +31,32 @@ class UserAdmin(BaseUserAdmin):
     readonly_fields = ("blocked_at", "blocked_reason")
     raw_id_fields = ("referred_by",)
     actions = ("block", "unblock")
+
+    def get_urls(self) -> list[URLPattern]:
+        extra = [
+            path(
+                "<int:pk>/impersonate/",
+                self.admin_site.admin_view(self.impersonate_view),
+                name="accounts_user_impersonate",
+            )
+        ]
+        return extra + super().get_urls()
+
+    def impersonate_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Log in as this customer (accounts/impersonation.py): POST, the permission, never
+        onto staff, a superuser or a blocked customer, and not from inside another one."""
+        if not request.user.has_perm("accounts.impersonate_user"):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        customer = User.objects.filter(pk=pk).first()
+        if customer is None or impersonation_of(request) is not None:
+            raise PermissionDenied
+        if not impersonation_allowed(staff=request.user, customer=customer):
+            raise PermissionDenied
+        impersonation_start(request=request, customer=customer)
+        messages.info(request, _("You are logged in as %(user)s.") % {"user": customer.get_username()})
+        return redirect("home")
 
     def has_block_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("accounts.block_user")

@@ -40,7 +40,7 @@ def impersonation_allowed(*, staff: Any, customer: User) -> bool:
 def impersonation_start(*, request: HttpRequest, customer: User) -> Impersonation:
     """Log this staff member in as `customer` in this browser, recorded."""
     staff = request.user
-    if not impersonation_allowed(staff=staff, customer=customer):
+    if not isinstance(staff, User) or not impersonation_allowed(staff=staff, customer=customer):
         raise ImpersonationError(_("You may not log in as this account."))
     now = timezone.now()
     record = Impersonation.objects.create(
@@ -53,7 +53,7 @@ def impersonation_start(*, request: HttpRequest, customer: User) -> Impersonatio
     request.session[SESSION_KEY] = {
         "id": record.pk,
         "staff_id": staff.pk,
-        "staff_name": staff.get_username(),  # type: ignore[union-attr]
+        "staff_name": staff.get_username(),
         "until": record.expires_at.isoformat(),
     }
     return record

@@ -6,6 +6,5 @@ app_name = "accounts"
 urlpatterns = [
     path("", views.account, name="account"),
     path("timezone/", views.timezone_update, name="timezone"),
-    path("impersonate/<int:pk>/", views.impersonate_start, name="impersonate_start"),
     path("impersonate/stop/", views.impersonate_stop, name="impersonate_stop"),
 ]

@@ -3,17 +3,14 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from .forms import TimezoneForm
-from .impersonation import impersonation_allowed, impersonation_of, impersonation_start, impersonation_stop
-from .models import User
+from .impersonation import impersonation_of, impersonation_stop
 from .preferences import PreferenceError, account_summary, user_set_timezone
 from .utils import request_user
 
@@ -59,20 +56,6 @@ def timezone_update(request: HttpRequest) -> HttpResponse:
         return _render_account(request, form, status=400)
     messages.success(request, _("Time zone set to %(zone)s. Dates are now shown in it.") % {"zone": user.timezone})
     return redirect("accounts:account")
-
-
-@require_POST
-@login_required
-def impersonate_start(request: HttpRequest, pk: int) -> HttpResponse:
-    """Staff with the permission become this customer in this browser (recorded)."""
-    customer = User.objects.filter(pk=pk).first()
-    if customer is None or not impersonation_allowed(staff=request.user, customer=customer):
-        raise PermissionDenied
-    if impersonation_of(request) is not None:
-        raise PermissionDenied
-    impersonation_start(request=request, customer=customer)
-    messages.info(request, _("You are logged in as %(user)s.") % {"user": customer.get_username()})
-    return redirect("home")
 
 
 @require_POST

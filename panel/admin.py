@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from accounts.admin import UserAdmin
 from accounts.impersonation import impersonation_allowed
 from accounts.models import User
+from kernel.numbers import int_or_none
 
 from .customers import customer_overview
 
@@ -40,6 +41,8 @@ class CustomerUserAdmin(UserAdmin):
     def customer_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET"])
         customer = get_object_or_404(User, pk=pk)
         user = request.user
         context = {
@@ -57,7 +60,8 @@ class CustomerUserAdmin(UserAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        target = User.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        pk = int_or_none(object_id)  # not str.isdigit(): it passes "²", which the database refuses
+        target = User.objects.filter(pk=pk).first() if pk is not None else None
         extra = {
             **(extra_context or {}),
             "can_impersonate": target is not None and impersonation_allowed(staff=request.user, customer=target),

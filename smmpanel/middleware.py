@@ -24,3 +24,34 @@ class SecurityHeadersMiddleware:
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         return response
+
+
+class DebugNotFoundMiddleware:
+    """Under DEBUG (`make run`) Django answers a missing page with its technical 404, which
+    shows every URL pattern; this shows the panel's own 404 page instead, as production does.
+    PANEL_DEBUG_TECHNICAL_404=true keeps Django's page for whoever debugs the URLs.
+
+    It is the innermost middleware: Django has turned the Http404 into its page by the time
+    the response reaches it, and the outer ones (security headers) still apply to ours."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code == 404 and _is_technical_404(response):
+            from django.shortcuts import render
+
+            return render(request, "404.html", status=404)
+        return response
+
+
+def _is_technical_404(response: HttpResponse) -> bool:
+    from django.conf import settings
+
+    if not settings.DEBUG or getattr(settings, "PANEL_DEBUG_TECHNICAL_404", False):
+        return False
+    if not response.get("Content-Type", "").startswith("text/html") or getattr(response, "streaming", False):
+        return False
+    # Django's technical 404 page (django/views/templates/technical_404.html) says why it shows.
+    return b"DEBUG = True" in response.content

@@ -24,6 +24,8 @@ _debug = env.str("DJANGO_DEBUG", default="true").strip().lower()
 if _debug not in {"true", "false", "1", "0", "yes", "no", "on", "off"}:
     raise ImproperlyConfigured(f"DJANGO_DEBUG must be true or false, not {_debug!r}.")
 DEBUG = _debug in {"true", "1", "yes", "on"}
+# Under DEBUG a missing page is the panel's own 404 (smmpanel.middleware); true shows Django's.
+PANEL_DEBUG_TECHNICAL_404 = env.bool("PANEL_DEBUG_TECHNICAL_404", default=False)
 
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me-0123456789abcdefghijklmnop"
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET if DEBUG else "")
@@ -82,6 +84,7 @@ MIDDLEWARE = [
     "accounts.middleware.StaffMFAMiddleware",
     "accounts.middleware.ImpersonationMiddleware",
     "smmpanel.middleware.SecurityHeadersMiddleware",
+    "smmpanel.middleware.DebugNotFoundMiddleware",
 ]
 
 ROOT_URLCONF = "smmpanel.urls"

@@ -8,13 +8,12 @@ from uuid import uuid4
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
 
 from kernel.db import EstimatedCountPaginator
 
@@ -150,7 +149,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         "status",
         "credited",
         "reversed_amount",
-        "external_ref",
+        "reference",
         "reviewed_by",
     )
     list_filter = ("gateway", "status", "created_at")
@@ -164,11 +163,18 @@ class PaymentAdmin(ReadOnlyAdmin):
     def has_review_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("wallets.review_payment")
 
+    @admin.display(description="Reference", ordering="external_ref")
+    def reference(self, obj: Payment) -> str:
+        """Shortened to keep the list at 1280 px; the whole reference in the tooltip."""
+        ref = obj.external_ref
+        short = ref if len(ref) <= 28 else f"{ref[:26]}…"
+        return format_html('<span title="{}">{}</span>', ref, short)
+
     def get_urls(self) -> list[URLPattern]:
         extra = [
             path(
                 "<int:payment_id>/review/",
-                self.admin_site.admin_view(require_POST(self.review_view)),
+                self.admin_site.admin_view(self.review_view),
                 name="wallets_payment_review",
             )
         ]
@@ -179,6 +185,8 @@ class PaymentAdmin(ReadOnlyAdmin):
         services as the bulk actions; a rejection keeps the reason given."""
         if not self.has_review_permission(request):
             raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
         decision = request.POST.get("decision")
         reason = (request.POST.get("reason") or "").strip()[:200]
         try:

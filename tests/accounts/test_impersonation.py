@@ -37,7 +37,7 @@ def _client(user: Any, settings: Any) -> Client:
 
 
 def _start(client: Client, target: Any) -> Any:
-    return client.post(reverse("accounts:impersonate_start", args=[target.pk]))
+    return client.post(reverse("admin:accounts_user_impersonate", args=[target.pk]))
 
 
 @pytest.mark.parametrize(
@@ -67,7 +67,7 @@ def test_never_onto_staff_a_superuser_or_oneself(staff: Any, settings: Any) -> N
 
 def test_get_is_refused(customer: Any, staff: Any, settings: Any) -> None:
     client = _client(staff, settings)
-    assert client.get(reverse("accounts:impersonate_start", args=[customer.pk])).status_code == 405
+    assert client.get(reverse("admin:accounts_user_impersonate", args=[customer.pk])).status_code == 405
 
 
 def test_banner_on_every_page_and_return_to_the_admin(customer: Any, staff: Any, settings: Any) -> None:
@@ -138,7 +138,7 @@ def test_customer_page_shows_everything_in_one_place(customer: Any, staff: Any, 
     client = _client(staff, settings)
     change = client.get(reverse("admin:accounts_user_change", args=[customer.pk])).content.decode()
     assert reverse("admin:panel_customer", args=[customer.pk]) in change
-    assert reverse("accounts:impersonate_start", args=[customer.pk]) in change
+    assert reverse("admin:accounts_user_impersonate", args=[customer.pk]) in change
     body = client.get(reverse("admin:panel_customer", args=[customer.pk])).content.decode()
     for section in (
         "cust-balance",

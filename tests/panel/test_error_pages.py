@@ -49,3 +49,17 @@ def test_the_500_page_renders_without_a_request_context() -> None:
 
     html = get_template("500.html").render({})
     assert "Something went wrong" in html and 'id="error-page"' in html
+
+
+def test_under_debug_a_missing_page_is_still_the_panels_404(client: Client, settings) -> None:
+    """`make run` runs with DEBUG on: its 404 is the panel's page, not Django's URL list."""
+    settings.DEBUG = True
+    for path in ("/no-such-page/", "/orders/999999999/"):
+        client.force_login(UserFactory(username="looker"))
+        response = client.get(path)
+        assert response.status_code == 404
+        html = response.content.decode()
+        assert 'id="error-page"' in html and "DEBUG = True" not in html and "URLconf" not in html
+        assert "Content-Security-Policy" in response.headers
+    settings.PANEL_DEBUG_TECHNICAL_404 = True
+    assert "DEBUG = True" in client.get("/no-such-page/").content.decode()
