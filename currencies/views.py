@@ -21,7 +21,8 @@ def _next(request: HttpRequest) -> str:
 def choose(request: HttpRequest) -> HttpResponse:
     """The header's and the account page's currency form: works without JavaScript."""
     try:
-        display_currency_choose(code=request.POST.get("currency", ""), user=request.user, session=request.session)
+        user = request.user if request.user.is_authenticated else None
+        display_currency_choose(code=request.POST.get("currency", ""), user=user, session=request.session)  # type: ignore[arg-type]
     except CurrencyError as exc:
         messages.error(request, str(exc))
     return HttpResponseRedirect(_next(request))

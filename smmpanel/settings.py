@@ -359,6 +359,9 @@ PAYPAL_CLIENT_ID = env.str("PAYPAL_CLIENT_ID", default="")
 PAYPAL_CLIENT_SECRET = env.str("PAYPAL_CLIENT_SECRET", default="")
 PAYPAL_WEBHOOK_ID = env.str("PAYPAL_WEBHOOK_ID", default="")
 PAYPAL_ALLOW_PRIVATE_URLS = env.bool("PAYPAL_ALLOW_PRIVATE_URLS", default=DEBUG)
+# The currency the PayPal account is paid in when it is not the panel's currency (e.g. EUR): each
+# payment is quoted at the currencies app's rate when created, and credited at that rate.
+PAYPAL_CURRENCY = env.str("PAYPAL_CURRENCY", default="").upper()
 # While debugging, NOWPayments defaults to the local simulator (`make run` starts it on
 # port 8901) with its demo keys; in production it is off until both secrets are set.
 NOWPAYMENTS_API_URL = env.str(

@@ -18,9 +18,10 @@ from django.utils.translation import gettext as _
 from kernel.db import EstimatedCountPaginator
 
 from . import selectors, services
-from .forms import AdjustForm
+from .forms import AdjustForm, ForgiveDebtForm
 from .gateways.registry import GATEWAYS
 from .models import Affiliate, BonusTier, Entry, GatewaySetting, Payment, Wallet
+from .reversals import DebtError, debt_forgive
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -53,7 +54,7 @@ class WalletAdmin(ReadOnlyAdmin):
     list_select_related = ("user",)
     ordering = ("-balance",)
     show_full_result_count = False
-    actions = ["adjust_funds"]
+    actions = ["adjust_funds", "forgive_debt"]
     change_list_template = "wallets/admin/wallet_change_list.html"
 
     @admin.display(description="Ledger")
@@ -73,8 +74,55 @@ class WalletAdmin(ReadOnlyAdmin):
         url = reverse("admin:wallets_wallet_adjust") + f"?user={wallets[0].user.username}"
         return HttpResponseRedirect(url)
 
+    def has_forgive_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("wallets.forgive_debt")
+
+    @admin.action(description="Forgive the debt (with a reason)", permissions=["forgive"])
+    def forgive_debt(self, request: HttpRequest, queryset: QuerySet[Wallet]) -> HttpResponse | None:
+        wallets = list(queryset.select_related("user")[:2])
+        if len(wallets) != 1:
+            self.message_user(request, "Select exactly one wallet.", messages.WARNING)
+            return None
+        url = reverse("admin:wallets_wallet_forgive") + f"?user={wallets[0].user.username}"
+        return HttpResponseRedirect(url)
+
+    def forgive_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_forgive_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = ForgiveDebtForm(request.POST)
+            if form.is_valid():
+                user = form.cleaned_data["user"]
+                try:
+                    entry = debt_forgive(
+                        user_id=user.pk,
+                        reason=form.cleaned_data["reason"],
+                        actor=request.user,
+                        idempotency_key=form.cleaned_data["key"],
+                    )
+                except DebtError as exc:
+                    form.add_error(None, str(exc))
+                else:
+                    self.message_user(request, f"{user}: {-entry.owed} forgiven.", messages.SUCCESS)
+                    return redirect("admin:wallets_wallet_changelist")
+        else:
+            form = ForgiveDebtForm(initial={"user": request.GET.get("user", ""), "key": f"forgive:{uuid4().hex}"})
+        username = request.POST.get("user") or request.GET.get("user", "")
+        wallet = Wallet.objects.filter(user__username=username).first()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Forgive a debt",
+            "form": form,
+            "debt": wallet.debt if wallet else None,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "wallets/admin/forgive_debt.html", context)
+
     def get_urls(self) -> list[URLPattern]:
-        extra = [path("adjust/", self.admin_site.admin_view(self.adjust_view), name="wallets_wallet_adjust")]
+        extra = [
+            path("adjust/", self.admin_site.admin_view(self.adjust_view), name="wallets_wallet_adjust"),
+            path("forgive/", self.admin_site.admin_view(self.forgive_view), name="wallets_wallet_forgive"),
+        ]
         return extra + super().get_urls()  # type: ignore[operator]
 
     def adjust_view(self, request: HttpRequest) -> HttpResponse:

@@ -21,6 +21,7 @@ from kernel.audit import DEFAULT_MAX_VIOLATIONS, AuditReport, Check, audit_run
 from kernel.money import MONEY_PLACES, ZERO
 
 from .models import Entry, Payment, Wallet
+from .reversals import CLAWBACK_KINDS, clawback_due
 
 CHUNK = 5_000
 POSITIVE_KINDS = (Entry.Kind.DEPOSIT, Entry.Kind.BONUS, Entry.Kind.REFUND, Entry.Kind.COMMISSION)
@@ -151,6 +152,9 @@ def entries_without_order() -> Iterator[tuple[int, str]]:
 
 
 MONEY_BACK_KINDS = (Entry.Kind.REVERSAL, Entry.Kind.CHARGEBACK, Entry.Kind.REINSTATEMENT)
+CLAWBACK_ENTRY_KINDS = (Entry.Kind.BONUS_REVERSAL, Entry.Kind.COMMISSION_REVERSAL)
+# The kinds that may move debt.
+DEBT_KINDS = (*MONEY_BACK_KINDS, *CLAWBACK_ENTRY_KINDS, Entry.Kind.DEBT_PAYMENT, Entry.Kind.DEBT_FORGIVEN)
 
 
 def check_debts(report: AuditReport) -> None:
@@ -181,8 +185,11 @@ def check_debts(report: AuditReport) -> None:
         Q(kind__in=(Entry.Kind.REVERSAL, Entry.Kind.CHARGEBACK)) & (Q(amount__gt=0) | Q(owed__lt=0))
         | Q(kind=Entry.Kind.REINSTATEMENT) & (Q(amount__lt=0) | Q(owed__gt=0))
         | Q(kind=Entry.Kind.DEBT_PAYMENT) & (Q(amount__gte=0) | ~Q(owed=F("amount")))
-        | ~Q(kind__in=(*MONEY_BACK_KINDS, Entry.Kind.DEBT_PAYMENT)) & ~Q(owed=0)
-        | Q(kind__in=(*MONEY_BACK_KINDS, Entry.Kind.DEBT_PAYMENT), payment__isnull=True)
+        # A bonus or commission follows its deposit back (takes) or forward (gives), never both.
+        | Q(kind__in=CLAWBACK_ENTRY_KINDS) & ~(Q(amount__lte=0, owed__gte=0) | Q(amount__gte=0, owed__lte=0))
+        | Q(kind=Entry.Kind.DEBT_FORGIVEN) & (~Q(amount=0) | Q(owed__gte=0) | Q(actor__isnull=True))
+        | ~Q(kind__in=DEBT_KINDS) & ~Q(owed=0)
+        | Q(kind__in=(*MONEY_BACK_KINDS, *CLAWBACK_ENTRY_KINDS, Entry.Kind.DEBT_PAYMENT), payment__isnull=True)
     ).order_by("id")
     for entry_id, kind, amount, owed in wrong.values_list("id", "kind", "amount", "owed").iterator(chunk_size=CHUNK):
         report.add(f"entry {entry_id}: a {kind} moving balance {amount} and debt {owed} is not possible")
@@ -216,4 +223,35 @@ def check_payment_reversals(report: AuditReport) -> None:
         )
 
 
-LEDGER_CHECKS: tuple[Check, ...] = (check_wallets, check_entries, check_debts, check_payment_reversals)
+def check_clawbacks(report: AuditReport) -> None:
+    """A deposit's bonus and its referrer's commission were taken back in the share the
+    gateway took of the deposit (wallets/reversals.py `clawback_due`), no more, no less."""
+    reversed_payments = Payment.objects.filter(reversed_amount__gt=0).values_list(
+        "pk", "reversed_amount", "credited", "amount"
+    )
+    for payment_id, reversed_amount, credited, amount in reversed_payments.iterator(chunk_size=CHUNK):
+        sums: dict[str, Decimal] = {}
+        for kind, entry_amount, owed in Entry.objects.filter(
+            payment_id=payment_id, kind__in=(Entry.Kind.BONUS, Entry.Kind.COMMISSION, *CLAWBACK_ENTRY_KINDS)
+        ).values_list("kind", "amount", "owed"):
+            sums[kind] = sums.get(kind, ZERO) + (entry_amount if kind in CLAWBACK_KINDS else owed - entry_amount)
+        for granted_kind, clawback_kind in CLAWBACK_KINDS.items():
+            due = clawback_due(
+                granted=sums.get(granted_kind, ZERO),
+                reversed_amount=reversed_amount,
+                credited=credited if credited is not None else amount,
+            )
+            if money(sums.get(clawback_kind, ZERO)) != due:
+                report.add(
+                    f"payment {payment_id}: {money(sums.get(clawback_kind, ZERO))} of its {granted_kind} taken back,"
+                    f" {due} due"
+                )
+
+
+LEDGER_CHECKS: tuple[Check, ...] = (
+    check_wallets,
+    check_entries,
+    check_debts,
+    check_payment_reversals,
+    check_clawbacks,
+)

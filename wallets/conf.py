@@ -129,3 +129,8 @@ def paypal_allow_private_urls() -> bool:
 
 def paypal_limits() -> tuple[Decimal, Decimal]:
     return Decimal("5"), Decimal("5000")
+
+
+def paypal_currency() -> str:
+    """The currency PayPal is paid in; empty: the panel's (PAYPAL_CURRENCY)."""
+    return str(getattr(settings, "PAYPAL_CURRENCY", "") or "").upper()

@@ -35,7 +35,10 @@ class Wallet(models.Model):
     debt = models.DecimalField(max_digits=18, decimal_places=5, default=Decimal("0"))
 
     class Meta:
-        permissions = [("adjust_wallet", "Can add or deduct funds by hand")]
+        permissions = [
+            ("adjust_wallet", "Can add or deduct funds by hand"),
+            ("forgive_debt", "Can forgive what a customer owes"),
+        ]
         constraints = [
             models.CheckConstraint(condition=models.Q(balance__gte=0), name="wallet_balance_not_negative"),
             models.CheckConstraint(condition=models.Q(debt__gte=0), name="wallet_debt_not_negative"),
@@ -71,13 +74,19 @@ class Entry(models.Model):
         REINSTATEMENT = "reinstatement", _("Reinstatement")
         # A deposit paying off what the customer owed.
         DEBT_PAYMENT = "debt_payment", _("Debt payment")
+        # A deposit's bonus and the referrer's commission following the deposit back (in
+        # proportion to what the gateway took), or forward again when a dispute is won.
+        BONUS_REVERSAL = "bonus_reversal", _("Bonus reversal")
+        COMMISSION_REVERSAL = "commission_reversal", _("Commission reversal")
+        # Staff wrote off what a customer owed (a reason and the staff member recorded).
+        DEBT_FORGIVEN = "debt_forgiven", _("Debt forgiven")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallet_entries")
     amount = models.DecimalField(max_digits=18, decimal_places=5)
     # The change in the user's debt (Wallet.debt): positive when money taken back could not
     # be covered by the balance, negative when a deposit or a reinstatement paid it off.
     owed = models.DecimalField(max_digits=18, decimal_places=5, default=Decimal("0"))
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(max_length=24, choices=Kind.choices)
     idempotency_key = models.CharField(max_length=128, unique=True)
     # The panel's order id; not a foreign key so the ledger does not depend on the orders app.
     order_ref = models.BigIntegerField(null=True, blank=True, db_index=True)
@@ -137,6 +146,9 @@ class Payment(models.Model):
     pay_currency = models.CharField(max_length=16, blank=True)
     pay_amount = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
     paid_amount = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
+    # Units of `pay_currency` per one unit of `currency`, quoted when the payment was created
+    # (currencies app); what arrives is credited at this rate (wallets/quotes.py).
+    rate = models.DecimalField(max_digits=28, decimal_places=12, null=True, blank=True)
     # What the deposit credited, in `currency`: the amount, or less for an underpayment.
     credited = models.DecimalField(max_digits=18, decimal_places=5, null=True, blank=True)
     # What the gateway took back of `credited` (refunds, reversals, open chargebacks).

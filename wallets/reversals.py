@@ -14,12 +14,15 @@ import hashlib
 import logging
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from kernel.money import ZERO, money
+from kernel.money import ZERO, money, money_down
 
 from .gateways.base import Notification, Report
 from .models import Entry, Payment, Wallet
@@ -133,6 +136,7 @@ def payment_reverse(
         )
         payment.note = reason[:255]
         payment.save(update_fields=["reversed_amount", "status", "note", "updated_at"])
+        _clawback(payment=payment, reference=reference)
     logger.warning("payment %s: %s %s taken back (%s)", payment.pk, kind, take, reference)
     return payment
 
@@ -169,6 +173,7 @@ def payment_reinstate(*, payment_id: int, amount: Decimal, reason: str, referenc
         payment.status = PaymentStatus.PARTLY_REFUNDED if payment.reversed_amount > 0 else PaymentStatus.PAID
         payment.note = reason[:255]
         payment.save(update_fields=["reversed_amount", "status", "note", "updated_at"])
+        _clawback(payment=payment, reference=f"reinstated:{reference}")
     return payment
 
 
@@ -215,3 +220,95 @@ def payment_money_back(*, payment: Payment, notification: Notification, report: 
         raw_notification=notification.raw, note=problem[:255], updated_at=timezone.now()
     )
     return payment
+
+
+# --- The deposit's bonus and the referrer's commission follow it back ----------------------------
+
+CLAWBACK_KINDS = {Entry.Kind.BONUS: Entry.Kind.BONUS_REVERSAL, Entry.Kind.COMMISSION: Entry.Kind.COMMISSION_REVERSAL}
+
+
+def clawback_due(*, granted: Decimal, reversed_amount: Decimal, credited: Decimal) -> Decimal:
+    """What of a bonus or commission `granted` on a deposit follows `reversed_amount` of its
+    `credited` back: the same share, rounded down (a full refund takes it all)."""
+    if credited <= 0:
+        return ZERO
+    return money_down(granted * min(reversed_amount, credited) / credited)
+
+
+def _clawback(*, payment: Payment, reference: str) -> None:
+    """After money came back from (or went back to) `payment`: move its bonus and its
+    referrer's commission to the share the gateway left, each on its own wallet with what the
+    balance cannot cover as debt (a referrer who spent the commission owes it, like the
+    customer). Runs in the caller's transaction after the payment's row lock."""
+    credited = payment.credited if payment.credited is not None else payment.amount
+    for granted_entry in Entry.objects.filter(payment=payment, kind__in=list(CLAWBACK_KINDS)).order_by("user_id"):
+        kind = CLAWBACK_KINDS[Entry.Kind(granted_entry.kind)]
+        target = clawback_due(granted=granted_entry.amount, reversed_amount=payment.reversed_amount, credited=credited)
+        rows = Entry.objects.filter(payment=payment, kind=kind).aggregate(a=Sum("amount"), o=Sum("owed"))
+        taken = money((rows["o"] or ZERO) - (rows["a"] or ZERO))
+        delta = target - taken
+        if delta == 0:
+            continue
+        label = "Bonus" if kind == Entry.Kind.BONUS_REVERSAL else "Referral commission"
+        if delta > 0:
+            memo = f"{label} of deposit #{payment.pk} taken back with it"
+        else:
+            memo = f"{label} of deposit #{payment.pk} given back (dispute won)"
+        _move(
+            user_id=granted_entry.user_id,
+            kind=kind,
+            idempotency_key=_key(payment_id=payment.pk, kind=kind, reference=reference),
+            memo=memo,
+            payment=payment,
+            split=partial(_follow, delta=delta),
+        )
+
+
+def _follow(balance: Decimal, debt: Decimal, *, delta: Decimal) -> tuple[Decimal, Decimal]:
+    """(balance change, debt change) of taking `delta` (> 0) or giving `-delta` back (< 0):
+    a take leaves what the balance cannot cover as debt, a give pays the debt first."""
+    if delta > 0:
+        return -min(balance, delta), delta - min(balance, delta)
+    give = -delta
+    return give - min(debt, give), -min(debt, give)
+
+
+# --- Forgiving a debt ---------------------------------------------------------------------------
+
+
+class DebtError(Exception):
+    """The debt cannot be forgiven; the message is for the staff member who asked."""
+
+
+def debt_forgive(*, user_id: int, reason: str, actor: Any, idempotency_key: str) -> Entry:
+    """Staff write off everything the customer owes: a `debt_forgiven` entry (no balance moves,
+    the debt goes to zero) recording who and why. The customer may order again. The same key
+    (the admin form's) forgives once."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise DebtError(_("A reason is required."))
+    if actor is None or not actor.is_staff:
+        raise DebtError(_("Only staff can forgive a debt."))
+    if actor.pk == user_id:
+        raise DebtError(_("Staff cannot forgive their own debt."))
+    with transaction.atomic():
+        existing = Entry.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+        wallet = Wallet.objects.select_for_update().filter(user_id=user_id).first()
+        if wallet is None or wallet.debt <= 0:
+            raise DebtError(_("This customer owes nothing."))
+        debt = money(wallet.debt)
+        Wallet.objects.filter(user_id=user_id).update(debt=ZERO)
+        entry = Entry.objects.create(
+            user_id=user_id,
+            amount=ZERO,
+            owed=-debt,
+            kind=Entry.Kind.DEBT_FORGIVEN,
+            idempotency_key=idempotency_key,
+            memo=f"Debt forgiven: {reason}"[:255],
+            actor=actor,
+            balance_after=money(wallet.balance),
+        )
+    logger.warning("user %s: debt of %s forgiven by %s: %s", user_id, debt, actor, reason)
+    return entry

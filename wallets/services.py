@@ -9,7 +9,6 @@ idempotency key makes a retry, a double click or a replayed notification a no-op
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -18,7 +17,6 @@ from uuid import uuid4
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -26,9 +24,12 @@ from kernel.money import money, percent_of, to_decimal
 from kernel.protocol import ERR_NOT_ENOUGH_FUNDS
 
 from . import conf
+from .affiliates import affiliate_get_or_create as affiliate_get_or_create
+from .affiliates import affiliate_record_visit as affiliate_record_visit
 from .gateways.base import GatewayError, GatewayRefusal, Kind, Notification
 from .gateways.registry import gateway_get
-from .models import Affiliate, Entry, Payment, Wallet
+from .models import Entry, Payment, Wallet
+from .quotes import QuoteError, payment_quote
 from .reversals import MONEY_BACK, debt_collect, payment_money_back
 from .reversals import payment_reinstate as payment_reinstate
 from .reversals import payment_reverse as payment_reverse
@@ -309,7 +310,12 @@ def payment_start(
         raise WalletError(str(exc)) from exc
     if config.gateway.kind is Kind.MANUAL:
         return _payment_start_manual(user=user, config=config, amount=amount, fee=fee, data=data)
-    payment = Payment.objects.create(user=user, gateway=gateway, amount=amount, fee=fee, currency=currency)
+    # Paid in another currency (PayPal in EUR): quoted now, at a rate that is not stale.
+    try:
+        quote = payment_quote(gateway=config.gateway, total=amount + fee)
+    except QuoteError as exc:
+        raise WalletError(str(exc)) from exc
+    payment = Payment.objects.create(user=user, gateway=gateway, amount=amount, fee=fee, currency=currency, **quote)
     try:
         checkout = config.gateway.start(payment=payment, data=data, return_url=return_url)
     except GatewayError as exc:
@@ -578,29 +584,3 @@ def _payment_credit(*, payment: Payment, actor: User | None) -> None:
             actor=actor,
             payment=payment,
         )
-
-
-# --- Affiliates --------------------------------------------------------------------------
-
-
-def affiliate_get_or_create(*, user: User) -> Affiliate:
-    """The customer's referral code, created on first use."""
-    found = Affiliate.objects.filter(user=user).first()
-    if found is not None:
-        return found
-    for _attempt in range(5):
-        try:
-            with transaction.atomic():
-                return Affiliate.objects.create(
-                    user=user, code=secrets.token_urlsafe(8).replace("_", "x").replace("-", "y")
-                )
-        except IntegrityError:
-            found = Affiliate.objects.filter(user=user).first()
-            if found is not None:
-                return found  # created concurrently
-    raise WalletError(_("Could not create a referral code; please try again."))
-
-
-def affiliate_record_visit(*, code: str) -> bool:
-    """Count a visit of a referral link; False when the code is unknown."""
-    return Affiliate.objects.filter(code=code).update(visits=F("visits") + 1) == 1

@@ -49,6 +49,7 @@ from wallets.selectors import wallet_balance
 from webhooks.models import Delivery
 from webhooks.models import Event as WebhookEvent
 from webhooks.services import ORDER_UPDATED, NewEvent, endpoint_save, webhook_events_record
+from wallets.services import payment_reverse, payment_settle, wallet_debit
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -197,6 +198,12 @@ def world(db: Any, simulator: Simulator, customer: User, request: Any, settings:
     Impersonation.objects.create(
         staff=UserFactory(username="support-person", is_staff=True), customer=customer, expires_at=timezone.now()
     )
+    # A customer who owes a chargeback (a debt staff may forgive).
+    owing = UserFactory(username="owing")
+    owed = PaymentFactory(user=owing, gateway="stripe", amount=D("20"), external_ref="cs_owing")
+    payment_settle(payment_id=owed.pk)
+    wallet_debit(user=owing, amount=D("20"), kind="adjustment", idempotency_key="owing:spent", memo="spent")
+    payment_reverse(payment_id=owed.pk, amount=D("20"), kind="chargeback", reason="dispute", reference="dp_w")
     return {
         "provider": provider,
         "service": service,
@@ -304,6 +311,7 @@ def test_view_only_staff_cannot_run_the_action(world, viewer, label, action):
 OPENS_A_FORM = {
     "wallets.Wallet.adjust_funds",
     "catalog.Service.set_custom_rate",
+    "wallets.Wallet.forgive_debt",
     "orders.Order.resolve_unknown_bulk",
     "orders.Refill.resolve_unknown",
     "orders.CancelRequest.resolve_unknown",
@@ -327,6 +335,10 @@ PAGE_REQUESTS: dict[str, tuple[Callable[[dict[str, Any]], Any], dict[str, str]]]
     "wallets_wallet_adjust": (
         lambda w: None,
         {"user": "customer", "amount": "50", "reason": "walked by a test", "key": "adjust:" + "0" * 32},
+    ),
+    "wallets_wallet_forgive": (
+        lambda w: None,
+        {"user": "owing", "reason": "walked by a test", "key": "forgive:" + "0" * 32},
     ),
     "orders_order_resolve": (lambda w: w["unknown"], {"resolution": RESOLVE_CANCEL}),
     "orders_order_partial": (lambda w: w["sent"], {"remains": "500"}),
@@ -512,11 +524,11 @@ def test_resolve_and_partial_pages_need_their_permissions(world, viewer):
 
 
 def test_manual_payments_need_review_payment(world, viewer):
-    payment = Payment.objects.get()
+    payment = Payment.objects.get(gateway="manual")
     post_action(_client(viewer), "wallets.Payment", "approve_selected", [payment.pk])
-    assert Payment.objects.get().status == Payment.Status.PENDING
+    assert Payment.objects.get(gateway="manual").status == Payment.Status.PENDING
     post_action(granted(viewer, "wallets.review_payment"), "wallets.Payment", "approve_selected", [payment.pk])
-    assert Payment.objects.get().status == Payment.Status.PAID
+    assert Payment.objects.get(gateway="manual").status == Payment.Status.PAID
 
 
 # --- Records are kept ----------------------------------------------------------------------------

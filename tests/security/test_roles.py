@@ -43,6 +43,7 @@ ROLE_ACTIONS: dict[str, set[str]] = {
         "wallets.Payment.approve_selected",
         "wallets.Payment.reject_selected",
         "wallets.Wallet.adjust_funds",
+        "wallets.Wallet.forgive_debt",
     },
     "Support": {
         "orders.Order.resend",

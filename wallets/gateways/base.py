@@ -141,6 +141,12 @@ class Gateway:
         """Minimum and maximum deposit when no staff setting overrides them."""
         return Decimal("1"), Decimal("10000")
 
+    def pay_currency(self) -> str:
+        """The currency the customer pays in at the processor; empty: the panel's. Another
+        currency is quoted at creation (wallets/quotes.py); the gateway's reports in it are
+        converted back at that rate."""
+        return ""
+
     def instructions(self) -> str:
         """Text shown on the gateway's card."""
         return ""

@@ -31,6 +31,7 @@ from kernel.numbers import int_or_none
 from kernel.outbound import GuardedAdapter
 
 from .. import conf
+from ..quotes import report_at_quote
 from ..states import PaymentStatus
 from .base import Checkout, Gateway, GatewayError, GatewayRefusal, Kind, Notification, Report, SignatureError
 
@@ -111,6 +112,10 @@ class PayPalGateway(Gateway):
 
     def default_limits(self) -> tuple[Decimal, Decimal]:
         return conf.paypal_limits()
+
+    def pay_currency(self) -> str:
+        # PAYPAL_CURRENCY: the account's currency when it is not the panel's (PayPal in EUR).
+        return conf.paypal_currency()
 
     def checkout_origins(self) -> tuple[str, ...]:
         # The approval link is on www.paypal.com (or the sandbox's); a local API serves its own.
@@ -201,9 +206,12 @@ class PayPalGateway(Gateway):
 
     def start(self, *, payment: Payment, data: Mapping[str, Any], return_url: str) -> Checkout:
         """Create the order. A network call: never call it inside a transaction."""
-        value = paypal_value(payment.total, payment.currency)
+        # A payment in another currency asks for the amount quoted at creation.
+        currency = payment.pay_currency or payment.currency
+        total = payment.pay_amount if payment.pay_currency and payment.pay_amount is not None else payment.total
+        value = paypal_value(total, currency)
         if value is None:
-            raise GatewayError(f"payment {payment.pk}: {payment.total} is not whole {payment.currency} cents")
+            raise GatewayError(f"payment {payment.pk}: {total} is not whole {currency} cents")
         order = {
             "intent": "CAPTURE",
             "purchase_units": [
@@ -212,7 +220,7 @@ class PayPalGateway(Gateway):
                     "custom_id": str(payment.pk),
                     "invoice_id": f"payment-{payment.pk}",
                     "description": f"Balance top-up #{payment.pk}",
-                    "amount": {"currency_code": payment.currency, "value": value},
+                    "amount": {"currency_code": currency, "value": value},
                 }
             ],
             "payment_source": {
@@ -276,7 +284,7 @@ class PayPalGateway(Gateway):
         status, body = self._call("GET", f"/v2/checkout/orders/{payment.external_ref}")
         if status != 200:
             raise GatewayError(f"PayPal did not return order {payment.external_ref}: HTTP {status}")
-        return self._order_report(body)
+        return report_at_quote(payment=payment, report=self._order_report(body))
 
     def collect(self, *, payment: Payment) -> Report:
         """An order the buyer approved but never came back from (and whose
@@ -289,8 +297,8 @@ class PayPalGateway(Gateway):
         if status != 200:
             raise GatewayError(f"PayPal did not return order {payment.external_ref}: HTTP {status}")
         if body.get("status") == "APPROVED" and _first_capture(body) is None:
-            return self.capture(payment=payment)
-        return self._order_report(body)
+            return report_at_quote(payment=payment, report=self.capture(payment=payment))
+        return report_at_quote(payment=payment, report=self._order_report(body))
 
     def _order_report(self, order: Mapping[str, Any]) -> Report:
         """An order's state: its first capture decides; an order not captured yet is pending."""
@@ -411,9 +419,11 @@ class PayPalGateway(Gateway):
     def confirm(self, *, payment: Payment, notification: Notification) -> Report | None:
         """An approved order is captured here when the buyer did not come back to do it."""
         raw_type = notification.raw.get("event_type")
+        report = notification.report
         if raw_type == "CHECKOUT.ORDER.APPROVED" and payment.status == PaymentStatus.PENDING:
-            return self.capture(payment=payment)
-        return notification.report
+            report = self.capture(payment=payment)
+        # Paid (or refunded) in the currency quoted at creation: credit in the panel's.
+        return None if report is None else report_at_quote(payment=payment, report=report)
 
 
 def _first_capture(order: Mapping[str, Any]) -> Mapping[str, Any] | None:
