@@ -77,4 +77,6 @@ class EventAdmin(_ReadOnly):
         for event in queryset.exclude(state=EventState.PENDING).select_related("endpoint")[:100]:
             services.event_replay_request(event=event)
             sent += 1
-        self.message_user(request, f"{sent} event(s) will be sent again; pending ones are already on their way.", messages.SUCCESS)
+        self.message_user(
+            request, f"{sent} event(s) will be sent again; pending ones are already on their way.", messages.SUCCESS
+        )

@@ -200,7 +200,7 @@ def enqueue_deliver(*, event_pk: int, countdown: float | None = None) -> None:
 def retry_delay(attempt: int, *, rng: random.Random | None = None) -> float:
     """Seconds before the next try after `attempt` failed ones: base × 2^(attempt-1), capped,
     with "equal jitter" (half fixed, half random) so that retries of many events spread out."""
-    rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
+    rng = rng or random.Random()
     ceiling = min(settings.WEBHOOKS_RETRY_BASE_SECONDS * 2 ** min(attempt - 1, 30), settings.WEBHOOKS_RETRY_MAX_SECONDS)
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
@@ -333,7 +333,11 @@ def _maybe_disable(*, endpoint: Endpoint, event: Event, now: datetime) -> None:
                 "Fix the receiver, then save the URL again on %(page)s to switch it back on; "
                 "the delivery log there shows every attempt and lets you replay events."
             )
-            % {"url": endpoint.url, "hours": settings.WEBHOOKS_GIVE_UP_HOURS, "page": f"{settings.PANEL_BASE_URL}/api/"},
+            % {
+                "url": endpoint.url,
+                "hours": settings.WEBHOOKS_GIVE_UP_HOURS,
+                "page": f"{settings.PANEL_BASE_URL}/api/",
+            },
             from_email=None,
             recipient_list=[user.email],
             fail_silently=True,

@@ -54,6 +54,4 @@ def order_changes_record(*, changes: Iterable[tuple[Order, Mapping[str, Any]]]) 
 
 def refill_change_record(*, refill_id: int, order_id: int, user_id: int, status: str) -> int:
     data = {"refill": refill_id, "order": order_id, "status": status}
-    return webhook_events_record(
-        events=[NewEvent(user_id=user_id, type=REFILL_UPDATED, order_ref=order_id, data=data)]
-    )
+    return webhook_events_record(events=[NewEvent(user_id=user_id, type=REFILL_UPDATED, order_ref=order_id, data=data)])

@@ -68,9 +68,7 @@ def _request_move(obj: UpstreamRequest, *, old: str, new: str, **changes: Any) -
         updated = type(obj)._default_manager.filter(pk=obj.pk, state=old).update(state=new, updated_at=now, **changes)
         if updated == 1 and announced:
             assert isinstance(obj, Refill)
-            refill_change_record(
-                refill_id=obj.pk, order_id=obj.order_id, user_id=obj.user_id, status=changes["status"]
-            )
+            refill_change_record(refill_id=obj.pk, order_id=obj.order_id, user_id=obj.user_id, status=changes["status"])
     if updated == 1:
         obj.state = new
         for name, value in changes.items():

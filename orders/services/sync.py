@@ -218,7 +218,9 @@ def _sync_quick_many(answered: list[tuple[Order, OrderStatus | ProviderError | N
             changes=[
                 (order, _kept_values(reply))
                 for order, reply in answered
-                if order.pk in applied and outcome.get(order.pk) == SyncOutcome.CHECKED and isinstance(reply, OrderStatus)
+                if order.pk in applied
+                and outcome.get(order.pk) == SyncOutcome.CHECKED
+                and isinstance(reply, OrderStatus)
             ]
         )
     return {pk: result for pk, result in outcome.items() if pk in applied}

@@ -13,7 +13,6 @@ from kernel.money import money, refund_for_remains
 from wallets.services import wallet_credit
 
 from .. import queries
-from .hooks import order_changed_fields, order_changes_record
 from ..models import (
     STATE_TRANSITIONS,
     STATUS_TRANSITIONS,
@@ -21,6 +20,7 @@ from ..models import (
     OrderEvent,
     Status,
 )
+from .hooks import order_changed_fields, order_changes_record
 
 if TYPE_CHECKING:
     from accounts.models import User

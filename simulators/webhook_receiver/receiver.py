@@ -64,7 +64,7 @@ class WebhookReceiver:
         self.credentials = Path(credentials) if credentials else None
         self.lock = threading.Lock()
         self.deliveries: list[Json] = []
-        self.rng = random.Random()  # noqa: S311 - fault injection, not a secret
+        self.rng = random.Random()
         self.fail_rate = 0.0
         self.fail_next = 0
         self.hang_rate = 0.0

@@ -44,7 +44,9 @@ def test_an_orders_later_event_waits_for_the_earlier_one(customer, endpoint, rec
     assert order7 == [first.event_id, second.event_id]
 
 
-def test_a_finished_event_enqueues_the_orders_next(customer, endpoint, receiver, sent, django_capture_on_commit_callbacks):
+def test_a_finished_event_enqueues_the_orders_next(
+    customer, endpoint, receiver, sent, django_capture_on_commit_callbacks
+):
     first, second = record(customer, order_ref=7, n=2)
     sent.clear()
     with django_capture_on_commit_callbacks(execute=True):
@@ -162,8 +164,13 @@ def test_a_huge_answer_is_cut_at_the_limit(customer, endpoint, receiver, sent, s
 
 def test_the_outbound_guard_refuses_private_receivers(customer, settings, receiver):
     settings.WEBHOOKS_ALLOW_PRIVATE_URLS = False
-    for url in ("http://127.0.0.1:8913/hook", "http://10.0.0.5/hook", "http://[::1]/x", "http://2130706433/",
-                "http://169.254.169.254/latest/meta-data"):
+    for url in (
+        "http://127.0.0.1:8913/hook",
+        "http://10.0.0.5/hook",
+        "http://[::1]/x",
+        "http://2130706433/",
+        "http://169.254.169.254/latest/meta-data",
+    ):
         with pytest.raises(services.WebhookError):
             services.endpoint_save(user=customer, url=url)
     for url in ("ftp://example.com/", "https://user:pw@93.184.216.34/", "not a url"):

@@ -13,7 +13,6 @@ from django.db import transaction
 from orders.models import Order, Refill, RefillStatus, Status
 from orders.services import order_submit, order_sync_chunk, order_transition, refill_request, refill_sync_chunk
 from tests.orders.factories import Shop, fund
-from webhooks import services
 from webhooks.models import Event
 
 pytestmark = pytest.mark.django_db
@@ -99,8 +98,9 @@ def test_a_refill_status_change_is_recorded(customer, endpoint, sent_order, simu
     assert event.payload["data"] == {"refill": refill.pk, "order": order.pk, "status": "Completed"}
 
 
-def test_a_hanging_receiver_does_not_slow_status_sync(customer, endpoint, receiver, sent_order, simulator, settings,
-                                                       django_capture_on_commit_callbacks):
+def test_a_hanging_receiver_does_not_slow_status_sync(
+    customer, endpoint, receiver, sent_order, simulator, settings, django_capture_on_commit_callbacks
+):
     """The receiver hangs every request for 20 s. Sync only inserts the outbox row and
     publishes a message after commit (to the real broker in CI): it never waits on the receiver."""
     settings.WEBHOOKS_READ_TIMEOUT = 30.0

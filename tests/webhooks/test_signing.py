@@ -102,7 +102,9 @@ def test_the_secret_is_returned_only_when_created_or_rotated(customer, receiver)
     assert vault.unseal(endpoint.secret_encrypted) == first
 
 
-def test_rotation_signs_with_both_secrets_during_the_overlap_then_only_the_new(customer, endpoint, receiver, sent, settings):
+def test_rotation_signs_with_both_secrets_during_the_overlap_then_only_the_new(
+    customer, endpoint, receiver, sent, settings
+):
     settings.WEBHOOKS_ROTATION_OVERLAP_HOURS = 24
     _, old = endpoint
     new = services.endpoint_rotate(user=customer)
