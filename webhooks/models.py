@@ -88,9 +88,9 @@ class Delivery(models.Model):
         verbose_name_plural = "deliveries"
         indexes = [models.Index(fields=["endpoint", "-id"], name="webhook_delivery_endpoint")]
 
+    def __str__(self) -> str:
+        return f"{self.event_id} #{self.attempt}: {self.status_code or self.error}"
+
     @property
     def delivered(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
-
-    def __str__(self) -> str:
-        return f"{self.event_id} #{self.attempt}: {self.status_code or self.error}"
