@@ -332,7 +332,7 @@ admin.site.unregister(UpstreamService)
 @admin.register(Provider)
 class ProviderWithSyncAdmin(ProviderAdmin):
     actions = ("test_connection", "sync_services", "resume")
-    readonly_fields = (*ProviderAdmin.readonly_fields, "routes_measured")
+    readonly_fields = (*ProviderAdmin.readonly_fields, "routes_measured")  # type: ignore[assignment]
 
     @admin.display(description=_("Routes: health and measured quality (30 days)"))
     def routes_measured(self, obj: Provider) -> str:

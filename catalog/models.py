@@ -29,22 +29,22 @@ class PanelSettings(models.Model):
     # Routing: a route whose provider fails this many times in a row within the window is
     # demoted (skipped); one order is let through every probe interval to see if it recovered.
     route_failures_to_demote = models.PositiveIntegerField(
-        "failures to demote a route",
+        _("failures to demote a route"),
         default=5,
         validators=[MinValueValidator(1)],
-        help_text="Consecutive failures (not accepted, no answer, canceled by the provider) that demote a route.",
+        help_text=_("Consecutive failures (not accepted, no answer, canceled by the provider) that demote a route."),
     )
     route_failure_window_minutes = models.PositiveIntegerField(
-        "failure window (minutes)",
+        _("failure window (minutes)"),
         default=10,
         validators=[MinValueValidator(1)],
-        help_text="The failures must all happen within this many minutes.",
+        help_text=_("The failures must all happen within this many minutes."),
     )
     route_probe_minutes = models.PositiveIntegerField(
-        "probe a demoted route every (minutes)",
+        _("probe a demoted route every (minutes)"),
         default=5,
         validators=[MinValueValidator(1)],
-        help_text="A demoted route gets one order this often; its success brings the route back.",
+        help_text=_("A demoted route gets one order this often; its success brings the route back."),
     )
 
     class Meta:
@@ -72,9 +72,9 @@ class Category(models.Model):
 
 
 class RoutingPolicy(models.TextChoices):
-    PRIORITY = "priority", "Fixed priority"
-    CHEAPEST = "cheapest", "Cheapest"
-    BEST = "best", "Best measured delivery within the price ceiling"
+    PRIORITY = "priority", _("Fixed priority")
+    CHEAPEST = "cheapest", _("Cheapest")
+    BEST = "best", _("Best measured delivery within the price ceiling")
 
 
 class Service(models.Model):
@@ -134,15 +134,15 @@ class Service(models.Model):
         max_length=16,
         choices=RoutingPolicy.choices,
         default=RoutingPolicy.PRIORITY,
-        help_text="How an order's route is chosen. A route that would sell below cost is never chosen.",
+        help_text=_("How an order's route is chosen. A route that would sell below cost is never chosen."),
     )
     routing_max_cost = models.DecimalField(
-        "price ceiling",
+        _("price ceiling"),
         max_digits=18,
         decimal_places=6,
         null=True,
         blank=True,
-        help_text="Best measured delivery: only routes costing at most this per 1000 (panel currency).",
+        help_text=_("Best measured delivery: only routes costing at most this per 1000 (panel currency)."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -329,7 +329,7 @@ class QualityCursor(models.Model):
     """Where the summary task stopped: RouteDay rows updated after `at` are summarised next."""
 
     at = models.DateTimeField()
-    day = models.DateField(help_text="The day the window was last rolled for every route.")
+    day = models.DateField(help_text=_("The day the window was last rolled for every route."))
 
     def __str__(self) -> str:
         return f"quality cursor at {self.at}"

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
@@ -87,7 +88,7 @@ def route_choose(
         notes.append(note)
         if not provider.is_usable:
             note["skipped"] = "provider paused"
-            waits.append(now + timedelta(minutes=5))
+            waits.append(now + timedelta(seconds=float(getattr(settings, "ORDERS_PAUSED_RETRY_SECONDS", 300))))
         elif cost > charge:
             note["skipped"] = f"would sell below cost ({cost} > charge {charge})"
         elif (

@@ -182,6 +182,11 @@ def test_services_lists_own_services_at_the_customers_price(client, key, custome
         "refill": True,
         "cancel": True,
         "dripfeed": False,
+        # Measured figures (catalog/quality.py): none yet for a new service.
+        "avg_start": None,
+        "avg_time": None,
+        "completion_rate": None,
+        "sample": "0",
     }
     # Never the provider's ids or rates.
     route = service.routes.get()

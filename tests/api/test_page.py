@@ -81,11 +81,23 @@ def _shape(value):
 def test_documented_examples_have_the_shape_of_real_replies(client, customer):
     """The docs are generated from api.spec; this keeps the examples true to the endpoint."""
     from accounts.services import api_key_issue
+    from catalog.models import ServiceQuality
     from tests.api.conftest import fund
 
     fund(customer)
     key = api_key_issue(user=customer)
     service = RouteFactory(service=ServiceFactory(price=Decimal("0.9"), refill=True, cancel=True)).service
+    # The example shows a measured service (before enough orders its figures are null).
+    ServiceQuality.objects.create(
+        service=service,
+        finished=124,
+        completed=120,
+        started=124,
+        start_p50=5700,
+        delivered=124,
+        per1000_p50=18900,
+        computed_at=timezone.now(),
+    )
     links = iter(range(100))
 
     def completed_order():

@@ -24,6 +24,10 @@ Phases, in order (each prints as it goes; `--quick` shrinks every one for develo
    until every order has been checked once. 2 % of the orders change status (some refund).
 7. audit: `ledger_audit` over everything the run did.
 
+(`quality`, after `pages`: the measured quality figures of 1,000,000 orders, summarised,
+recorded and read on the services page, the new-order page and the API; tests/bench/quality.py,
+which also runs on its own: `python -m tests.bench.quality`.)
+
 Results: a table, bench/results.json, bench/results.svg; `--update-readme` rewrites the
 README's results table. Everything started is stopped and the Redis databases used (10, 11)
 are flushed on success, failure, Ctrl-C or when the time budget runs out.
@@ -53,7 +57,7 @@ from devtools.db import database_drop
 from devtools.ports import free_port
 from devtools.procs import Processes, celery_worker_argv, wait_for
 from devtools.simctl import SimulatorControl, simulator_argv
-from tests.bench import ceiling, report, wrk
+from tests.bench import ceiling, quality, report, wrk
 from tests.bench.meter import PhaseMeter
 from tests.bench.setup import setup_django
 
@@ -817,6 +821,7 @@ def phase_audit(run: Run) -> None:
 
 PHASES: dict[str, Callable[[Run], None]] = {
     "pages": phase_pages,
+    "quality": quality.phase,
     "api": phase_api,
     "wallet": phase_wallet,
     "drain": phase_drain,
