@@ -24,8 +24,14 @@ run: $(STAMP)
 	BTCPAY_API_KEY=$${BTCPAY_API_KEY:-demo-btcpay-key} BTCPAY_WEBHOOK_SECRET=$${BTCPAY_WEBHOOK_SECRET:-demo-btcpay-secret} \
 	$(VENV)/bin/honcho -f Procfile start
 
+# With RABBITMQ_TEST_URL (amqp://user:pass@host:5672/vhost; CI sets it) the tests that run a
+# real Celery worker run again with RabbitMQ as the broker.
 test: $(STAMP) e2e-deps
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	@if [ -n "$$RABBITMQ_TEST_URL" ]; then \
+	  echo "== the worker tests again, on RabbitMQ"; \
+	  CELERY_BROKER_URL="$$RABBITMQ_TEST_URL" $(VENV)/bin/pytest -q -m broker tests/orders/test_worker.py tests/test_celery.py; \
+	fi
 
 # The browser tests drive Debian's chromium; install it when it is missing (needs root).
 e2e-deps:
