@@ -29,8 +29,14 @@ run: $(STAMP) locale
 	CURRENCY_RATES_URL=$${CURRENCY_RATES_URL:-http://127.0.0.1:8912/api/latest.json} CURRENCY_RATES_API_KEY=$${CURRENCY_RATES_API_KEY:-demo-rates-key} \
 	$(VENV)/bin/honcho -f Procfile start
 
+# With RABBITMQ_TEST_URL (amqp://user:pass@host:5672/vhost; CI sets it) the tests that run a
+# real Celery worker run again with RabbitMQ as the broker.
 test: $(STAMP) e2e-deps locale
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	@if [ -n "$$RABBITMQ_TEST_URL" ]; then \
+	  echo "== the worker tests again, on RabbitMQ"; \
+	  CELERY_BROKER_URL="$$RABBITMQ_TEST_URL" $(VENV)/bin/pytest -q -m broker tests/orders/test_worker.py tests/test_celery.py; \
+	fi
 
 # The catalogues: extract every marked text into locale/<lang>/LC_MESSAGES/django.po (then
 # translate the new entries; tests/test_translations.py fails until every one is).

@@ -56,6 +56,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from chaos.rabbit import RabbitNode
+from chaos.rabbit import available as rabbit_available
 from chaos.workload import Customer, ServiceChoice, Stats, Workload
 from devtools.db import admin_url, database_create
 from devtools.ports import free_port, wait_port
@@ -125,6 +127,7 @@ class Cluster:
         self.seed = seed
         self.logdir = logdir
         self.processes = Processes(logdir, cwd=ROOT)
+        self.rabbit: RabbitNode | None = None  # --broker rabbitmq: the broker, Redis the cache
 
     @property
     def procs(self) -> dict[str, Proc]:
@@ -165,6 +168,8 @@ class Cluster:
     def stop_all(self) -> None:
         # Load-bearing order: web and beat first, then workers, then what they talk to.
         self.processes.stop_in_order(["gunicorn", "beat", "w1", "w2", "simulator", "redis"])
+        if self.rabbit is not None:
+            self.rabbit.stop()
 
 
 # --- Django, in this process -----------------------------------------------------------------
@@ -299,7 +304,18 @@ class Faults:
         time.sleep(seconds)
         self.cluster.start_redis()
         self._reset_broker_pools()
-        self.tl.log("Redis started again, empty (every queued message is lost)")
+        broker = "" if self.cluster.rabbit is not None else " (every queued message is lost)"
+        self.tl.log(f"Redis started again, empty{broker}")
+
+    def restart_rabbitmq(self, seconds: float) -> None:
+        node = self.cluster.rabbit
+        assert node is not None
+        node.kill()
+        self.tl.log(f"FAULT RabbitMQ node {node.name} killed with SIGKILL; down for {seconds:.0f} s")
+        time.sleep(seconds)
+        node.start()
+        self._reset_broker_pools()
+        self.tl.log("RabbitMQ started again (durable queues and persistent messages kept)")
 
     def postgres(self, seconds: float) -> None:
         if self.restart_postgres and self._restart_postgres():
@@ -374,6 +390,7 @@ class Faults:
         return [
             ("worker SIGKILL", lambda: self.kill_worker(seconds)),
             ("Redis restart", lambda: self.restart_redis(seconds)),
+            *([("RabbitMQ restart", lambda: self.restart_rabbitmq(seconds))] if self.cluster.rabbit else []),
             ("PostgreSQL", lambda: self.postgres(seconds)),
             ("simulator hang_after_add", lambda: self.sim_fault("hang_after_add", seconds, hang_seconds=60)),
             ("simulator http200_html", lambda: self.sim_fault("http200_html", seconds)),
@@ -494,7 +511,7 @@ def check_process_logs(rundir: Path, tl: Timeline) -> Any:
     """Workers and beat log errors only while the database or the broker is gone; never a deadlock."""
     from chaos.checks import Check
 
-    expected = ("PostgreSQL", "Redis restart")
+    expected = ("PostgreSQL", "Redis restart", "RabbitMQ restart")
     seen: Counter[str] = Counter()
     problems: Counter[str] = Counter()
     for log in sorted(rundir.glob("*.log")):
@@ -511,7 +528,7 @@ def check_process_logs(rundir: Path, tl: Timeline) -> Any:
             if "deadlock" in text or window not in expected:
                 problems[f"{log.stem} at {moment:.0f}s ({window}): {text}"] += 1
     return Check(
-        "workers and beat logged errors only while PostgreSQL or Redis was down, and no deadlock",
+        "workers and beat logged errors only while PostgreSQL, Redis or RabbitMQ was down, and no deadlock",
         not problems,
         [", ".join(f"{n} during {w}" for w, n in sorted(seen.items())) or "no errors logged"]
         + [f"{text} (x{n})" if n > 1 else text for text, n in problems.most_common(12)],
@@ -536,6 +553,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--minutes", type=float, default=6.0, help="the whole run, at most 10 (default 6)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--restart-postgres", action="store_true", help="restart the server instead (only if alone)")
+    parser.add_argument(
+        "--broker",
+        choices=("redis", "rabbitmq"),
+        default="redis",
+        help="rabbitmq: a private RabbitMQ node is the broker (Redis stays the cache), restarted as a fault",
+    )
     args = parser.parse_args(argv)
     if not 3.0 <= args.minutes <= MAX_MINUTES:
         parser.error(f"--minutes must be between 3 and {MAX_MINUTES:.0f}")
@@ -559,12 +582,18 @@ def main(argv: list[str] | None = None) -> int:
     db_url = os.environ.get("CHAOS_DATABASE_URL", DEFAULT_DATABASE_URL)
     ports = {"redis": free_port(), "sim": free_port(), "web": free_port()}
     redis_url = f"redis://127.0.0.1:{ports['redis']}"
+    rabbit = None
+    if args.broker == "rabbitmq":
+        if not rabbit_available():
+            print("rabbitmq-server is needed for --broker rabbitmq (apt-get install rabbitmq-server)", file=sys.stderr)
+            return 2
+        rabbit = RabbitNode(port=free_port(), dist_port=free_port(), base=rundir / "rabbitmq")
     env = {
         **os.environ,
         **ENV,
         "DJANGO_SETTINGS_MODULE": "chaos.settings",
         "DATABASE_URL": db_url,
-        "CELERY_BROKER_URL": f"{redis_url}/0",
+        "CELERY_BROKER_URL": rabbit.url if rabbit else f"{redis_url}/0",
         "CACHE_URL": f"rediscache://127.0.0.1:{ports['redis']}/1",
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
@@ -582,6 +611,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     os.environ.update(env)
     cluster = Cluster(env=env, logdir=rundir, ports=ports, sim_speed=3.0, seed=args.seed)
+    cluster.rabbit = rabbit
     sim = SimulatorControl(ports["sim"], timeout=10)
     workload: Workload | None = None
     stats = Stats(tl.now)
@@ -593,7 +623,12 @@ def main(argv: list[str] | None = None) -> int:
         django_setup()
         tl.log(f"database {urlsplit(db_url).path.lstrip('/')!r} created fresh and migrated")
         cluster.start_redis()
-        tl.log(f"private redis-server on port {ports['redis']} (broker db 0, cache db 1)")
+        if rabbit is not None:
+            rabbit.start()
+            tl.log(f"private redis-server on port {ports['redis']} (cache db 1)")
+            tl.log(f"private RabbitMQ node {rabbit.name} on port {rabbit.port} (the broker)")
+        else:
+            tl.log(f"private redis-server on port {ports['redis']} (broker db 0, cache db 1)")
         cluster.start_simulator()
         customers, services = seed_panel(sim=sim, rng=rng)
         tl.log(

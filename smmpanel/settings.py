@@ -240,6 +240,18 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
+    # RabbitMQ as Celery recommends it for tasks that must not be lost: durable queues and
+    # persistent messages (kombu's defaults, stated here), and publisher confirms, so a publish
+    # returns only once the broker has taken the message (a refused or unconfirmed publish
+    # raises and the sweeper re-sends the order from the database). Classic durable queues, not
+    # quorum ones: a countdown (retry backoff) on a quorum queue goes through Celery's delayed-
+    # delivery exchanges, which this panel does not need since the database holds every retry.
+    # Acknowledgement stays per task as docs/DESIGN.md says: submission early, sync late.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+    CELERY_TASK_DEFAULT_QUEUE_TYPE = "classic"
+    CELERY_TASK_DEFAULT_DELIVERY_MODE = "persistent"
+    CELERY_BROKER_HEARTBEAT = env.int("CELERY_BROKER_HEARTBEAT", default=60)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

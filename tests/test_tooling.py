@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,3 +36,24 @@ def test_the_hooks_use_the_projects_own_tools_on_the_whole_tree():
     for hook in _hooks():
         assert hook["language"] == "system", hook["id"]
         assert hook["pass_filenames"] is False, hook["id"]
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze (systemd)")
+def test_the_systemd_units_verify():
+    out = subprocess.run([str(ROOT / "deploy" / "verify")], capture_output=True, text=True, check=False, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_worker_units_consume_the_queues_the_deploy_settings_route_to():
+    units = ROOT / "deploy" / "systemd"
+    submit = (units / "smmpanel-worker-submit@.service").read_text()
+    sync = (units / "smmpanel-worker-sync@.service").read_text()
+    assert "--queues submit " in submit
+    assert "--queues sync,celery " in sync  # beat's own tasks go to the default queue
+    guide = (ROOT / "deploy" / "README.md").read_text()
+    assert (
+        "`ORDERS_SUBMIT_QUEUE`, `ORDERS_SYNC_QUEUE` | empty (one worker takes everything) | `submit` and `sync`"
+        in guide
+    )
+    beat = [p.name for p in units.iterdir() if "beat" in p.read_text().split("ExecStart=", 1)[-1].split()[:4]]
+    assert beat == ["smmpanel-beat.service"]

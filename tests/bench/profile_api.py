@@ -60,8 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    from django.core.wsgi import get_wsgi_application
-
     from accounts.models import ApiKey, User
     from orders.models import Order
     from tests.bench import seed
@@ -76,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         for uid in users
     }
-    app = get_wsgi_application()
+    from smmpanel.wsgi import application as app  # what gunicorn serves
+
     run = os.urandom(3).hex()
 
     def body(i: int) -> bytes:
