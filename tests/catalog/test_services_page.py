@@ -23,7 +23,7 @@ def test_services_are_grouped_by_category_with_icons_and_order_buttons(client):
     b = ServiceFactory(name="Views", category=tok, price=D("0.004100"))
     package = ServiceFactory(name="Badge", category=tok, type="Package", price=D("18.876000"))
     body = client.get(reverse("catalog:services")).content.decode()
-    assert body.index('id="group-%s"' % insta.pk) < body.index('id="group-%s"' % tok.pk)
+    assert body.index(f'id="group-{insta.pk}"') < body.index(f'id="group-{tok.pk}"')
     assert "bi-instagram" in body and "bi-tiktok" in body
     for service in (a, b, package):
         assert f'href="{reverse("orders:new")}?service={service.pk}"' in body
