@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint typecheck hooks e2e-deps gettext-deps messages locale clean chaos bench
+.PHONY: run test venv lint typecheck hooks e2e-deps gettext-deps messages locale clean chaos bench screenshots
 # The shipped languages besides English (settings.LANGUAGES), as gettext locale names.
 LOCALES := es pt_BR tr ru
 # What `make messages` does not read: tools and tests, never shown to customers.
@@ -92,3 +92,10 @@ hooks: $(STAMP)
 
 clean:
 	rm -rf var
+
+# Screenshots of every customer page at 390 and 1280 px (tests/e2e/pages.py), light theme:
+# the key pages into docs/screenshots/, or every page with SCREENSHOTS_ALL=1 SCREENSHOTS=dir.
+SCREENSHOTS ?= docs/screenshots
+screenshots: $(STAMP) e2e-deps
+	PANEL_SCREENSHOTS=$(abspath $(SCREENSHOTS)) PANEL_SCREENSHOTS_ALL=$(SCREENSHOTS_ALL) \
+	  $(VENV)/bin/pytest -q tests/e2e/test_every_page.py -k "fits and not 360"

@@ -127,3 +127,34 @@ def test_every_page_fits_without_errors(chromium: Any, live_server: Any, width: 
         for context in contexts.values():
             context.close()
     assert not problems, "\n".join(problems)
+
+
+def test_new_order_page_warns_before_an_order_the_balance_cannot_pay(chromium: Any, live_server: Any) -> None:
+    seeded = seed()
+    context = chromium.new_context(viewport={"width": 390, "height": 800}, base_url=live_server.url)
+    context.add_cookies([_session_cookie(seeded.customer, live_server.url)])
+    page = context.new_page()
+    try:
+        likes = seeded.services["likes"]
+        page.goto(f"/orders/new/?service={likes.pk}")
+        # A valid default (the minimum) and its charge by the display rule.
+        assert page.input_value("#id_quantity") == str(likes.min_quantity)
+        assert page.text_content("#charge-preview") == "0.0027 USD"
+        assert not page.locator("#funds-warning").is_visible()
+        page.fill("#id_quantity", "100000")  # 5.33 USD: within the 59.08 balance
+        assert page.text_content("#charge-preview") == "5.33 USD"
+        assert not page.locator("#funds-warning").is_visible()
+        page.select_option("#id_service", str(seeded.services["youtube"].pk))
+        page.fill("#id_quantity", "10000")  # 355.00 USD
+        assert page.text_content("#charge-preview") == "355.00 USD"
+        assert page.locator("#funds-warning").is_visible()
+        assert page.get_attribute("#funds-warning a", "href") == "/wallet/"
+        # Light or dark, remembered across pages.
+        before = page.get_attribute("html", "data-bs-theme")
+        page.click("[data-theme-toggle]")
+        after = page.get_attribute("html", "data-bs-theme")
+        assert {before, after} == {"light", "dark"}
+        page.goto("/orders/")
+        assert page.get_attribute("html", "data-bs-theme") == after
+    finally:
+        context.close()
