@@ -46,30 +46,33 @@ _VISIBLE_TEXTS = """
     if (el.checkVisibility && !el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})) return false;
     return el.getClientRects().length > 0;
   };
-  const out = [];
+  // Every text node in document order, with whether it is shown: a translated sentence with a
+  // link inside spans several nodes, so the markers are matched across them.
+  const nodes = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   while (walker.nextNode()) {
     const node = walker.currentNode;
     const text = node.textContent.replace(/\\s+/g, " ").trim();
     const el = node.parentElement;
-    if (!text || !el || el.closest("option,select")) continue;
-    if (shown(el)) out.push(text);
+    if (!text || !el || el.closest("script,style,template,option,select")) continue;
+    nodes.push([text, shown(el)]);
   }
+  const extras = [];
   document.querySelectorAll("select").forEach((select) => {
     const option = select.selectedOptions[0];
-    if (option && shown(select)) out.push(option.textContent.replace(/\\s+/g, " ").trim());
+    if (option && shown(select)) extras.push(option.textContent.replace(/\\s+/g, " ").trim());
   });
   document.querySelectorAll("[placeholder],[title],[aria-label],img[alt],input[type=submit],input[type=button]")
     .forEach((el) => {
       if (el.closest(skip)) return;
       for (const name of ["placeholder", "title", "aria-label", "alt"]) {
         const value = (el.getAttribute(name) || "").trim();
-        if (value) out.push(value);
+        if (value) extras.push(value);
       }
-      if (el.matches("input[type=submit],input[type=button]") && el.value) out.push(el.value.trim());
+      if (el.matches("input[type=submit],input[type=button]") && el.value) extras.push(el.value.trim());
     });
-  out.push(document.title.trim());
-  return out.filter(Boolean);
+  extras.push(document.title.trim());
+  return {nodes: nodes, extras: extras.filter(Boolean)};
 }
 """
 
@@ -77,8 +80,33 @@ LETTER = re.compile(r"[^\W\d_]")
 _MARKED = re.compile(re.escape(OPEN) + r"[^" + OPEN + CLOSE + r"]*" + re.escape(CLOSE))
 
 
+def _page_texts(page: Any) -> tuple[list[tuple[str, bool]], list[str]]:
+    found = page.evaluate(_VISIBLE_TEXTS)
+    return [(text, bool(shown)) for text, shown in found["nodes"]], list(found["extras"])
+
+
 def visible_texts(page: Any) -> list[str]:
-    return list(page.evaluate(_VISIBLE_TEXTS))
+    nodes, extras = _page_texts(page)
+    return [text for text, shown in nodes if shown] + extras
+
+
+def _outside_markers(nodes: list[tuple[str, bool]]) -> list[tuple[str, str]]:
+    """(text, the part of it outside every ⟦ ⟧) for each shown node, markers matched across
+    nodes in document order."""
+    depth = 0
+    result = []
+    for text, shown in nodes:
+        outside = []
+        for char in text:
+            if char == OPEN:
+                depth += 1
+            elif char == CLOSE:
+                depth = max(0, depth - 1)
+            elif depth == 0:
+                outside.append(char)
+        if shown:
+            result.append((text, "".join(outside)))
+    return result
 
 
 def _source_catalogues() -> list[Path]:
@@ -95,13 +123,20 @@ def _source_catalogues() -> list[Path]:
     return [path for path in found if path.is_file()]
 
 
+def _mark(text: str) -> str:
+    """⟦text⟧, inside the text's leading and trailing newlines (msgfmt wants them kept)."""
+    core = text.strip("\n")
+    start = len(text) - len(text.lstrip("\n"))
+    return text[:start] + OPEN + core + CLOSE + text[start + len(core) :]
+
+
 def _wrapped(entry: po.Entry) -> po.Entry:
     plurals = {}
     if entry.msgid_plural is not None:
-        plurals = {0: OPEN + entry.msgid + CLOSE, 1: OPEN + entry.msgid_plural + CLOSE}
+        plurals = {0: _mark(entry.msgid), 1: _mark(entry.msgid_plural)}
     return po.Entry(
         msgid=entry.msgid,
-        msgstr=OPEN + entry.msgid + CLOSE,
+        msgstr=_mark(entry.msgid),
         msgctxt=entry.msgctxt,
         msgid_plural=entry.msgid_plural,
         plurals=plurals,
@@ -135,9 +170,9 @@ def unmarked_texts(page: Any, *, allowed: Iterable[str] = ()) -> list[str]:
     the markers: never marked for translation. `allowed`: data the page shows (names,
     currency codes, the panel's name), removed before looking for letters."""
     allowed = sorted({a for a in allowed if a}, key=len, reverse=True)
+    nodes, extras = _page_texts(page)
     found = []
-    for text in visible_texts(page):
-        rest = _unmarked_rest(text)
+    for text, rest in _outside_markers(nodes) + [(extra, _unmarked_rest(extra)) for extra in extras]:
         for data in allowed:
             rest = rest.replace(data, " ")
         if LETTER.search(rest):
