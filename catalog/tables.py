@@ -5,21 +5,22 @@ from typing import Any
 
 import django_tables2 as tables
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from .models import Service
 from .pricing import price_for_customer
 
 
 class ServiceTable(tables.Table):
-    id = tables.Column(verbose_name="ID")
-    name = tables.Column(verbose_name="Service", attrs={"td": {"class": "service-name"}})
-    category = tables.Column(accessor="category__name", verbose_name="Category")
-    price = tables.Column(verbose_name="Rate", attrs={"td": {"class": "text-nowrap"}})
-    min_quantity = tables.Column(verbose_name="Min")
-    max_quantity = tables.Column(verbose_name="Max")
-    average_time_minutes = tables.Column(verbose_name="Average time", default="—")
+    id = tables.Column(verbose_name=_("ID"))
+    name = tables.Column(verbose_name=_("Service"), attrs={"td": {"class": "service-name"}})
+    category = tables.Column(accessor="category__name", verbose_name=_("Category"))
+    price = tables.Column(verbose_name=_("Rate"), attrs={"td": {"class": "text-nowrap"}})
+    min_quantity = tables.Column(verbose_name=_("Min"))
+    max_quantity = tables.Column(verbose_name=_("Max"))
+    average_time_minutes = tables.Column(verbose_name=_("Average time"), default="—")
     badges = tables.Column(empty_values=(), orderable=False, verbose_name="")
-    description = tables.Column(orderable=False, verbose_name="Description")
+    description = tables.Column(orderable=False, verbose_name=_("Description"))
 
     class Meta:
         model = Service

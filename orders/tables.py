@@ -4,20 +4,23 @@ paginates (that would mean OFFSET and COUNT over the whole table)."""
 from __future__ import annotations
 
 import django_tables2 as tables
+from django.utils.translation import gettext_lazy as _
 
 from .models import Order, Refill
 
 
 class OrderTable(tables.Table):
-    id = tables.Column(verbose_name="ID", linkify=("orders:detail", {"pk": tables.A("pk")}))
-    created_at = tables.DateTimeColumn(verbose_name="Date", format="Y-m-d H:i")
-    link = tables.TemplateColumn(template_name="orders/_link_cell.html")
-    charge = tables.Column()
-    start_count = tables.Column(verbose_name="Start count")
-    quantity = tables.Column()
-    service = tables.Column(accessor="service__name", verbose_name="Service", attrs={"td": {"class": "service-name"}})
-    status = tables.TemplateColumn(template_name="orders/_status_cell.html")
-    remains = tables.Column()
+    id = tables.Column(verbose_name=_("ID"), linkify=("orders:detail", {"pk": tables.A("pk")}))
+    created_at = tables.DateTimeColumn(verbose_name=_("Date"), format="Y-m-d H:i")
+    link = tables.TemplateColumn(template_name="orders/_link_cell.html", verbose_name=_("Link"))
+    charge = tables.Column(verbose_name=_("Charge"))
+    start_count = tables.Column(verbose_name=_("Start count"))
+    quantity = tables.Column(verbose_name=_("Quantity"))
+    service = tables.Column(
+        accessor="service__name", verbose_name=_("Service"), attrs={"td": {"class": "service-name"}}
+    )
+    status = tables.TemplateColumn(template_name="orders/_status_cell.html", verbose_name=_("Status"))
+    remains = tables.Column(verbose_name=_("Remains"))
     actions = tables.TemplateColumn(template_name="orders/_actions_cell.html", verbose_name="", empty_values=())
 
     class Meta:
@@ -27,20 +30,20 @@ class OrderTable(tables.Table):
         # The columns above define the header; the rows are written out by this template.
         template_name = "orders/_orders_table.html"
         attrs = {"class": "table table-sm table-hover align-middle", "id": "orders-table"}
-        empty_text = "No orders yet."
+        empty_text = _("No orders yet.")
 
 
 class RefillTable(tables.Table):
-    id = tables.Column(verbose_name="ID")
-    created_at = tables.DateTimeColumn(verbose_name="Date", format="Y-m-d H:i")
+    id = tables.Column(verbose_name=_("ID"))
+    created_at = tables.DateTimeColumn(verbose_name=_("Date"), format="Y-m-d H:i")
     order = tables.Column(
-        verbose_name="Order", linkify=("orders:detail", {"pk": tables.A("order_id")}), accessor="order_id"
+        verbose_name=_("Order"), linkify=("orders:detail", {"pk": tables.A("order_id")}), accessor="order_id"
     )
     service = tables.Column(
-        accessor="order__service__name", verbose_name="Service", attrs={"td": {"class": "service-name"}}
+        accessor="order__service__name", verbose_name=_("Service"), attrs={"td": {"class": "service-name"}}
     )
-    link = tables.TemplateColumn(template_name="orders/_link_cell.html", accessor="order__link")
-    status = tables.Column()
+    link = tables.TemplateColumn(template_name="orders/_link_cell.html", accessor="order__link", verbose_name=_("Link"))
+    status = tables.Column(verbose_name=_("Status"))
 
     class Meta:
         model = Refill
@@ -48,4 +51,4 @@ class RefillTable(tables.Table):
         orderable = False
         template_name = "django_tables2/bootstrap5.html"
         attrs = {"class": "table table-sm table-hover align-middle", "id": "refills-table"}
-        empty_text = "No refills yet."
+        empty_text = _("No refills yet.")

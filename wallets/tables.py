@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import django_tables2 as tables
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from .models import Entry
 
@@ -14,13 +15,15 @@ def _signed(value: Decimal) -> str:
 
 
 class EntryTable(tables.Table):
-    created_at = tables.DateTimeColumn(verbose_name="Date", format="Y-m-d H:i:s")
-    kind = tables.Column()
-    amount = tables.Column(attrs={"td": {"class": "text-end font-monospace"}, "th": {"class": "text-end"}})
-    balance_after = tables.Column(
-        verbose_name="Balance after", attrs={"td": {"class": "text-end font-monospace"}, "th": {"class": "text-end"}}
+    created_at = tables.DateTimeColumn(verbose_name=_("Date"), format="Y-m-d H:i:s")
+    kind = tables.Column(verbose_name=_("Kind"))
+    amount = tables.Column(
+        verbose_name=_("Amount"), attrs={"td": {"class": "text-end font-monospace"}, "th": {"class": "text-end"}}
     )
-    memo = tables.Column(verbose_name="Details", default="")
+    balance_after = tables.Column(
+        verbose_name=_("Balance after"), attrs={"td": {"class": "text-end font-monospace"}, "th": {"class": "text-end"}}
+    )
+    memo = tables.Column(verbose_name=_("Details"), default="")
 
     class Meta:
         model = Entry
@@ -28,7 +31,7 @@ class EntryTable(tables.Table):
         orderable = False
         template_name = "django_tables2/bootstrap5.html"
         attrs = {"class": "table table-sm table-striped align-middle"}
-        empty_text = "No transactions yet."
+        empty_text = _("No transactions yet.")
 
     def render_amount(self, value: Decimal) -> str:
         return _signed(value)
