@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from kernel.numbers import IdChoiceFilter, int_or_none
 
@@ -9,9 +10,9 @@ from .models import SERVICE_TYPE_CHOICES, Category, Service
 
 
 class ServiceFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="search", label="Search")
-    category = IdChoiceFilter(queryset=Category.objects.filter(is_enabled=True), empty_label="All categories")
-    type = django_filters.ChoiceFilter(choices=SERVICE_TYPE_CHOICES, empty_label="All types")
+    q = django_filters.CharFilter(method="search", label=_("Search"))
+    category = IdChoiceFilter(queryset=Category.objects.filter(is_enabled=True), empty_label=_("All categories"))
+    type = django_filters.ChoiceFilter(choices=SERVICE_TYPE_CHOICES, empty_label=_("All types"))
     refill = django_filters.BooleanFilter(widget=django_filters.widgets.BooleanWidget())
 
     class Meta:

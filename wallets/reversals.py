@@ -19,7 +19,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Sum
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from kernel.money import ZERO, money, money_down
@@ -122,11 +122,13 @@ def payment_reverse(
         take = min(amount, credited - payment.reversed_amount)
         if take <= 0:
             return payment
+        with translation.override(None):  # the ledger's memos are written in one language
+            label = str(Entry.Kind(kind).label)
         _move(
             user_id=payment.user_id,
             kind=kind,
             idempotency_key=key,
-            memo=f"{Entry.Kind(kind).label} of deposit #{payment.pk}: {reason}",
+            memo=f"{label} of deposit #{payment.pk}: {reason}",
             payment=payment,
             split=lambda balance, _debt: (-min(balance, take), take - min(balance, take)),
         )

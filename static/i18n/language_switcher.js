@@ -1,11 +1,16 @@
-// The language switcher submits itself on change; without JavaScript its button does.
+// The language switcher is a <details>: it opens and posts without script. This closes it
+// on a click elsewhere or on Escape, as a menu is expected to.
 (function () {
   "use strict";
-  document.querySelectorAll("form[data-language-switcher]").forEach(function (form) {
-    var select = form.querySelector("select[name=language]");
-    var button = form.querySelector("[data-language-submit]");
-    if (!select) return;
-    if (button) button.hidden = true;
-    select.addEventListener("change", function () { form.submit(); });
+  document.querySelectorAll("details[data-language-switcher]").forEach(function (menu) {
+    document.addEventListener("click", function (event) {
+      if (menu.open && !menu.contains(event.target)) menu.open = false;
+    });
+    menu.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && menu.open) {
+        menu.open = false;
+        menu.querySelector("summary").focus();
+      }
+    });
   });
 })();

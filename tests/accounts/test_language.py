@@ -130,3 +130,24 @@ def test_navigation_and_order_errors_are_translated_on_pages(client, customer, s
     client.force_login(customer)
     html = client.get(reverse("orders:new")).content.decode()
     assert "Новый заказ" in html
+
+
+def test_the_header_offers_every_language_in_its_own_name_to_visitors_and_customers(client, customer) -> None:
+    for signed_in in (False, True):
+        if signed_in:
+            client.force_login(customer)
+        html = client.get(reverse("catalog:services")).content.decode()
+        assert 'action="/i18n/setlang/"' in html
+        for code, name in settings.LANGUAGES:
+            assert f'value="{code}" lang="{code}"' in html and name in html
+
+
+def test_the_account_language_card_posts_to_set_language_and_comes_back(rf, customer) -> None:
+    from django.template.loader import render_to_string
+
+    request = rf.get("/account/")
+    request.user = customer
+    html = render_to_string("account/_language.html", request=request)
+    assert 'action="/i18n/setlang/"' in html and 'name="next" value="/account/"' in html
+    assert 'name="csrfmiddlewaretoken"' in html
+    assert all(f'<option value="{code}"' in html for code, _name in settings.LANGUAGES)
