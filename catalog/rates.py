@@ -21,7 +21,7 @@ def custom_rate_check(*, service: Service, rate: Decimal | None, markup_percent:
     if (rate is None) == (markup_percent is None):
         raise CatalogError(_("Give either a rate or a markup over cost, not both."))
     if markup_percent is not None and markup_percent < 0:
-        raise CatalogError(_("A markup below 0% sells below cost."))
+        raise CatalogError(_("A negative markup sells below cost."))
     if rate is not None:
         if rate <= 0:
             raise CatalogError(_("A rate must be more than 0."))
