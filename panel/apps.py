@@ -16,6 +16,9 @@ class PanelConfig(AppConfig):
         admin.site.site_header = f"{settings.PANEL_NAME} · staff"
         admin.site.site_title = f"{settings.PANEL_NAME} staff"
         admin.site.index_title = "Panel administration"
+        # The lists need the width (orders, payments, services and providers fit 1280 px);
+        # every page links home, where the app list is.
+        admin.site.enable_nav_sidebar = False
 
         from django.db.models.signals import post_migrate
 
