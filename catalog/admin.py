@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
@@ -173,15 +173,15 @@ class BulkEditForm(forms.Form):
 
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
+    # Chosen to fit 1280 px with the filters: cost always shows; the whole name is its tooltip.
     list_display = (
         "id",
-        "name",
+        "short_name",
         "category",
         "position",
         "type",
         "price",
         "cost",
-        "billing_label",
         "held_price",
         "min_quantity",
         "max_quantity",
@@ -230,6 +230,14 @@ class ServiceAdmin(admin.ModelAdmin):
     actions = ("bulk_edit", "approve_held", "reject_held", "reprice", set_custom_rate)
     list_select_related = ("category",)
     list_editable = ("position",)
+
+    class Media:
+        css = {"all": ("admin_lists.css",)}
+
+    @admin.display(description="Name", ordering="name")
+    def short_name(self, obj: Service) -> str:
+        name = obj.name
+        return format_html('<span title="{}">{}</span>', name, name if len(name) <= 50 else f"{name[:48]}…")
 
     def has_add_custom_rate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("catalog.add_customrate")

@@ -19,6 +19,9 @@ class PanelConfig(AppConfig):
         admin.site.site_header = lazy(lambda: f"{site_settings().panel_name} · staff", str)()
         admin.site.site_title = lazy(lambda: f"{site_settings().panel_name} staff", str)()
         admin.site.index_title = "Panel administration"
+        # The lists need the width (orders, payments, services and providers fit 1280 px);
+        # every page links home, where the app list is.
+        admin.site.enable_nav_sidebar = False
 
         from django.db.models.signals import post_migrate
 

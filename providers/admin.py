@@ -71,6 +71,10 @@ class ProviderAdmin(admin.ModelAdmin):
         "last_synced_at",
     )
     list_filter = ("is_enabled", AttentionFilter)
+
+    class Media:
+        css = {"all": ("admin_lists.css",)}
+
     search_fields = ("name", "api_url")
     readonly_fields = (
         "masked_key",

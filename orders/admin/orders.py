@@ -17,7 +17,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.dateformat import format as date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
 
 from accounts.models import User
 from kernel.db import EstimatedCountPaginator
@@ -190,15 +192,16 @@ class CancelRefundForm(forms.Form):
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
+    # Chosen to fit 1280 px with the filters (tests/e2e/test_staff_console.py); the provider's
+    # order id is searchable and on each order's page.
     list_display = (
         "id",
-        "created_at",
+        "created",
         "user",
         "service_name",
         "status",
         "state",
         "provider",
-        "provider_order_id",
         "charge",
         "quantity",
         "remains",
@@ -331,7 +334,15 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description="Service", ordering="service__name")
     def service_name(self, obj: Order) -> str:
-        return obj.service.name[:60]
+        name = obj.service.name
+        return format_html('<span title="{}">{}</span>', name, name if len(name) <= 40 else f"{name[:38]}…")
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, obj: Order) -> str:
+        return date_format(localtime(obj.created_at), "Y-m-d H:i")
+
+    class Media:
+        css = {"all": ("admin_lists.css",)}
 
     @admin.display(description="Refund due by status")
     def refund(self, obj: Order) -> Any:
