@@ -156,5 +156,14 @@ def test_new_order_page_warns_before_an_order_the_balance_cannot_pay(chromium: A
         assert {before, after} == {"light", "dark"}
         page.goto("/orders/")
         assert page.get_attribute("html", "data-bs-theme") == after
+        if after == "light":
+            page.click("[data-theme-toggle]")
+        # The dark theme is dark: the page's background, not only an attribute.
+        background = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(15, 18, 32)", background
+        shots = _screenshot_dir()
+        if shots is not None:
+            shots.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shots / "orders-dark-phone.png"), full_page=True)
     finally:
         context.close()
