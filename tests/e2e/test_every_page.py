@@ -37,7 +37,9 @@ OVERFLOW_JS = """
   const clipped = (el) => {
     for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
       const style = getComputedStyle(up);
-      if (style.overflowX !== 'visible' && style.overflowX !== 'clip' || style.overflow === 'hidden') {
+      // Only a box that scrolls may hold wider content (and it is reported above); content
+      // cut off by overflow: hidden is as lost to the reader as content off the screen.
+      if (style.overflowX === 'auto' || style.overflowX === 'scroll') {
         const box = up.getBoundingClientRect();
         if (box.left >= -1 && box.right <= width + 1) return true;
       }
