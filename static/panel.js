@@ -26,7 +26,7 @@
     if (!zone || !select || select.value === zone) return;
     if (!select.querySelector('option[value="' + zone.replace(/"/g, "") + '"]')) return;
     button.hidden = false;
-    button.textContent = "Use " + zone.replace(/_/g, " ");
+    button.textContent = (button.getAttribute("data-label") || "Use %(zone)s").replace("%(zone)s", zone.replace(/_/g, " "));
     button.addEventListener("click", function () { select.value = zone; });
   });
 

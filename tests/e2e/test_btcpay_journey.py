@@ -58,7 +58,7 @@ def test_a_customer_pays_with_btcpay_and_gets_the_deposit_and_its_bonus(
 
         # 3. Back on the panel, the balance already credited by the signed webhook.
         page.wait_for_url(re.compile(r".*/wallet/\?checkout=success$"))
-        assert page.locator("#wallet-balance").inner_text().split()[0] == "110.00000"
+        assert page.locator("#wallet-balance").inner_text().split()[0] == "110.00"
         assert not visitor.errors
     finally:
         visitor.close()

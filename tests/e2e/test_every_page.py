@@ -37,7 +37,9 @@ OVERFLOW_JS = """
   const clipped = (el) => {
     for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
       const style = getComputedStyle(up);
-      if (style.overflowX !== 'visible' && style.overflowX !== 'clip' || style.overflow === 'hidden') {
+      // Only a box that scrolls may hold wider content (and it is reported above); content
+      // cut off by overflow: hidden is as lost to the reader as content off the screen.
+      if (style.overflowX === 'auto' || style.overflowX === 'scroll') {
         const box = up.getBoundingClientRect();
         if (box.left >= -1 && box.right <= width + 1) return true;
       }
@@ -156,5 +158,14 @@ def test_new_order_page_warns_before_an_order_the_balance_cannot_pay(chromium: A
         assert {before, after} == {"light", "dark"}
         page.goto("/orders/")
         assert page.get_attribute("html", "data-bs-theme") == after
+        if after == "light":
+            page.click("[data-theme-toggle]")
+        # The dark theme is dark: the page's background, not only an attribute.
+        background = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(15, 18, 32)", background
+        shots = _screenshot_dir()
+        if shots is not None:
+            shots.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shots / "orders-dark-phone.png"), full_page=True)
     finally:
         context.close()
