@@ -300,7 +300,8 @@ class Faults:
     def restart_redis(self, seconds: float) -> None:
         proc = self.cluster.procs["redis"]
         proc.kill()
-        self.tl.log(f"FAULT Redis (broker and cache) killed with SIGKILL; down for {seconds:.0f} s")
+        role = "cache" if self.cluster.rabbit is not None else "broker and cache"
+        self.tl.log(f"FAULT Redis ({role}) killed with SIGKILL; down for {seconds:.0f} s")
         time.sleep(seconds)
         self.cluster.start_redis()
         self._reset_broker_pools()
