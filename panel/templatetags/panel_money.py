@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django import template
@@ -56,3 +56,13 @@ def readable(value: Any, decimals: int = 2) -> str:
     if value is None or value == "":
         return ""
     return format_number(Decimal(to_decimal(value)), int(decimals))
+
+
+@register.filter
+def percent(value: Any) -> str:
+    """A percentage as people write it: up to two decimals, none that are zeros (12, 12.5)."""
+    if value is None or value == "":
+        return ""
+    rounded = Decimal(to_decimal(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    places = max(0, -int(rounded.normalize().as_tuple().exponent))
+    return format_number(rounded, places)

@@ -61,3 +61,10 @@ def test_the_display_currency_in_the_context_converts():
     context = Context({"amount": Decimal("100"), "display_currency": DisplayCurrency("TRY", Decimal("34.5"))})
     with translation.override("en"):
         assert template.render(context) == "≈ 3,450.00 TRY"
+
+
+@pytest.mark.parametrize(("value", "shown"), [("12", "12"), ("12.50", "12.5"), ("0.125", "0.13"), ("7.00", "7")])
+def test_a_percentage_drops_the_zeros_people_do_not_write(value, shown):
+    template = Template("{% load panel_money %}{{ value|percent }}")
+    with translation.override("en"):
+        assert template.render(Context({"value": Decimal(value)})) == shown
