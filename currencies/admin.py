@@ -64,8 +64,8 @@ class CurrencyAdmin(admin.ModelAdmin):
             services.currency_set_rate(
                 currency_id=obj.pk,
                 rate=rate,
-                actor=request.user,
-                reason=form.cleaned_data.get("reason") or "",  # type: ignore[arg-type]
+                actor=request.user,  # type: ignore[arg-type]
+                reason=form.cleaned_data.get("reason") or "",
             )
 
     def has_refresh_permission(self, request: HttpRequest) -> bool:

@@ -184,6 +184,9 @@ def test_empty_idempotency_key_is_refused(customer):
 def test_kind_values_are_the_agreed_ones():
     assert set(Entry.Kind.values) == {
         "deposit",
+        "bonus_reversal",
+        "commission_reversal",
+        "debt_forgiven",
         "bonus",
         "charge",
         "refund",
