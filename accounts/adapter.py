@@ -88,9 +88,15 @@ class AccountAdapter(DefaultAccountAdapter):
             for name, value in context.items()
             if name.endswith("_url") and isinstance(value, str) and "://" in value
         }
-        super().send_mail(
-            template_prefix, email, {**context, **rebased, "current_site": panel_site(name=site_settings().panel_name)}
-        )
+        # In the language kept on the recipient's account (a staff action or a visitor's
+        # request may run in another one); else in the request's.
+        language = supported_language(getattr(context.get("user"), "language", ""))
+        with translation.override(language or translation.get_language()):
+            super().send_mail(
+                template_prefix,
+                email,
+                {**context, **rebased, "current_site": panel_site(name=site_settings().panel_name)},
+            )
 
     def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> Any:
         # A new account keeps the language its owner signed up in (their cookie or browser).

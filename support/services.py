@@ -10,7 +10,8 @@ from django.conf import settings
 from django.core.mail import mail_admins, send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from kernel.text import has_hidden_characters
 from orders.models import Order
@@ -42,7 +43,10 @@ def ticket_transition(*, ticket: Ticket, to: str, actor: User | None) -> bool:
     if to == old:
         return False
     if to not in STATUS_TRANSITIONS[old]:
-        raise SupportError(f"A ticket that is {Status(old).label.lower()} cannot become {Status(to).label.lower()}.")
+        raise SupportError(
+            _("A ticket that is %(old)s cannot become %(new)s.")
+            % {"old": str(Status(old).label).lower(), "new": str(Status(to).label).lower()}
+        )
     now = timezone.now()
     moved = Ticket.objects.filter(pk=ticket.pk, status=old).update(status=to, updated_at=now)
     if moved:
@@ -55,12 +59,14 @@ def ticket_transition(*, ticket: Ticket, to: str, actor: User | None) -> bool:
 def _owned_order_ids(*, user: User, order_ids: Sequence[int]) -> list[int]:
     wanted = sorted(set(order_ids))
     if len(wanted) > MAX_ORDER_IDS:
-        raise SupportError(f"Name at most {MAX_ORDER_IDS} orders in one ticket.", field="order_ids")
+        raise SupportError(
+            _("Name at most %(limit)s orders in one ticket.") % {"limit": MAX_ORDER_IDS}, field="order_ids"
+        )
     found = set(Order.objects.filter(user=user, pk__in=wanted).values_list("pk", flat=True))
     missing = [pk for pk in wanted if pk not in found]
     if missing:
         listed = ", ".join(f"#{pk}" for pk in missing[:10])
-        raise SupportError(f"These are not orders of yours: {listed}.", field="order_ids")
+        raise SupportError(_("These are not orders of yours: %(orders)s.") % {"orders": listed}, field="order_ids")
     return wanted
 
 
@@ -76,25 +82,26 @@ def ticket_open(
 ) -> Ticket:
     subject, body = subject.strip(), body.strip()
     if not subject or not body:
-        raise SupportError("A ticket needs a subject and a message.")
+        raise SupportError(_("A ticket needs a subject and a message."))
     if has_hidden_characters(subject):
         # Staff read the subject in lists and e-mail subjects, where a bidi override hides what it says.
-        raise SupportError("The subject contains invisible or control characters.", field="subject")
+        raise SupportError(_("The subject contains invisible or control characters."), field="subject")
     if kind not in Kind.values:
-        raise SupportError("Choose what the ticket is about.", field="kind")
+        raise SupportError(_("Choose what the ticket is about."), field="kind")
     ids: list[int] = []
     if kind == Kind.ORDER:
         if order_action not in OrderAction.values:
-            raise SupportError("Choose what you need for the orders.", field="order_action")
+            raise SupportError(_("Choose what you need for the orders."), field="order_action")
         if not order_ids:
-            raise SupportError("Name the orders the ticket is about.", field="order_ids")
+            raise SupportError(_("Name the orders the ticket is about."), field="order_ids")
         ids = _owned_order_ids(user=user, order_ids=order_ids)
     else:
         order_action = ""
     waiting = Ticket.objects.filter(user=user, status=Status.OPEN).count()
     if waiting >= MAX_OPEN_TICKETS:
         raise SupportError(
-            f"You have {waiting} tickets waiting for an answer; please wait for one before opening another."
+            _("You have %(count)s tickets waiting for an answer; please wait for one before opening another.")
+            % {"count": waiting}
         )
     now = timezone.now()
     ticket = Ticket.objects.create(
@@ -116,10 +123,10 @@ def ticket_reply_customer(*, ticket: Ticket, user: User, body: str) -> Message:
     """The customer writes in their own ticket; a closed or answered ticket opens again."""
     body = body.strip()
     if not body:
-        raise SupportError("Write a message first.", field="body")
+        raise SupportError(_("Write a message first."), field="body")
     locked = _locked(ticket)
     if locked.user_id != user.pk:
-        raise SupportError("This is not your ticket.")
+        raise SupportError(_("This is not your ticket."))
     message = Message.objects.create(ticket=locked, author=user, is_staff_reply=False, body=body)
     Ticket.objects.filter(pk=locked.pk).update(last_message_at=message.created_at)
     if locked.status != Status.OPEN:
@@ -134,9 +141,9 @@ def ticket_reply_staff(*, ticket: Ticket, staff: User, body: str, ticket_url: st
     """Staff answer; the customer is e-mailed once the answer is committed."""
     body = body.strip()
     if not body:
-        raise SupportError("Write a reply first.", field="reply")
+        raise SupportError(_("Write a reply first."), field="reply")
     if not staff.is_staff:
-        raise SupportError("Only staff answer tickets.")
+        raise SupportError(_("Only staff answer tickets."))
     locked = _locked(ticket)
     message = Message.objects.create(ticket=locked, author=staff, is_staff_reply=True, body=body)
     Ticket.objects.filter(pk=locked.pk).update(last_message_at=message.created_at)
@@ -150,9 +157,9 @@ def ticket_reply_staff(*, ticket: Ticket, staff: User, body: str, ticket_url: st
 def ticket_close(*, ticket: Ticket, actor: User) -> bool:
     locked = _locked(ticket)
     if not actor.is_staff and locked.user_id != actor.pk:
-        raise SupportError("This is not your ticket.")
+        raise SupportError(_("This is not your ticket."))
     if locked.status == Status.CLOSED:
-        raise SupportError("The ticket is already closed.")
+        raise SupportError(_("The ticket is already closed."))
     moved = ticket_transition(ticket=locked, to=Status.CLOSED, actor=actor)
     ticket.status = locked.status
     return moved
@@ -163,11 +170,18 @@ def _notify_customer(*, message_id: int, ticket_url: str) -> None:
     ticket = message.ticket
     panel_name = site_settings().panel_name
     context = {"ticket": ticket, "message": message, "ticket_url": ticket_url, "panel_name": panel_name}
-    subject = f"[{panel_name}] Reply to ticket #{ticket.pk}: {ticket.subject}"
+    # In the customer's language, not in that of the staff member who answered.
+    with translation.override(ticket.user.language or settings.LANGUAGE_CODE):
+        subject = _("[%(panel)s] Reply to ticket #%(id)s: %(subject)s") % {
+            "panel": panel_name,
+            "id": ticket.pk,
+            "subject": ticket.subject,
+        }
+        body = render_to_string("support/email/staff_reply.txt", context)
     try:
         send_mail(
             subject=subject.replace("\n", " ")[:250],
-            message=render_to_string("support/email/staff_reply.txt", context),
+            message=body,
             from_email=None,
             recipient_list=[ticket.user.email],
         )

@@ -18,6 +18,8 @@ from .gateways.registry import GATEWAYS
 from .models import Affiliate, BonusTier, Entry, GatewaySetting, Payment, Wallet
 
 if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
     from accounts.models import User
 
 
@@ -70,7 +72,7 @@ class GatewayConfig:
 
     gateway: Gateway
     enabled: bool
-    display_name: str
+    display_name: StrOrPromise  # staff's name for it, else the gateway's own (translated)
     minimum: Decimal
     maximum: Decimal
     fee_percent: Decimal

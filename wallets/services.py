@@ -270,16 +270,11 @@ class Started:
 
 def _check_limits(*, amount: Decimal, limits: tuple[Decimal, Decimal]) -> None:
     minimum, maximum = limits
+    limit = {"amount": f"{min(max(amount, minimum), maximum).normalize():f}", "currency": conf.currency()}
     if amount < minimum:
-        raise WalletError(
-            _("The minimum deposit is %(amount)s %(currency)s.")
-            % {"amount": f"{minimum.normalize():f}", "currency": conf.currency()}
-        )
+        raise WalletError(_("The minimum deposit is %(amount)s %(currency)s.") % limit)
     if amount > maximum:
-        raise WalletError(
-            _("The maximum deposit is %(amount)s %(currency)s.")
-            % {"amount": f"{maximum.normalize():f}", "currency": conf.currency()}
-        )
+        raise WalletError(_("The maximum deposit is %(amount)s %(currency)s.") % limit)
 
 
 def fee_for(*, amount: Decimal, percent: Decimal) -> Decimal:
@@ -458,9 +453,8 @@ def _payment_for_reference(*, gateway: str, notification: Notification) -> Payme
         # Later events of some gateways (Stripe's refunds, disputes) name the money movement.
         found = Payment.objects.filter(gateway=gateway, charge_ref=notification.reference).first()
     if found is None and notification.payment_id is not None:
-        # We crashed between starting the payment and storing the gateway's reference: our
-        # own id, echoed back inside the signed notification, finds it (the amount is
-        # still checked).
+        # We crashed between starting the payment and storing the gateway's reference: our own
+        # id, echoed back inside the signed notification, finds it (the amount is still checked).
         found = Payment.objects.filter(pk=notification.payment_id, gateway=gateway, external_ref="").first()
     return found
 

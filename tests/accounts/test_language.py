@@ -151,3 +151,13 @@ def test_the_account_language_card_posts_to_set_language_and_comes_back(rf, cust
     assert 'action="/i18n/setlang/"' in html and 'name="next" value="/account/"' in html
     assert 'name="csrfmiddlewaretoken"' in html
     assert all(f'<option value="{code}"' in html for code, _name in settings.LANGUAGES)
+
+
+def test_language_names_are_never_translated(client, db) -> None:
+    """Django's own Russian catalogue translates "English"; the switcher must not."""
+    client.cookies[COOKIE] = "ru"
+    response = client.get(reverse("catalog:services"))
+    assert response["Content-Language"] == "ru"
+    html = response.content.decode()
+    assert 'lang="en" class="dropdown-item py-2" data-i18n-skip>English</button>' in html
+    assert "Английский" not in html

@@ -40,7 +40,7 @@ CUSTOMER_PAGES = ["/orders/new/", "/orders/", "/services/", "/wallet/", "/accoun
 
 @pytest.fixture
 def shop(db: Any) -> dict[str, Any]:
-    customer = UserFactory(username=USERNAME, email=EMAIL)
+    customer: Any = UserFactory(username=USERNAME, email=EMAIL)
     EmailAddress.objects.create(user=customer, email=EMAIL, verified=True, primary=True)
     wallet_credit(user=customer, amount=Decimal("100"), kind="deposit", idempotency_key=f"test:{uuid4().hex}")
     service = RouteFactory(

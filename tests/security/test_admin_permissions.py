@@ -46,10 +46,10 @@ from tests.factories import ProviderFactory, RouteFactory, ServiceFactory, Upstr
 from tests.wallets.factories import BonusTierFactory, PaymentFactory, fund
 from wallets.models import Affiliate, Entry, GatewaySetting, Payment
 from wallets.selectors import wallet_balance
+from wallets.services import payment_reverse, payment_settle, wallet_debit
 from webhooks.models import Delivery
 from webhooks.models import Event as WebhookEvent
 from webhooks.services import ORDER_UPDATED, NewEvent, endpoint_save, webhook_events_record
-from wallets.services import payment_reverse, payment_settle, wallet_debit
 
 pytestmark = pytest.mark.django_db
 D = Decimal

@@ -33,6 +33,8 @@ from kernel.numbers import DecimalAmountField
 from ..states import PaymentStatus
 
 if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
     from ..models import Payment
 
 
@@ -117,9 +119,9 @@ class Gateway:
     """
 
     code: ClassVar[str]  # stored on payments and in URLs; never change it
-    label: ClassVar[str]  # the default display name, staff may rename it
+    label: ClassVar[StrOrPromise]  # the default display name (translated), staff may rename it
     kind: ClassVar[Kind]
-    button_label: ClassVar[str] = "Continue"
+    button_label: ClassVar[StrOrPromise] = _("Continue")
     sort_order: ClassVar[int] = 100
     form_class: ClassVar[type[DepositForm]] = DepositForm
     # A template with the gateway's own form fields (`form` and `code` in its context).

@@ -7,12 +7,17 @@ its secrets in the environment and by staff in the admin (`GatewaySetting`), rea
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .base import Gateway
 from .btcpay import BTCPayGateway
 from .manual import ManualGateway
 from .nowpayments import NowPaymentsGateway
 from .paypal import PayPalGateway
 from .stripe import StripeGateway
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 GATEWAYS: dict[str, Gateway] = {
     gateway.code: gateway
@@ -37,6 +42,6 @@ def gateway_get(code: str) -> Gateway:
         raise UnknownGateway(code) from None
 
 
-def gateway_choices() -> list[tuple[str, str]]:
+def gateway_choices() -> list[tuple[str, StrOrPromise]]:
     """For the model fields that hold a gateway code (a callable, so migrations never list them)."""
     return [(gateway.code, gateway.label) for gateway in GATEWAYS.values()]
