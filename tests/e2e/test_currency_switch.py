@@ -48,7 +48,7 @@ def test_a_customer_picks_euros_in_the_header_and_keeps_them(visitors: Any, sett
     assert not erika.page.locator("#currency-switcher").is_visible()  # on a phone: the account page
 
     erika.page.set_viewport_size({"width": 1280, "height": 900})
-    erika.page.locator("form[action='/accounts/logout/'] button").click()
+    erika.page.locator("form[action='/accounts/logout/'] button").first.click()
     erika.page.wait_for_load_state()
     login(erika, "erika")
     erika.go("/wallet/transactions/")

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 
+from panel.roles import roles_sync
 from siteconf.models import SiteSettings
 from tests.factories import PASSWORD, UserFactory
 
@@ -17,6 +18,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 def test_the_owner_renames_the_panel_and_closes_sign_up(visitors: Any, settings: Any) -> None:
     settings.STAFF_REQUIRE_MFA = False
     owner = UserFactory(username="owner", is_staff=True)
+    # A transactional test's flush empties the groups the migrations made: make them again.
+    roles_sync(group_model=Group, permission_model=Permission)
     owner.groups.add(Group.objects.get(name="Owner"))
     staff = visitors("owner")
     page = staff.page

@@ -115,7 +115,7 @@ def test_add_funds_shows_gateways_limits_tiers_and_only_own_payments(
     html = response.content.decode()
     assert "Manual transfer" in html and "Card (Stripe)" in html
     assert "From 1.00 to 10,000.00 USD" in html and "From 5.00 to 5,000.00 USD" in html
-    assert "+7.00%" in html
+    assert "+7%" in html
     assert "11.11" in html
     assert "99.99" not in html
     assert 'src="/static/wallets/bonus-preview.js"' in html
