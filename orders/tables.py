@@ -54,7 +54,7 @@ class RefillTable(tables.Table):
     service = tables.Column(
         accessor="order__service__name",
         verbose_name=_("Service"),
-        attrs={"td": {"class": "service-name card-title-cell"}},
+        attrs={"td": {"class": "service-name card-title-cell", "data-i18n-skip": ""}},
     )
     id = tables.Column(verbose_name=_("ID"))
     created_at = tables.DateTimeColumn(verbose_name=_("Date"), format="Y-m-d H:i")

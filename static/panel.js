@@ -26,7 +26,9 @@
     if (!zone || !select || select.value === zone) return;
     if (!select.querySelector('option[value="' + zone.replace(/"/g, "") + '"]')) return;
     button.hidden = false;
-    button.textContent = (button.getAttribute("data-label") || "Use %(zone)s").replace("%(zone)s", zone.replace(/_/g, " "));
+    // The words come translated from the template (data-label); without them the button keeps its own.
+    var words = button.getAttribute("data-label");
+    if (words) button.textContent = words.replace("%(zone)s", zone.replace(/_/g, " "));
     button.addEventListener("click", function () { select.value = zone; });
   });
 

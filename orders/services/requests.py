@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from catalog.quality import quality_record_refill
 from kernel import protocol
@@ -45,6 +46,9 @@ from .submission import _retry_delay
 from .transitions import order_transition
 
 logger = logging.getLogger(__name__)
+
+# Stored in English; the order page translates it when it shows it.
+CANCELED_AT_REQUEST = gettext_noop("Canceled at your request")
 
 
 def refill_request(*, user: User, order_id: int) -> Refill:
@@ -265,7 +269,7 @@ def cancel_request(*, user: User, order_id: int) -> CancelRequest | None:
                 status=Status.CANCELED,
                 reason="canceled by the customer before it was sent",
                 actor=user,
-                changes={"customer_note": "Canceled at your request"},
+                changes={"customer_note": CANCELED_AT_REQUEST},
             ):
                 raise OrderError(_("This order cannot be canceled right now"))
             return None

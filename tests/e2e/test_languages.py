@@ -1,8 +1,7 @@
 """Languages in a real browser: the header's switcher, the choice remembered across logins
 and devices, amounts that do not depend on the language, and no untranslated text.
 
-`test_pages_show_only_marked_text_in_the_pseudo_language` and
-`test_real_languages_show_no_english_text` are marked `translations`: they fail until every
+The checks for untranslated text are marked `translations`: they fail until every
 customer template marks its texts and the translators fill in the catalogues.
 """
 
@@ -34,7 +33,6 @@ SHIPPED = [code for code, _name in django_settings.LANGUAGES if code != "en"]
 # Data without letters, so that the checks see only the panel's own texts.
 USERNAME = "1001"
 EMAIL = "1001@example.com"
-PUBLIC_PAGES = ["/", "/accounts/login/", "/accounts/signup/", "/services/"]
 CUSTOMER_PAGES = ["/orders/new/", "/orders/", "/services/", "/wallet/", "/account/", "/tickets/"]
 
 
@@ -172,11 +170,8 @@ def test_amounts_charged_do_not_depend_on_the_language(
     assert russian.charge == english.charge == Decimal("1.95000")
     assert wallet_balance(user=customer) == Decimal("100") - 2 * english.charge
     # What the order page shows as charged is the same stored number in both languages.
-    amounts = (
-        {bob.page.locator("[data-amount]").first.get_attribute("data-amount")}
-        if bob.page.locator("[data-amount]").count()
-        else set()
-    )
+    charged = bob.page.locator("#order-charge [data-amount]")
+    amounts = {charged.first.get_attribute("data-amount")} if charged.count() else set()
     assert amounts <= {str(russian.charge)}
 
 
@@ -186,7 +181,10 @@ def test_pages_show_only_marked_text_in_the_pseudo_language(
 ) -> None:
     """Every visible text of every page the check reaches is marked for translation."""
     code = i18n_check.pseudo_language(tmp_path, settings)
-    allowed = [settings.PANEL_NAME, settings.PANEL_CURRENCY, USERNAME, EMAIL, "UTC", "Pseudo"]
+    from siteconf.selectors import site_settings
+
+    conf = site_settings()
+    allowed = [conf.panel_name, conf.base_currency, USERNAME, EMAIL, "UTC", "Pseudo"]
     v = visitors("pseudo")
     failures: dict[str, list[str]] = {}
 
@@ -204,9 +202,8 @@ def test_pages_show_only_marked_text_in_the_pseudo_language(
     found = i18n_check.unmarked_texts(v.page, allowed=allowed)
     assert "Never marked" in found and "Customer data" not in found
 
-    for path in PUBLIC_PAGES:
-        v.go(path)
-        failures.update({path: texts} if (texts := i18n_check.unmarked_texts(v.page, allowed=allowed)) else {})
+    # Every page is checked below (test_every_page_shows_only_marked_text_...); here the pages
+    # a customer reaches by logging in through the form.
     log_in(v)
     assert User.objects.get(pk=shop["customer"].pk).language in ("", code)
     for path in CUSTOMER_PAGES:
@@ -216,19 +213,113 @@ def test_pages_show_only_marked_text_in_the_pseudo_language(
     assert not failures, f"texts never marked for translation:\n{report}"
 
 
+# Every page of tests/e2e/pages.py, at a phone's width, in the pseudo-language and in each
+# shipped language; and no sideways scrolling in Russian (the longest words) at 360 px.
+def _every_page_contexts(chromium: Any, live_server: Any, seeded: Any, language: str, width: int) -> dict[bool, Any]:
+    from tests.e2e.test_every_page import _session_cookie
+
+    contexts = {}
+    for logged_in in (False, True):
+        context = chromium.new_context(viewport={"width": width, "height": 800}, base_url=live_server.url)
+        context.set_default_timeout(15_000)
+        cookies = [{"name": django_settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url}]
+        if logged_in:
+            cookies.append(_session_cookie(seeded.customer, live_server.url))
+        context.add_cookies(cookies)
+        contexts[logged_in] = context
+    return contexts
+
+
+# The real languages visit a representative set (every page in all four takes too long).
+REPRESENTATIVE = (
+    "home-public",
+    "login",
+    "new-order",
+    "orders",
+    "order-canceled",
+    "order-subscription",
+    "services",
+    "add-funds",
+    "api",
+    "ticket",
+    "account",
+)
+
+
+def _visit_every_page(
+    chromium: Any,
+    live_server: Any,
+    language: str,
+    width: int,
+    check: Any,
+    only: tuple[str, ...] = (),
+    seeded: Any = None,
+) -> dict[str, Any]:
+    from tests.e2e.pages import PAGES, seed
+
+    seeded = seeded or seed()
+    seeded.customer.language = language
+    seeded.customer.save()
+    contexts = _every_page_contexts(chromium, live_server, seeded, language, width)
+    failures: dict[str, Any] = {}
+    try:
+        for page_spec in PAGES:
+            if only and page_spec.name not in only:
+                continue
+            page = contexts[page_spec.logged_in].new_page()
+            page.goto(page_spec.url(seeded))
+            page.wait_for_load_state("load")
+            assert page.get_attribute("html", "lang") == language, page_spec.name
+            if found := check(page):
+                failures[page_spec.name] = found
+            page.close()
+    finally:
+        for context in contexts.values():
+            context.close()
+    return failures
+
+
 @pytest.mark.translations
-@pytest.mark.parametrize("language", SHIPPED)
-def test_real_languages_show_no_english_text(visitors: Any, shop: dict[str, Any], language: str) -> None:
-    """With the committed catalogues (compiled by `make locale`): no visible text is an
-    English msgid that the language translates differently, or not yet."""
-    shop["customer"].language = language
-    shop["customer"].save()
-    v = visitors(language)
-    failures: dict[str, list[str]] = {}
-    log_in(v)
-    for path in CUSTOMER_PAGES:
-        v.go(path)
-        if texts := i18n_check.english_texts(v.page, language):
-            failures[path] = texts
-    report = "\n".join(f"  {path}: {texts[:12]}" for path, texts in failures.items())
-    assert not failures, f"English text on {language} pages:\n{report}"
+def test_every_page_shows_only_marked_text_in_the_pseudo_language(
+    chromium: Any, live_server: Any, settings: Any, tmp_path: Path
+) -> None:
+    code = i18n_check.pseudo_language(tmp_path, settings)
+    from siteconf.selectors import site_settings
+
+    conf = site_settings()
+    allowed = [conf.panel_name, conf.base_currency, "maria", "maria@example.com", "UTC", "Pseudo"]
+    failures = _visit_every_page(
+        chromium, live_server, code, 390, lambda page: i18n_check.unmarked_texts(page, allowed=allowed)
+    )
+    report = "\n".join(f"  {name}: {texts[:12]}" for name, texts in failures.items())
+    assert not failures, f"texts never marked for translation:\n{report}"
+
+
+@pytest.mark.translations
+def test_pages_show_no_english_text_in_the_shipped_languages(chromium: Any, live_server: Any) -> None:
+    """A representative set of pages in each shipped language (one seed for all four)."""
+    from tests.e2e.pages import seed
+
+    seeded = seed()
+    failures: dict[str, Any] = {}
+    for language in SHIPPED:
+        found = _visit_every_page(
+            chromium,
+            live_server,
+            language,
+            390,
+            lambda page, language=language: i18n_check.english_texts(page, language),
+            REPRESENTATIVE,
+            seeded,
+        )
+        failures.update({f"{language} {name}": texts for name, texts in found.items()})
+    report = "\n".join(f"  {name}: {texts[:12]}" for name, texts in failures.items())
+    assert not failures, f"English text on pages in the shipped languages:\n{report}"
+
+
+def test_no_page_scrolls_sideways_in_russian_at_360_px(chromium: Any, live_server: Any) -> None:
+    from tests.e2e.test_every_page import OVERFLOW_JS
+
+    failures = _visit_every_page(chromium, live_server, "ru", 360, lambda page: page.evaluate(OVERFLOW_JS))
+    report = "\n".join(f"  {name}: {found}" for name, found in failures.items())
+    assert not failures, f"pages wider than 360 px in Russian:\n{report}"

@@ -92,7 +92,7 @@ class BTCPayGateway(Gateway):
         return conf.btcpay_limits()
 
     def instructions(self) -> str:
-        return "You pay on our BTCPay Server page; your balance is credited once the payment settles."
+        return str(_("You pay on our BTCPay Server page; your balance is credited once the payment settles."))
 
     def checkout_origins(self) -> tuple[str, ...]:
         parts = urlsplit(conf.btcpay_url())

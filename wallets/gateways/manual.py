@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django import forms
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from .. import conf
@@ -15,6 +15,9 @@ from .base import Checkout, DepositForm, Gateway, GatewayRefusal, Kind
 
 if TYPE_CHECKING:
     from ..models import Payment
+
+
+DEFAULT_INSTRUCTIONS = gettext_noop("Send the transfer, then enter its reference.")  # siteconf's default
 
 
 class ManualDepositForm(DepositForm):
@@ -41,8 +44,10 @@ class ManualGateway(Gateway):
         return conf.manual_limits()
 
     def instructions(self) -> str:
-        # Both are the Owner's text from the panel configuration, shown with line breaks.
-        return "\n\n".join(filter(None, (conf.manual_instructions(), conf.manual_bank_details())))
+        # Both are the Owner's text from the panel configuration, shown with line breaks; the
+        # default instructions (siteconf's) are shown in the customer's language.
+        instructions = gettext(conf.manual_instructions()) if conf.manual_instructions() else ""
+        return "\n\n".join(filter(None, (instructions, conf.manual_bank_details())))
 
     def check(self, *, amount: Decimal, currency: str, data: Mapping[str, Any]) -> None:
         if not str(data.get("reference") or "").strip():

@@ -130,7 +130,7 @@ class NowPaymentsGateway(Gateway):
         return tuple(dict.fromkeys((INVOICE_ORIGIN, f"{api.scheme}://{api.netloc}")))
 
     def instructions(self) -> str:
-        return "Pay in Bitcoin, USDT, Ethereum and other coins on NOWPayments' page."
+        return str(_("Pay in Bitcoin, USDT, Ethereum and other coins on NOWPayments' page."))
 
     # --- HTTP ------------------------------------------------------------------------------
 

@@ -249,8 +249,13 @@
     if (service) {
       fillDefaults(service);
     }
+    var infoName = document.getElementById("info-name");
+    if (infoName) {
+      // The service's name and description are the catalogue's data, not the panel's words.
+      infoName.toggleAttribute("data-i18n-skip", Boolean(service));
+    }
     if (!service) {
-      setText("info-name", label("choose") || "Choose a service");
+      setText("info-name", label("choose"));
       ["info-rate", "info-limits", "info-time", "info-badges"].forEach(function (id) {
         setText(id, "—");
       });
