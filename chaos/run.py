@@ -196,6 +196,14 @@ def seed_panel(*, sim: SimulatorControl, rng: random.Random) -> tuple[list[tuple
 
     provider = Provider.objects.create(name="Chaos simulator", api_url=sim.api_url, api_key=SIM_KEY)
     provider_sync(provider=provider)
+    # The faults demote the provider's routes (catalog/routing.py); the run lasts minutes, so a
+    # demoted route is probed every minute instead of every five and the orders held by the
+    # demotion can settle before the checks.
+    from catalog.models import PanelSettings
+    from catalog.services import panel_settings_get
+
+    panel_settings_get()
+    PanelSettings.objects.update(route_probe_minutes=1)
     catalog_import_upstream(
         upstream_ids=list(UpstreamService.objects.filter(provider=provider).values_list("pk", flat=True))
     )
