@@ -66,7 +66,12 @@ def worker(django_db_blocker: Any) -> Iterator[Any]:
     app.control.purge()
     task_postrun.connect(_close_connections, weak=False)
     try:
-        with start_worker(app, pool="threads", concurrency=8, perform_ping_check=False, shutdown_timeout=30) as running:
+        # The worker is a real one on the test database: starting it runs Django's checks,
+        # which read the panel configuration (allauth's e-mail verification mode).
+        with (
+            django_db_blocker.unblock(),
+            start_worker(app, pool="threads", concurrency=8, perform_ping_check=False, shutdown_timeout=30) as running,
+        ):
             yield running
     finally:
         task_postrun.disconnect(_close_connections)
