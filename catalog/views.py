@@ -37,17 +37,7 @@ def _row(service: Service, *, user: Any, custom_rates: dict[int, CustomRate], fa
         "billing": service.billing,
         "favourite": service.pk in favourites,
         "icon": platform_of(service.category.name, service.name),
-        "average": _minutes(service.average_time_minutes),
     }
-
-
-def _minutes(value: int | None) -> str:
-    if value is None:
-        return "—"
-    hours, minutes = divmod(value, 60)
-    if hours:
-        return _("%(hours)s h %(minutes)s min") % {"hours": hours, "minutes": minutes}
-    return _("%(minutes)s min") % {"minutes": minutes}
 
 
 @require_GET
