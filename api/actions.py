@@ -10,7 +10,7 @@ from typing import Any
 from accounts.models import User
 from catalog.models import QualityFigures
 from catalog.quality import avg_minutes, is_measured, quality_of
-from catalog.selectors import custom_rates_for_user, service_list_for_sale, service_price_for_user
+from catalog.selectors import custom_rates_for_user, service_list_with_quality, service_price_for_user
 from kernel import protocol
 from kernel.money import money
 from kernel.numbers import int_or_none
@@ -74,9 +74,7 @@ def services(user: User, params: Params, headers: Mapping[str, str]) -> Any:
             "dripfeed": s.dripfeed,
             **quality_fields(quality_of(s)),
         }
-        for s in service_list_for_sale()
-        .select_related("quality")
-        .order_by("category__sort_order", "category__name", "position", "pk")
+        for s in service_list_with_quality().order_by("category__sort_order", "category__name", "position", "pk")
     ]
 
 

@@ -44,6 +44,13 @@ def service_list_for_sale() -> QuerySet[Service]:
     return Service.objects.filter(is_enabled=True, category__is_enabled=True).select_related("category")
 
 
+def service_list_with_quality() -> QuerySet[Service]:
+    """Services for sale with their measured figures, for the lists that show every one (the
+    services page, the new-order page, the API's `services`): without the time stamps none of
+    them shows, whose parsing was a tenth of such a page's time."""
+    return service_list_for_sale().select_related("quality").defer("created_at", "updated_at", "quality__computed_at")
+
+
 def service_get_for_sale(*, pk: int) -> Service | None:
     return first_or_none(service_list_for_sale().filter(pk=pk))
 

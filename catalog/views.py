@@ -17,7 +17,7 @@ from .favourites import MAX_FAVOURITES, TooManyFavourites, favourite_ids_for_use
 from .filters import ServiceFilter
 from .models import CustomRate, Service
 from .platforms import platform_of
-from .selectors import custom_rates_for_user, service_get_for_sale, service_list_for_sale, service_price_for_user
+from .selectors import custom_rates_for_user, service_get_for_sale, service_list_with_quality, service_price_for_user
 
 PER_PAGE = 200
 
@@ -44,7 +44,7 @@ def _row(service: Service, *, user: Any, custom_rates: dict[int, CustomRate], fa
 def services(request: HttpRequest) -> HttpResponse:
     """The public price list, grouped by category (a customer's favourites first); a
     logged-in customer sees their own rates (custom or discounted)."""
-    service_filter = ServiceFilter(request.GET, queryset=service_list_for_sale().select_related("quality"))
+    service_filter = ServiceFilter(request.GET, queryset=service_list_with_quality())
     user = request.user if request.user.is_authenticated else None
     custom_rates = custom_rates_for_user(user=user)  # type: ignore[arg-type]
     favourites = favourite_ids_for_user(user=request.user)  # type: ignore[arg-type]

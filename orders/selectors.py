@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from catalog.models import QualityFigures
 from catalog.quality import is_measured, min_sample, quality_of
-from catalog.selectors import custom_rates_for_user, service_list_for_sale, service_price_for_user
+from catalog.selectors import custom_rates_for_user, service_list_with_quality, service_price_for_user
 from kernel import protocol
 from kernel.db import first_or_none
 from kernel.numbers import int_or_none
@@ -131,7 +131,7 @@ def services_for_order_page(*, user: User) -> list[dict[str, Any]]:
     """
     result = []
     custom_rates = custom_rates_for_user(user=user)
-    services = service_list_for_sale().select_related("quality")
+    services = service_list_with_quality()
     for service in services.order_by("category__sort_order", "category__name", "position", "id"):
         stype = protocol.SERVICE_TYPES_BY_NAME.get(service.type)
         if stype is None:
