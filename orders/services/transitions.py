@@ -108,8 +108,9 @@ def order_transition(
             if measured:
                 assert entering is not None
                 _measure(order=order, status=entering, values=values, actor=actor, reason=reason)
-    if starting and order.route_id is not None and new_state == State.SENT:
-        # Its provider delivers: a route demoted for not delivering comes back.
+    if starting and not measured and order.route_id is not None and new_state == State.SENT:
+        # Its provider started delivering: a route demoted for not delivering comes back.
+        # (An order that went straight to its end is judged by that end, in _measure.)
         route_health_delivering(route_id=order.route_id)
     for name, value in values.items():
         setattr(order, name, value)
