@@ -186,8 +186,8 @@ def route_probe_claim(*, route: Route, now: datetime) -> bool:
 
 SENDING = "sending"
 DELIVERY = "delivery"
-_INT = PositiveIntegerField()
-_TIME = DateTimeField()
+_INT: PositiveIntegerField[int, int] = PositiveIntegerField()
+_TIME: DateTimeField[datetime, datetime] = DateTimeField()
 _COUNTS = {
     SENDING: ("send_attempts", "send_failures", "send_until"),
     DELIVERY: ("delivery_outcomes", "delivery_failures", "delivery_until"),
