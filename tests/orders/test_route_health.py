@@ -14,6 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from catalog.models import Route, RouteQuality, RoutingPolicy
+from catalog.routing import route_health_failure, route_health_success
+from catalog.services import panel_settings_get
 from orders.models import Order, RoutingDecision, State, Status
 from orders.services import order_submit, order_sync_chunk, order_transition
 from tests.orders.factories import fund
@@ -261,3 +263,38 @@ def test_placing_best_measured_reads_the_figures_in_one_query_whatever_the_route
     four, with_four = placed("https://instagram.com/p/best4")
     assert four.route_id == routes[1].pk
     assert with_four == with_two
+
+
+def test_staff_edit_the_thresholds_in_panel_settings_with_their_help(client, staff, shop):
+    row = panel_settings_get()
+    client.force_login(staff)
+    url = f"/admin/catalog/panelsettings/{row.pk}/change/"
+    page = client.get(url).content.decode()
+    for name in ("route_min_attempts", "route_failure_percent", "route_undelivered_percent", "route_stall_minutes"):
+        assert f'name="{name}"' in page
+    assert "still reports as pending this long after accepting it" in page
+    data = {
+        "default_markup_percent": str(row.default_markup_percent),
+        "price_jump_threshold_percent": str(row.price_jump_threshold_percent),
+        "route_failure_window_minutes": "15",
+        "route_min_attempts": "4",
+        "route_failure_percent": "101",
+        "route_undelivered_percent": "40",
+        "route_stall_minutes": "90",
+        "route_probe_minutes": "5",
+    }
+    assert client.post(url, data).status_code == 200  # a share above 100 is refused
+    assert panel_settings_get().route_failure_percent == 50
+    data["route_failure_percent"] = "75"
+    assert client.post(url, data).status_code == 302
+    row = panel_settings_get()
+    assert (row.route_min_attempts, row.route_failure_percent, row.route_undelivered_percent) == (4, 75, 40)
+    assert (row.route_stall_minutes, row.route_failure_window_minutes) == (90, 15)
+    # They are what demotion reads: three of four sends failing is 75 percent.
+    route = shop.service().routes.get()
+    now = timezone.now()
+    assert not route_health_success(route_id=route.pk, now=now)  # no window open: nothing to count
+    outcomes = [route_health_failure(route=route, why="x", now=now)]
+    route_health_success(route_id=route.pk, now=now)
+    outcomes += [route_health_failure(route=route, why="x", now=now) for _ in range(2)]
+    assert outcomes == [False, False, True]
