@@ -248,6 +248,7 @@ def test_staff_see_the_routing_decision_and_the_customer_does_not(client, custom
     client.force_login(staff)
     page = client.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
     assert "routing decision" in page.lower() and "priority 1: route" in page
+    assert "Placing" in page and "Sending" in page  # the decision at placing and at sending
     client.force_login(customer)
     page = client.get(f"/orders/{order.pk}/").content.decode()
     decision = RoutingDecision.objects.get(order=order, stage=SENDING)
