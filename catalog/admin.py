@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
@@ -38,6 +39,22 @@ from .templatetags.catalog_quality import duration
 @admin.register(PanelSettings)
 class PanelSettingsAdmin(admin.ModelAdmin):
     list_display = ("__str__", "default_markup_percent", "price_jump_threshold_percent")
+    fieldsets = (
+        (_("Pricing"), {"fields": ("default_markup_percent", "price_jump_threshold_percent")}),
+        (
+            _("Routing: demotion and recovery of routes"),
+            {
+                "fields": (
+                    "route_failure_window_minutes",
+                    "route_min_attempts",
+                    "route_failure_percent",
+                    "route_undelivered_percent",
+                    "route_stall_minutes",
+                    "route_probe_minutes",
+                )
+            },
+        ),
+    )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return super().has_add_permission(request) and not PanelSettings.objects.exists()
@@ -87,10 +104,15 @@ def quality_text(figures: QualityFigures | None) -> str:
 
 def health_text(route: Route) -> str:
     if route.demoted_at is not None:
-        return f"DEMOTED since {route.demoted_at:%Y-%m-%d %H:%M} ({route.demoted_reason}); next probe {route.probe_after:%H:%M}"
-    if route.fail_streak:
-        return f"{route.fail_streak} failure(s) in a row"
-    return "healthy"
+        probe = f"{route.probe_after:%H:%M}" if route.probe_after else "—"
+        return f"DEMOTED since {route.demoted_at:%Y-%m-%d %H:%M} ({route.demoted_reason}); next probe {probe}"
+    now = timezone.now()
+    counts = []
+    if route.send_until is not None and route.send_until > now:
+        counts.append(f"{route.send_failures} of {route.send_attempts} sends failed")
+    if route.delivery_until is not None and route.delivery_until > now:
+        counts.append(f"{route.delivery_failures} of {route.delivery_outcomes} orders not delivered")
+    return "; ".join(counts) + " in the current window" if counts else "healthy"
 
 
 class RouteInline(admin.TabularInline):

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -26,19 +26,53 @@ class PanelSettings(models.Model):
     price_jump_threshold_percent = models.DecimalField(
         max_digits=8, decimal_places=2, default=Decimal("50"), validators=[MinValueValidator(Decimal("0"))]
     )
-    # Routing: a route whose provider fails this many times in a row within the window is
-    # demoted (skipped); one order is let through every probe interval to see if it recovered.
-    route_failures_to_demote = models.PositiveIntegerField(
-        _("failures to demote a route"),
+    # Routing (catalog.routing): over the failure window, a route is demoted (skipped) when
+    # it had at least `route_min_attempts` sends and too many were not accepted or answered,
+    # or at least as many delivery outcomes and too many were not delivered (stalled,
+    # canceled by the provider, partial). One order is let through every probe interval.
+    route_min_attempts = models.PositiveIntegerField(
+        _("attempts before a route is judged"),
         default=5,
         validators=[MinValueValidator(1)],
-        help_text=_("Consecutive failures (not accepted, no answer, canceled by the provider) that demote a route."),
+        help_text=_(
+            "A route is demoted only after at least this many orders were sent to it (or finished or stalled "
+            "on it) within the failure window."
+        ),
+    )
+    route_failure_percent = models.PositiveSmallIntegerField(
+        _("failure share that demotes a route (percent)"),
+        default=50,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=_(
+            "Demote a route when at least this share of the orders sent to it within the window were not "
+            "accepted or not answered by its provider."
+        ),
+    )
+    route_undelivered_percent = models.PositiveSmallIntegerField(
+        _("undelivered share that demotes a route (percent)"),
+        default=50,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=_(
+            "Demote a route when at least this share of its orders that finished or stalled within the window "
+            "were not delivered: stalled, canceled by the provider, or partial."
+        ),
+    )
+    route_stall_minutes = models.PositiveIntegerField(
+        _("an accepted order stalls after (minutes)"),
+        default=360,
+        help_text=_(
+            "An order the provider still reports as pending this long after accepting it counts as not "
+            "delivered. Set it above the slowest normal start of your services; 0 turns it off."
+        ),
     )
     route_failure_window_minutes = models.PositiveIntegerField(
         _("failure window (minutes)"),
         default=10,
         validators=[MinValueValidator(1)],
-        help_text=_("The failures must all happen within this many minutes."),
+        help_text=_(
+            "Sends and delivery outcomes are counted over this many minutes from a route's first failure; "
+            "a window without enough of them to judge closes and the next failure opens a new one."
+        ),
     )
     route_probe_minutes = models.PositiveIntegerField(
         _("probe a demoted route every (minutes)"),
@@ -188,11 +222,18 @@ class Route(models.Model):
     upstream = models.ForeignKey(UpstreamService, on_delete=models.CASCADE, related_name="routes")
     priority = models.PositiveSmallIntegerField(default=1)
     is_enabled = models.BooleanField("enabled", default=True)
-    # Health (catalog.routing): consecutive provider failures within the window; a demoted
+    # Health (catalog.routing), counted in a window that opens at a failure and closes at
+    # `*_until`: sends (accepted or not) and delivery outcomes (delivered or not). A demoted
     # route is skipped except for one probe order every probe interval.
-    fail_streak = models.PositiveIntegerField(default=0)
-    fail_streak_since = models.DateTimeField(null=True, blank=True)
+    send_attempts = models.PositiveIntegerField(default=0)
+    send_failures = models.PositiveIntegerField(default=0)
+    send_until = models.DateTimeField(null=True, blank=True)
+    delivery_outcomes = models.PositiveIntegerField(default=0)
+    delivery_failures = models.PositiveIntegerField(default=0)
+    delivery_until = models.DateTimeField(null=True, blank=True)
     demoted_at = models.DateTimeField(null=True, blank=True)
+    # Why: "sending" recovers when a probe is accepted, "delivery" when an order starts.
+    demoted_for = models.CharField(max_length=16, blank=True)
     demoted_reason = models.CharField(max_length=500, blank=True)
     probe_after = models.DateTimeField(null=True, blank=True)
 

@@ -3,13 +3,25 @@
 Policies (Service.routing_policy): fixed priority, cheapest, or best measured delivery
 within the service's price ceiling. Whatever the policy, a route whose cost for the order
 is above what the customer paid is never chosen (margins are protected), nor one whose
-provider is paused.
+provider is paused. Placing an order and each submission attempt choose the same way.
 
-Health: a route whose provider fails `route_failures_to_demote` times in a row (did not
-accept or answer an order, or canceled one it had accepted) within
-`route_failure_window_minutes` is demoted: orders skip it. Every `route_probe_minutes` one
-order may go to it (half-open); the first success brings it back, a failure keeps it
-demoted until the next probe. Thresholds are Panel settings in the admin.
+Health, judged over a window of `route_failure_window_minutes` that opens at a route's
+first failure (no window, no writes: a healthy route costs one UPDATE that matches nothing
+per outcome), on two counts:
+
+- sending: every order sent to the route, and whether its provider failed to accept or
+  answer it. With at least `route_min_attempts` sends in the window and a failed share of
+  `route_failure_percent` or more, the route is demoted; a probe that is accepted brings
+  it back.
+- delivery: every order of the route that finished or stalled, and whether it was not
+  delivered: still pending `route_stall_minutes` after it was accepted (found by the status
+  sync, counted once per order), canceled by the provider, or partial. With at least
+  `route_min_attempts` outcomes and an undelivered share of `route_undelivered_percent` or
+  more, the route is demoted; the first of its orders that starts delivering after that
+  brings it back.
+
+A demoted route is skipped; every `route_probe_minutes` one order may go to it (half-open).
+Thresholds are Panel settings in the admin.
 """
 
 from __future__ import annotations
@@ -22,7 +34,18 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    DateTimeField,
+    F,
+    FloatField,
+    PositiveIntegerField,
+    Q,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from .models import Route, RoutingPolicy, Service
@@ -72,8 +95,12 @@ def route_choose(
     quantity: int,
     cost_of: Callable[[Route], Decimal],
     now: datetime | None = None,
+    claim_probe: bool = True,
 ) -> RoutingChoice:
-    """Choose among `routes` (the service's usable routes this order has not tried yet)."""
+    """Choose among `routes` (the service's usable routes this order has not tried yet).
+
+    With claim_probe=False (placing: the order is priced, not sent yet) a demoted route is
+    passed over even when its probe is due, and no probe is claimed."""
     now = now or timezone.now()
     policy = service.routing_policy or RoutingPolicy.PRIORITY
     notes: list[dict[str, Any]] = []
@@ -113,6 +140,9 @@ def route_choose(
         if route.demoted_at is None:
             reason = _reason(policy, route, note, first=ranked[0][1] is route)
             return RoutingChoice(route=route, policy=policy, reason=reason, candidates=notes)
+        if not claim_probe:
+            note["skipped"] = f"demoted ({route.demoted_reason}); its probe is left to submission"
+            continue
         if route_probe_claim(route=route, now=now):
             reason = f"probe of demoted route {route.pk} ({note['provider']}): {route.demoted_reason}"
             return RoutingChoice(route=route, policy=policy, reason=reason, candidates=notes, probe=True)
@@ -154,35 +184,93 @@ def route_probe_claim(*, route: Route, now: datetime) -> bool:
     return claimed == 1
 
 
-def route_health_failure(*, route: Route, why: str, now: datetime | None = None) -> bool:
-    """Count a failure of this route's provider; True when it demoted the route now."""
+SENDING = "sending"
+DELIVERY = "delivery"
+_INT: PositiveIntegerField[int, int] = PositiveIntegerField()
+_TIME: DateTimeField[datetime, datetime] = DateTimeField()
+_COUNTS = {
+    SENDING: ("send_attempts", "send_failures", "send_until"),
+    DELIVERY: ("delivery_outcomes", "delivery_failures", "delivery_until"),
+}
+
+
+def route_health_failure(
+    *, route: Route, why: str, now: datetime | None = None, kind: str = SENDING, count: int = 1
+) -> bool:
+    """Count `count` failures of this route (of sending or of delivery) in its window, opening
+    a window when none is open; True when that demoted the route now. Two UPDATEs."""
     now = now or timezone.now()
     row = panel_settings_get()
-    since = now - timedelta(minutes=row.route_failure_window_minutes)
-    in_window = Q(fail_streak_since__gte=since)
+    total, failed, until = _COUNTS[kind]
+    open_window = Q(**{f"{until}__gt": now})
     Route.objects.filter(pk=route.pk).update(
-        fail_streak=Case(When(in_window, then=F("fail_streak") + 1), default=Value(1)),
-        fail_streak_since=Case(When(in_window, then=F("fail_streak_since")), default=Value(now)),
+        **{
+            total: Case(When(open_window, then=F(total) + count), default=Value(count), output_field=_INT),
+            failed: Case(When(open_window, then=F(failed) + count), default=Value(count), output_field=_INT),
+            until: Case(
+                When(open_window, then=F(until)),
+                default=Value(now + timedelta(minutes=row.route_failure_window_minutes)),
+                output_field=_TIME,
+            ),
+        }
     )
+    share = row.route_failure_percent if kind == SENDING else row.route_undelivered_percent
+    what = "sends not accepted or answered" if kind == SENDING else "orders not delivered"
+    threshold = F(total) * Value(share / 100, output_field=FloatField())
     demoted = Route.objects.filter(
         pk=route.pk,
         demoted_at__isnull=True,
-        fail_streak__gte=row.route_failures_to_demote,
-        fail_streak_since__gte=since,
+        **{f"{until}__gt": now, f"{total}__gte": row.route_min_attempts, f"{failed}__gte": threshold},
     ).update(
         demoted_at=now,
-        demoted_reason=f"{row.route_failures_to_demote} failures in a row: {why}"[:500],
+        demoted_for=kind,
+        demoted_reason=Concat(
+            Cast(failed, CharField()),
+            Value(" of "),
+            Cast(total, CharField()),
+            Value(f" {what} within {row.route_failure_window_minutes} min (at least {share} percent): {why}"[:400]),
+        ),
         probe_after=now + timedelta(minutes=row.route_probe_minutes),
     )
     if demoted:
-        logger.warning("route %s (service %s) demoted: %s", route.pk, route.service_id, why)
+        logger.warning("route %s (service %s) demoted for %s: %s", route.pk, route.service_id, kind, why)
     return demoted == 1
 
 
-def route_health_success(*, route_id: int) -> bool:
-    """The provider accepted or delivered: the streak ends and a demoted route recovers.
-    One UPDATE that matches no row on the usual path; True when it changed the route."""
-    reset = Route.objects.filter(Q(demoted_at__isnull=False) | Q(fail_streak__gt=0), pk=route_id).update(
-        demoted_at=None, demoted_reason="", probe_after=None, fail_streak=0, fail_streak_since=None
+def route_health_success(*, route_id: int, kind: str = SENDING, now: datetime | None = None) -> bool:
+    """The provider accepted (SENDING) or delivered (DELIVERY) an order of this route: counted
+    while a window is open, and a route demoted for this reason recovers (its counts start
+    afresh). One UPDATE that matches no row on a healthy route; True when it changed one."""
+    now = now or timezone.now()
+    total, failed, until = _COUNTS[kind]
+    recovering = Q(demoted_at__isnull=False, demoted_for=kind)
+    counting = Q(**{f"{failed}__gt": 0, f"{until}__gt": now})
+    updated = Route.objects.filter(recovering | counting, pk=route_id).update(
+        **{
+            total: Case(When(recovering, then=Value(0)), default=F(total) + 1, output_field=_INT),
+            failed: Case(When(recovering, then=Value(0)), default=F(failed), output_field=_INT),
+            until: Case(When(recovering, then=Value(None)), default=F(until), output_field=_TIME),
+        },
+        demoted_at=Case(When(recovering, then=Value(None)), default=F("demoted_at"), output_field=_TIME),
+        demoted_for=Case(When(recovering, then=Value("")), default=F("demoted_for"), output_field=CharField()),
+        demoted_reason=Case(When(recovering, then=Value("")), default=F("demoted_reason"), output_field=CharField()),
+        probe_after=Case(When(recovering, then=Value(None)), default=F("probe_after"), output_field=_TIME),
     )
-    return reset == 1
+    return updated == 1
+
+
+def route_health_delivering(*, route_id: int) -> bool:
+    """An order of this route started delivering: a route demoted for not delivering
+    recovers. One UPDATE that matches no row unless the route is so demoted."""
+    recovered = Route.objects.filter(pk=route_id, demoted_at__isnull=False, demoted_for=DELIVERY).update(
+        demoted_at=None,
+        demoted_for="",
+        demoted_reason="",
+        probe_after=None,
+        delivery_outcomes=0,
+        delivery_failures=0,
+        delivery_until=None,
+    )
+    if recovered:
+        logger.info("route %s recovered: an order started delivering", route_id)
+    return recovered == 1

@@ -8,7 +8,7 @@ from accounts.models import User
 from kernel.db import fetch_joined, first_or_none
 from providers.models import Provider, UpstreamService
 
-from .models import Category, CustomRate, Route, Service
+from .models import Category, CustomRate, Route, RouteQuality, Service
 from .pricing import price_for_customer
 
 
@@ -81,6 +81,18 @@ def service_routes_for_submission(*, service_id: int) -> tuple[Service | None, l
     for route in routes[1:]:
         route.service = service
     return service, routes
+
+
+def routes_measured(routes: list[Route]) -> None:
+    """Attach each route's measured figures (route.quality, or none) in one query."""
+    figures = {q.route_id: q for q in RouteQuality.objects.filter(route_id__in=[r.pk for r in routes])}
+    for route in routes:
+        quality = figures.get(route.pk)
+        if quality is None:
+            # Cached as missing: reading route.quality raises DoesNotExist without a query.
+            Route.quality.related.set_cached_value(route, None)  # type: ignore[attr-defined]
+        else:
+            Route.quality.related.set_cached_value(route, quality)  # type: ignore[attr-defined]
 
 
 def service_for_sale_with_routes(*, pk: int) -> tuple[Service | None, list[Route]]:

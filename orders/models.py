@@ -113,6 +113,9 @@ class Order(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     # When delivery began (the first status after Pending), for the measured time to start.
     started_at = models.DateTimeField(null=True, blank=True)
+    # When the status sync found it still pending `route_stall_minutes` after its provider
+    # accepted it: counted once against its route's delivery (catalog.routing).
+    stalled_at = models.DateTimeField(null=True, blank=True)
     # What the customer was told at placing (catalog.quality): seconds from placing to the
     # start and to completion, and how many orders that was measured from.
     eta_start_seconds = models.PositiveIntegerField(null=True, blank=True)
@@ -206,10 +209,16 @@ class OrderEvent(models.Model):
 
 
 class RoutingDecision(models.Model):
-    """Why a submission attempt went to the route it went to (staff only)."""
+    """Why an order was priced on a route at placing, and why each submission attempt went
+    to the route it went to (staff only)."""
+
+    class Stage(models.TextChoices):
+        PLACING = "placing", _("Placing")
+        SENDING = "sending", _("Sending")
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="routing_decisions")
     route = models.ForeignKey(Route, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.SENDING)
     policy = models.CharField(max_length=16)
     reason = models.CharField(max_length=1000)
     # Every route considered: id, provider, cost, and why it was passed over or ranked.

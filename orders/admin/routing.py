@@ -1,4 +1,5 @@
-"""Staff see why each submission attempt went to its route (customers never do)."""
+"""Staff see why an order was priced on its route at placing and why each submission
+attempt went to its route (customers never do)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ class RoutingDecisionInline(admin.TabularInline):
     model = RoutingDecision
     extra = 0
     can_delete = False
-    fields = ("created_at", "route", "policy", "reason", "candidates")
+    fields = ("created_at", "stage", "route", "policy", "reason", "candidates")
     readonly_fields = fields
     verbose_name = _("routing decision")
     verbose_name_plural = _("routing decisions")

@@ -11,10 +11,11 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from catalog.models import Route, Service
+from catalog.models import Route, RoutingPolicy, Service
 from catalog.pricing import cost_per_1000
 from catalog.quality import Eta, eta_for, quality_of
-from catalog.selectors import service_for_sale_with_routes, service_price_for_user
+from catalog.routing import RoutingChoice, route_choose
+from catalog.selectors import routes_measured, service_for_sale_with_routes, service_price_for_user
 from kernel import protocol
 from kernel.db import first_or_none
 from kernel.numbers import InvalidNumber, parse_int
@@ -26,6 +27,7 @@ from ..models import (
     ACTIVE_STATUSES,
     Order,
     OrderEvent,
+    RoutingDecision,
     State,
     Status,
 )
@@ -72,17 +74,33 @@ def order_place(*, user: User, service_id: Any, fields: Mapping[str, Any], idemp
     if not routes:
         # Nothing could ever deliver it; do not take the money.
         raise OrderError(_(protocol.ERR_INCORRECT_SERVICE))
-    route = routes[0]
     price = service_price_for_user(service=service, user=user)
     charge = order_amount(rate=price, quantity=request.quantity, billing=request.billing)
     if charge <= 0:
         raise OrderError(_("The charge for this order rounds to zero: order a larger quantity"))
-    provider_rate = route.upstream.rate
-    cost = order_amount(
-        rate=cost_per_1000(upstream_rate=provider_rate, exchange_rate=route.upstream.provider.exchange_rate),
+
+    def cost_of(route: Route) -> Decimal:
+        rate = cost_per_1000(upstream_rate=route.upstream.rate, exchange_rate=route.upstream.provider.exchange_rate)
+        return order_amount(rate=rate, quantity=request.quantity, billing=request.billing)
+
+    if service.routing_policy == RoutingPolicy.BEST and len(routes) > 1:
+        routes_measured(routes)  # the routes' figures, one query
+    # The route the policy sends it to, so its recorded cost is the one it will be bought
+    # at. Submission chooses again (a probe of a demoted route, a route that failed since).
+    choice = route_choose(
+        service=service,
+        routes=routes,
+        charge=charge,
         quantity=request.quantity,
-        billing=request.billing,
+        cost_of=cost_of,
+        claim_probe=False,
     )
+    # Only paused providers, demoted routes or routes above the charge: the order is taken
+    # and submission waits or refunds; it is priced meanwhile on the first route that does
+    # not sell below cost, if any.
+    route = choice.route or next((r for r in routes if cost_of(r) <= charge), routes[0])
+    provider_rate = route.upstream.rate
+    cost = cost_of(route)
 
     eta = eta_for(
         figures=quality_of(service),
@@ -95,6 +113,7 @@ def order_place(*, user: User, service_id: Any, fields: Mapping[str, Any], idemp
             eta=eta,
             service=service,
             route=route,
+            choice=choice,
             request=request,
             price=price,
             charge=charge,
@@ -125,6 +144,7 @@ def _order_create(
     user: User,
     service: Service,
     route: Route,
+    choice: RoutingChoice,
     request: OrderRequest,
     price: Decimal,
     charge: Decimal,
@@ -189,6 +209,14 @@ def _order_create(
             )
         except InsufficientFunds:
             raise OrderError(_(protocol.ERR_NOT_ENOUGH_FUNDS)) from None
+        RoutingDecision.objects.create(
+            order=order,
+            stage=RoutingDecision.Stage.PLACING,
+            route=choice.route,
+            policy=choice.policy,
+            reason=choice.reason[:1000],
+            candidates=choice.candidates,
+        )
         OrderEvent.objects.create(
             order=order,
             to_status=order.status,

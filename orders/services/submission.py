@@ -143,7 +143,8 @@ def order_submit(*, order_id: int) -> SubmitOutcome:
         logger.exception("order %s: unexpected error while sending", order.pk)
         _submit_unknown(order=order, reason=f"unexpected error while sending: {exc.__class__.__name__}")
         return SubmitOutcome.UNKNOWN
-    if route.demoted_at is not None or route.fail_streak:
+    if route.demoted_at is not None or (route.send_until is not None and route.send_until > now):
+        # Counted only while the route is demoted or has a window open (else nothing to do).
         route_health_success(route_id=route.pk)
     return _submit_accepted(order=order, provider=provider, provider_order_id=provider_order_id)
 
@@ -165,6 +166,7 @@ def _route_failed(*, route: Route, why: str) -> bool:
 def _decision_record(*, order: Order, choice: RoutingChoice) -> None:
     RoutingDecision.objects.create(
         order_id=order.pk,
+        stage=RoutingDecision.Stage.SENDING,
         route=choice.route,
         policy=choice.policy,
         reason=choice.reason[:1000],

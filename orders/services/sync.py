@@ -15,7 +15,9 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from catalog.models import Service
+from catalog.models import Route, Service
+from catalog.routing import DELIVERY, route_health_failure
+from catalog.services import panel_settings_get
 from kernel import protocol
 from kernel.db import first_or_none
 from kernel.money import money, refund_for_remains
@@ -108,7 +110,52 @@ def order_sync_chunk(*, provider_id: int, order_ids: list[int]) -> dict[str, int
             or _sync_one(order_id=order.pk, reply=reply, provider=provider)
         )
         counts[outcome] += 1
+    stalled = _stalls_record(answered=answered)
+    if stalled:
+        counts["stalled"] = stalled
     return counts
+
+
+def _stalls_record(*, answered: list[tuple[Order, OrderStatus | ProviderError | None]]) -> int:
+    """Orders their provider still reports pending `route_stall_minutes` after accepting them:
+    each is marked stalled once and counted against its route's delivery. Reads the panel
+    settings only when the chunk holds a pending order, writes only when one has stalled."""
+    pending = [
+        order
+        for order, reply in answered
+        if isinstance(reply, OrderStatus)
+        and reply.status == Status.PENDING == order.status
+        and order.stalled_at is None
+        and order.sent_at is not None
+        and order.route_id is not None
+        and order.service_type != SUBSCRIPTIONS
+    ]
+    if not pending:
+        return 0
+    minutes = panel_settings_get().route_stall_minutes
+    if not minutes:
+        return 0
+    now = timezone.now()
+    by_route: dict[int, list[int]] = {}
+    for order in pending:
+        assert order.sent_at is not None and order.route_id is not None
+        if order.sent_at <= now - timedelta(minutes=minutes):
+            by_route.setdefault(order.route_id, []).append(order.pk)
+    stalled = 0
+    for route in Route.objects.filter(pk__in=list(by_route)).only("pk", "service_id").order_by("pk"):
+        marked = Order.objects.filter(
+            pk__in=by_route[route.pk], stalled_at__isnull=True, status=Status.PENDING, state=State.SENT
+        ).update(stalled_at=now)
+        if marked:
+            stalled += marked
+            route_health_failure(
+                route=route,
+                why=f"{marked} order(s) still pending {minutes} min after the provider accepted them",
+                kind=DELIVERY,
+                count=marked,
+                now=now,
+            )
+    return stalled
 
 
 SYNC_FIELDS = (
@@ -125,6 +172,9 @@ SYNC_FIELDS = (
     "provider_rate",
     "service_type",
     "margin_flag",
+    "route",
+    "sent_at",
+    "stalled_at",
 )
 
 

@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from catalog.quality import Finished, quality_record_final
-from catalog.routing import route_health_failure, route_health_success
+from catalog.routing import DELIVERY, route_health_delivering, route_health_failure, route_health_success
 from kernel.money import money, refund_for_remains
 from wallets.services import wallet_credit
 
@@ -66,7 +66,8 @@ def order_transition(
         raise ValueError(f"order #{order.pk}: Partial needs remains")
     if entering == Status.CANCELED and remains is None:
         values["remains"] = order.quantity
-    if order.status == Status.PENDING and entering not in (None, Status.CANCELED) and order.started_at is None:
+    starting = order.status == Status.PENDING and entering not in (None, Status.CANCELED)
+    if starting and order.started_at is None:
         values.setdefault("started_at", now)
     # An order its route accepted that reaches a final status is measured in this transaction.
     measured = entering in TERMINAL_STATUSES and new_state == State.SENT and order.route_id is not None
@@ -107,15 +108,20 @@ def order_transition(
             if measured:
                 assert entering is not None
                 _measure(order=order, status=entering, values=values, actor=actor, reason=reason)
+    if starting and not measured and order.route_id is not None and new_state == State.SENT:
+        # Its provider started delivering: a route demoted for not delivering comes back.
+        # (An order that went straight to its end is judged by that end, in _measure.)
+        route_health_delivering(route_id=order.route_id)
     for name, value in values.items():
         setattr(order, name, value)
     return True
 
 
 def _measure(*, order: Order, status: str, values: Mapping[str, Any], actor: User | None, reason: str) -> None:
-    """Add the order to its route's quality figures, and tell the route's health whether its
-    provider delivered: a Canceled that neither the customer nor staff asked for is the
-    provider failing to deliver."""
+    """Add the order to its route's quality figures, and count its delivery in the route's
+    health: Completed is delivered; Partial, or a Canceled, that neither the customer nor
+    staff asked for is the provider not delivering. An order already counted as stalled is
+    not counted again."""
     assert order.route_id is not None
     quality_record_final(
         order=Finished(
@@ -130,12 +136,17 @@ def _measure(*, order: Order, status: str, values: Mapping[str, Any], actor: Use
             paced=bool(order.runs) or order.service_type == SUBSCRIPTIONS,
         )
     )
-    if status != Status.CANCELED:
-        route_health_success(route_id=order.route_id)
-    elif actor is None and not CancelRequest.objects.filter(order_id=order.pk).exists():
-        route = order.route
-        if route is not None:
-            route_health_failure(route=route, why=f"canceled by the provider ({reason})"[:200])
+    if status == Status.COMPLETED:
+        route_health_success(route_id=order.route_id, kind=DELIVERY)
+        return
+    if order.stalled_at is not None or actor is not None:
+        return
+    if CancelRequest.objects.filter(order_id=order.pk).exists():
+        return
+    route = order.route
+    if route is not None:
+        what = "canceled by the provider" if status == Status.CANCELED else "partial"
+        route_health_failure(route=route, why=f"{what} ({reason})"[:200], kind=DELIVERY)
 
 
 def _refund(*, order: Order, status: str, remains: int | None, actor: User | None) -> None:

@@ -22,12 +22,26 @@ from wallets.selectors import wallet_balance
 pytestmark = pytest.mark.django_db
 
 
-def _settings(*, failures: int = 3, window: int = 10, probe: int = 5) -> None:
+def _settings(
+    *,
+    failures: int = 3,
+    window: int = 10,
+    probe: int = 5,
+    percent: int = 50,
+    undelivered: int = 50,
+    stall: int = 30,
+) -> None:
     row = panel_settings_get()
-    row.route_failures_to_demote = failures
+    row.route_min_attempts = failures
     row.route_failure_window_minutes = window
     row.route_probe_minutes = probe
+    row.route_failure_percent = percent
+    row.route_undelivered_percent = undelivered
+    row.route_stall_minutes = stall
     row.save()
+
+
+SENDING = RoutingDecision.Stage.SENDING
 
 
 def _submit_until_settled(order_ids: list[int], rounds: int = 10) -> None:
@@ -63,7 +77,8 @@ def test_failing_route_is_demoted_and_each_order_goes_to_the_next_route_once(
     _submit_until_settled([o.pk for o in orders])
 
     primary.refresh_from_db()
-    assert primary.demoted_at is not None and "3 failures in a row" in primary.demoted_reason
+    assert primary.demoted_at is not None and primary.demoted_for == "sending"
+    assert "3 of 3 sends not accepted or answered" in primary.demoted_reason
     for order in orders:
         order.refresh_from_db()
         assert (order.state, order.route_id) == (State.SENT, fallback.pk)
@@ -73,7 +88,7 @@ def test_failing_route_is_demoted_and_each_order_goes_to_the_next_route_once(
     assert second.adds_total() == len(orders)
     # Once demoted, later orders went straight to the fallback: at most the threshold's
     # worth of attempts reached the failing route.
-    assert RoutingDecision.objects.filter(route=primary).count() == 3
+    assert RoutingDecision.objects.filter(route=primary, stage=SENDING).count() == 3
     assert ledger_audit() == []
 
 
@@ -84,7 +99,7 @@ def test_failures_spread_beyond_the_window_do_not_demote(shop):
     for minutes in (0, 11, 22, 33):
         assert not route_health_failure(route=route, why="not sent", now=start + timedelta(minutes=minutes))
     route.refresh_from_db()
-    assert route.demoted_at is None and route.fail_streak == 1
+    assert route.demoted_at is None and (route.send_failures, route.send_attempts) == (1, 1)
     # Three within the window do.
     later = start + timedelta(minutes=40)
     assert [route_health_failure(route=route, why="x", now=later + timedelta(minutes=m)) for m in (1, 2)] == [
@@ -118,10 +133,10 @@ def test_demoted_route_is_probed_and_recovers_when_it_works_again(customer, shop
     assert order_submit(order_id=probe.pk) == "sent"
     probe.refresh_from_db()
     assert probe.route_id == primary.pk
-    decision = RoutingDecision.objects.filter(order=probe).get()
+    decision = RoutingDecision.objects.filter(order=probe, stage=SENDING).get()
     assert decision.reason.startswith("probe of demoted route")
     primary.refresh_from_db()
-    assert primary.demoted_at is None and primary.fail_streak == 0
+    assert primary.demoted_at is None and (primary.send_failures, primary.send_until) == (0, None)
     after = place(customer, service, link="https://instagram.com/p/after", quantity="100")
     order_submit(order_id=after.pk)
     after.refresh_from_db()
@@ -156,7 +171,7 @@ def test_a_route_that_would_sell_below_cost_is_never_chosen(customer, shop, plac
     assert order_submit(order_id=order.pk) == "sent"
     order.refresh_from_db()
     assert order.route_id != expensive.pk and order.cost <= order.charge
-    decision = RoutingDecision.objects.get(order=order)
+    decision = RoutingDecision.objects.get(order=order, stage=SENDING)
     skipped = {c["route"]: c.get("skipped", "") for c in decision.candidates}
     assert "below cost" in skipped[expensive.pk]
     assert second.adds_total() == 0
@@ -171,7 +186,7 @@ def test_only_routes_below_cost_cancels_and_refunds(customer, shop, place):
     assert (order.status, order.state) == (Status.CANCELED, State.REJECTED)
     assert wallet_balance(user=customer) == Decimal("100")
     assert shop.simulator.adds_total() == 0
-    assert "below cost" in RoutingDecision.objects.get(order=order).reason
+    assert "below cost" in RoutingDecision.objects.get(order=order, stage=SENDING).reason
 
 
 def _measured(route: Route, *, start: int, per1000: int, completed: int = 20) -> None:
@@ -233,7 +248,8 @@ def test_staff_see_the_routing_decision_and_the_customer_does_not(client, custom
     client.force_login(staff)
     page = client.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
     assert "routing decision" in page.lower() and "priority 1: route" in page
+    assert "Placing" in page and "Sending" in page  # the decision at placing and at sending
     client.force_login(customer)
     page = client.get(f"/orders/{order.pk}/").content.decode()
-    decision = RoutingDecision.objects.get(order=order)
+    decision = RoutingDecision.objects.get(order=order, stage=SENDING)
     assert decision.reason not in page and "priority 1:" not in page

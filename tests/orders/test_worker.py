@@ -15,6 +15,8 @@ from celery.signals import task_postrun
 from django.conf import settings as django_settings
 from django.db import connections
 
+from catalog.models import PanelSettings
+from catalog.services import panel_settings_get
 from kernel.money import refund_for_remains
 from orders.models import Order, State, Status
 from orders.services import order_place
@@ -185,6 +187,9 @@ def test_connection_refused_then_up_is_submitted_once_after_retries(worker, cust
 
 def test_garbage_after_add_is_unknown_and_garbage_status_changes_nothing(worker, customer, shop, simulator, settings):
     settings.ORDERS_SYNC_MIN_INTERVAL_SECONDS = 0
+    # Half the sends here fail on purpose, which would demote the only route (a failure
+    # share of 50 percent): this test is about garbage replies, not about routing.
+    PanelSettings.objects.filter(pk=panel_settings_get().pk).update(route_failure_percent=100)
     fund(customer)
     service = shop.service(allow_duplicate_link=True)
     for n, fault in enumerate(["http502_html", "http200_html", "truncated_json", "empty_object"], start=1):
