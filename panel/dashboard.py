@@ -14,7 +14,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Case, Count, DecimalField, F, Min, OuterRef, Q, Subquery, Sum, Value, When
+from django.core.cache import cache
+from django.db.models import Case, Count, DecimalField, F, Max, Min, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -214,46 +215,100 @@ def _upstream_cost():  # type: ignore[no-untyped-def]
     )
 
 
-def dashboard_stats(*, now: dt.datetime | None = None, days: int = 30) -> Stats:
-    """Per-day orders, revenue, upstream cost and profit for the orders placed in the last
-    `days` days (in the current time zone), with today's and the period's totals."""
-    now = now or timezone.now()
-    tz = timezone.get_current_timezone()
-    today = timezone.localtime(now, tz).date()
-    first_day = today - dt.timedelta(days=days - 1)
-    start = dt.datetime.combine(first_day, dt.time.min, tzinfo=tz)
+# The finished days of the chart are read from the cache (the beat task dashboard_refresh
+# computes them every few minutes); only today is counted on each view.
+PAST_DAYS_TTL_SECONDS = 15 * 60
 
+
+def _per_day(*, start: dt.datetime, end: dt.datetime | None, tz: dt.tzinfo) -> dict[dt.date, DayPoint]:
+    """Orders, revenue (net of refunds), upstream cost and profit per day of placing, for the
+    orders placed from `start` to `end` (open-ended when None)."""
     # Listing every state lets the (state, created_at) index serve a pure date range.
     orders = Order.objects.filter(state__in=State.values, created_at__gte=start)
+    if end is not None:
+        orders = orders.filter(created_at__lt=end)
     per_day = {
         row["day"]: row
         for row in orders.annotate(day=TruncDate("created_at", tzinfo=tz))
         .values("day")
-        .annotate(n=Count("id"), charge=Sum("charge"), cost=Sum(_upstream_cost()), first_id=Min("id"))
+        .annotate(
+            n=Count("id"), charge=Sum("charge"), cost=Sum(_upstream_cost()), first_id=Min("id"), last_id=Max("id")
+        )
         .order_by()
     }
     refunds: dict[dt.date, Decimal] = {}
     first_ids = [row["first_id"] for row in per_day.values() if row["first_id"] is not None]
     if first_ids:
         placed = Order.objects.filter(pk=OuterRef("order_ref")).values("created_at")[:1]
+        entries = Entry.objects.filter(kind=Entry.Kind.REFUND, order_ref__gte=min(first_ids))
+        if end is not None:
+            entries = entries.filter(order_ref__lte=max(row["last_id"] for row in per_day.values()))
         for row in (
-            Entry.objects.filter(kind=Entry.Kind.REFUND, order_ref__gte=min(first_ids))
-            .annotate(day=TruncDate(Subquery(placed), tzinfo=tz))
+            entries.annotate(day=TruncDate(Subquery(placed), tzinfo=tz))
             .values("day")
             .annotate(total=Sum("amount"))
             .order_by()
         ):
             if row["day"] is not None:
                 refunds[row["day"]] = abs(row["total"] or ZERO)
+    first, last = timezone.localtime(start, tz).date(), (timezone.localtime(end, tz).date() if end else None)
+    points = {}
+    for day in set(per_day) | set(refunds):
+        if day < first or (last is not None and day >= last):
+            continue  # a refund of an order placed outside the range (ids are not dates)
+        row = per_day.get(day, {})
+        revenue = (row.get("charge") or ZERO) - refunds.get(day, ZERO)
+        cost = (row.get("cost") or ZERO).quantize(Decimal("0.00001"))
+        points[day] = DayPoint(day, row.get("n", 0), revenue, cost, revenue - cost)
+    return points
+
+
+def _day_start(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min), tz)
+
+
+def _past_days_key(first_day: dt.date, today: dt.date, tz: dt.tzinfo) -> str:
+    return f"dashboard:days:{tz}:{first_day.isoformat()}:{today.isoformat()}"
+
+
+def dashboard_past_days(
+    *, first_day: dt.date, today: dt.date, tz: dt.tzinfo, refresh: bool = False
+) -> dict[dt.date, DayPoint]:
+    """The figures of the days before today (cached; `refresh` computes them again)."""
+    key = _past_days_key(first_day, today, tz)
+    points = None if refresh else cache.get(key)
+    if not isinstance(points, dict):
+        points = _per_day(start=_day_start(first_day, tz), end=_day_start(today, tz), tz=tz)
+        cache.set(key, points, PAST_DAYS_TTL_SECONDS)
+    return points
+
+
+def dashboard_refresh(*, now: dt.datetime | None = None, days: int = 30) -> None:
+    """Compute the finished days of the chart again (the beat task, every few minutes), so
+    that no staff view pays for a month of orders."""
+    now = now or timezone.now()
+    tz = timezone.get_current_timezone()
+    today = timezone.localtime(now, tz).date()
+    dashboard_past_days(first_day=today - dt.timedelta(days=days - 1), today=today, tz=tz, refresh=True)
+
+
+def dashboard_stats(*, now: dt.datetime | None = None, days: int = 30) -> Stats:
+    """Per-day orders, revenue, upstream cost and profit for the orders placed in the last
+    `days` days (in the current time zone), with today's and the period's totals. Today is
+    counted live; the days before come from dashboard_past_days (at most a few minutes old:
+    late refunds of an earlier day's orders show up at the next refresh)."""
+    now = now or timezone.now()
+    tz = timezone.get_current_timezone()
+    today = timezone.localtime(now, tz).date()
+    first_day = today - dt.timedelta(days=days - 1)
+    points = dict(dashboard_past_days(first_day=first_day, today=today, tz=tz))
+    points.update(_per_day(start=_day_start(today, tz), end=None, tz=tz))
 
     series: list[DayPoint] = []
     period, today_totals = Totals(), Totals()
     for offset in range(days):
         day = first_day + dt.timedelta(days=offset)
-        row = per_day.get(day, {})
-        revenue = (row.get("charge") or ZERO) - refunds.get(day, ZERO)
-        cost = (row.get("cost") or ZERO).quantize(Decimal("0.00001"))
-        point = DayPoint(day, row.get("n", 0), revenue, cost, revenue - cost)
+        point = points.get(day) or DayPoint(day, 0, ZERO, ZERO, ZERO)
         series.append(point)
         for totals in (period, today_totals) if day == today else (period,):
             totals.orders += point.orders

@@ -119,6 +119,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if not env.bool("DATABASE_JIT", default=False):
+        # PostgreSQL's JIT compiles the dashboard's month-long aggregates for longer than they
+        # run (EXPLAIN ANALYZE: 227 ms of JIT in a 1.1 s query at 1,000,000 orders); the
+        # panel's statements are short, so it is off for its connections.
+        _options = DATABASES["default"].setdefault("OPTIONS", {})
+        _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate limits, login throttling) -----------------------------------------------
@@ -327,6 +333,8 @@ CELERY_BEAT_SCHEDULE = {
     "wallets-ledger-audit": {"task": "wallets.tasks.ledger_audit_daily", "schedule": 24 * 3600.0},
     "wallets-payments-reconcile": {"task": "wallets.tasks.payments_reconcile_daily", "schedule": 24 * 3600.0},
     "wallets-payments-sweep-pending": {"task": "wallets.tasks.payments_sweep_pending_task", "schedule": 300.0},
+    # The staff dashboard's chart: the finished days, so that no view counts a month of orders.
+    "panel-dashboard-refresh": {"task": "panel.tasks.dashboard_refresh_task", "schedule": 300.0},
 }
 
 # --- Display currencies: rates from a source (currencies/sources.py reads Open Exchange Rates'

@@ -110,6 +110,13 @@ class Entry(models.Model):
         indexes = [
             # The customer's transactions page walks a user's entries newest first, by key.
             models.Index(fields=["user", "-id"], name="wallets_entry_user_id_desc"),
+            # The staff dashboard's refunds per day: the refunds of recent orders alone.
+            models.Index(
+                fields=["order_ref"],
+                include=["amount"],
+                condition=models.Q(kind="refund"),
+                name="entry_refund_order_ref",
+            ),
         ]
         constraints = [
             # A chargeback on an empty wallet moves no balance, only debt.

@@ -65,6 +65,37 @@ def test_stats_sum_charges_net_of_refunds_with_upstream_cost(busy_panel: dict[st
     assert three_days_ago[0].revenue == D("2")
 
 
+def test_finished_days_come_from_the_refreshed_summary_and_today_is_live(
+    customer: Any, busy_panel: dict[str, Any], django_assert_num_queries: Any
+) -> None:
+    before = dashboard.dashboard_stats()
+    # A late order of three days ago (and a late refund of one) waits for the next refresh;
+    # an order placed today shows at once.
+    late = make_order(customer, state="sent", status="Completed", charge=D("7"), cost=D("1"))
+    _backdate(late, 3)
+    _refund(busy_panel["week"], "0.5")
+    make_order(customer, state="sent", status="Completed", charge=D("0.25"), cost=D("0.1"))
+    stats = dashboard.dashboard_stats()
+    assert stats.today.orders == before.today.orders + 1
+    assert stats.today.revenue == before.today.revenue + D("0.25")
+    assert stats.period.orders == before.period.orders + 1
+    three = timezone.localdate() - dt.timedelta(days=3)
+    assert [p.revenue for p in stats.days if p.day == three] == [D("2")]
+    # Only today's orders and refunds are read on a view.
+    with django_assert_num_queries(2) as captured:
+        dashboard.dashboard_stats()
+    today_start = timezone.make_aware(dt.datetime.combine(timezone.localdate(), dt.time.min))
+    orders_sql = captured[0]["sql"]
+    assert f"\"created_at\" >= '{today_start:%Y-%m-%d %H:%M:%S}" in orders_sql and '"created_at" <' not in orders_sql
+
+    dashboard.dashboard_refresh()
+    after = dashboard.dashboard_stats()
+    assert [p.revenue for p in after.days if p.day == three] == [D("2") + D("7") - D("0.5")]
+    assert [p.orders for p in after.days if p.day == three] == [2]
+    assert after.period.orders == before.period.orders + 2
+    assert after.period.cost == before.period.cost + D("1") + D("0.1")
+
+
 def test_attention_lists_what_needs_a_person(customer: Any) -> None:
     make_order(customer, state="unknown")
     make_order(customer, state="rejected", status="Canceled", customer_note=HOSTILE)
