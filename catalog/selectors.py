@@ -8,7 +8,7 @@ from accounts.models import User
 from kernel.db import fetch_joined, first_or_none
 from providers.models import Provider, UpstreamService
 
-from .models import Category, CustomRate, Route, RouteQuality, Service
+from .models import Category, CustomRate, Route, RouteQuality, Service, ServiceQuality
 from .pricing import price_for_customer
 
 
@@ -95,36 +95,55 @@ def routes_measured(routes: list[Route]) -> None:
             Route.quality.related.set_cached_value(route, quality)  # type: ignore[attr-defined]
 
 
-def service_for_sale_with_routes(*, pk: int) -> tuple[Service | None, list[Route]]:
-    """A service on sale and its usable routes, best first, in one query when it has routes
-    (placing an order needs both); a second query only tells an unsellable service from one
-    without routes.
+def service_for_sale_with_routes(
+    *, pk: int, customer: User | None = None
+) -> tuple[Service | None, list[Route], dict[int, CustomRate]]:
+    """A service on sale with its measured figures (service.quality, or none) and its usable
+    routes, best first, and `customer`'s own rate for it (as custom_rates_for_user gives it),
+    in one query when it has routes (placing an order needs all of them); a second query only
+    tells an unsellable service from one without routes.
 
     The query is _usable_routes() with the service on sale, written out (kernel.db.fetch_joined):
     compiling it with its four joins cost more than running it, on every order placed."""
+    customer_id = customer.pk if customer is not None and customer.is_authenticated else None
     rows = fetch_joined(
-        [(Route, "r"), (Service, "s"), (Category, "c"), (UpstreamService, "us"), (Provider, "p")],
+        [
+            (Route, "r"),
+            (Service, "s"),
+            (Category, "c"),
+            (UpstreamService, "us"),
+            (Provider, "p"),
+            (ServiceQuality, "sq"),
+            (CustomRate, "cr"),
+        ],
         "FROM catalog_route r JOIN catalog_service s ON s.id = r.service_id "
         "JOIN catalog_category c ON c.id = s.category_id "
         "JOIN providers_upstreamservice us ON us.id = r.upstream_id "
         "JOIN providers_provider p ON p.id = us.provider_id "
+        "LEFT JOIN catalog_servicequality sq ON sq.service_id = s.id "
+        "LEFT JOIN catalog_customrate cr ON cr.service_id = s.id AND cr.user_id = %s "
         "WHERE r.service_id = %s AND r.is_enabled = %s AND us.is_removed = %s AND p.is_enabled = %s "
         "AND s.is_enabled = %s AND c.is_enabled = %s ORDER BY r.priority, r.id",
-        [pk, True, False, True, True, True],
+        [customer_id, pk, True, False, True, True, True],
     )
     if not rows:
-        return service_get_for_sale(pk=pk), []
-    service = rows[0][1]
+        service = service_get_for_sale(pk=pk)
+        return service, [], custom_rates_for_user(user=customer) if service is not None else {}
+    service, category, quality, custom = rows[0][1], rows[0][2], rows[0][5], rows[0][6]
     assert isinstance(service, Service)
-    service.category = rows[0][2]  # type: ignore[assignment]
+    service.category = category  # type: ignore[assignment]
+    # Cached, also as missing: reading service.quality makes no query either way.
+    Service.quality.related.set_cached_value(service, quality if quality.pk is not None else None)  # type: ignore[attr-defined]
+    assert isinstance(custom, CustomRate)
+    rates = {service.pk: custom} if custom.pk is not None else {}
     routes = []
-    for route, _service, _category, upstream, provider in rows:
+    for route, _service, _category, upstream, provider, _quality, _custom in rows:
         assert isinstance(route, Route) and isinstance(upstream, UpstreamService)
         upstream.provider = provider  # type: ignore[assignment]
         route.upstream = upstream
         route.service = service
         routes.append(route)
-    return service, routes
+    return service, routes, rates
 
 
 def category_list_with_services() -> QuerySet[Category]:

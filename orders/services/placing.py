@@ -67,14 +67,14 @@ def order_place(*, user: User, service_id: Any, fields: Mapping[str, Any], idemp
         pk = parse_int(service_id)
     except InvalidNumber:
         raise OrderError(_(protocol.ERR_INCORRECT_SERVICE)) from None
-    service, routes = service_for_sale_with_routes(pk=pk)
+    service, routes, custom_rates = service_for_sale_with_routes(pk=pk, customer=user)
     if service is None:
         raise OrderError(_(protocol.ERR_INCORRECT_SERVICE))
     request = order_request_parse(service=service, fields=fields)
     if not routes:
         # Nothing could ever deliver it; do not take the money.
         raise OrderError(_(protocol.ERR_INCORRECT_SERVICE))
-    price = service_price_for_user(service=service, user=user)
+    price = service_price_for_user(service=service, user=user, custom_rates=custom_rates)
     charge = order_amount(rate=price, quantity=request.quantity, billing=request.billing)
     if charge <= 0:
         raise OrderError(_("The charge for this order rounds to zero: order a larger quantity"))
