@@ -127,8 +127,8 @@ def service_for_sale_with_routes(
         [customer_id, pk, True, False, True, True, True],
     )
     if not rows:
-        service = service_get_for_sale(pk=pk)
-        return service, [], custom_rates_for_user(user=customer) if service is not None else {}
+        unrouted = service_get_for_sale(pk=pk)
+        return unrouted, [], custom_rates_for_user(user=customer) if unrouted is not None else {}
     service, category, quality, custom = rows[0][1], rows[0][2], rows[0][5], rows[0][6]
     assert isinstance(service, Service)
     service.category = category  # type: ignore[assignment]
