@@ -29,10 +29,13 @@ run: $(STAMP) locale
 	CURRENCY_RATES_URL=$${CURRENCY_RATES_URL:-http://127.0.0.1:8912/api/latest.json} CURRENCY_RATES_API_KEY=$${CURRENCY_RATES_API_KEY:-demo-rates-key} \
 	$(VENV)/bin/honcho -f Procfile start
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist; each has its own test database and
+# Redis databases, see tests/parallel.py; TEST_WORKERS=0 runs it in this process).
 # With RABBITMQ_TEST_URL (amqp://user:pass@host:5672/vhost; CI sets it) the tests that run a
-# real Celery worker run again with RabbitMQ as the broker.
+# real Celery worker run again with RabbitMQ as the broker, in one process (one vhost).
+TEST_WORKERS ?= 2
 test: $(STAMP) e2e-deps locale
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 	@if [ -n "$$RABBITMQ_TEST_URL" ]; then \
 	  echo "== the worker tests again, on RabbitMQ"; \
 	  CELERY_BROKER_URL="$$RABBITMQ_TEST_URL" $(VENV)/bin/pytest -q -m broker tests/orders/test_worker.py tests/test_celery.py; \

@@ -19,6 +19,7 @@ texts to `allowed`, or mark the element that shows data with the `data-i18n-skip
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 from collections.abc import Iterable
@@ -184,9 +185,16 @@ def english_texts(page: Any, language: str, *, catalogue: Path | None = None) ->
     """Visible texts that are an English msgid of the panel's catalogue whose translation in
     `language` differs from it or is missing: shown in English on a page in `language`."""
     path = catalogue or ROOT / "locale" / to_locale(language) / "LC_MESSAGES" / "django.po"
-    differs = {
+    differs = _english_msgids(path, path.stat().st_mtime_ns)
+    return sorted({text for text in visible_texts(page) if text in differs})
+
+
+@functools.lru_cache(maxsize=16)
+def _english_msgids(path: Path, mtime_ns: int) -> frozenset[str]:
+    """The msgids of a catalogue whose translation differs from them or is missing, read
+    once per version of the file (a page check runs for many pages of one language)."""
+    return frozenset(
         entry.msgid
         for entry in po.messages(path)
         if entry.msgid_plural is None and entry.msgstr != entry.msgid and LETTER.search(entry.msgid)
-    }
-    return sorted({text for text in visible_texts(page) if text in differs})
+    )

@@ -148,6 +148,8 @@ def test_duplicate_webhook_pays_the_referrer_once(customer, stripe_on, settings)
         "garbage",
         stripe_signature("{}"),  # signed, but for another body
     ],
+    # Named, not numbered by their text: the last one holds the time it was made.
+    ids=["none", "empty", "made-up", "garbage", "another-body"],
 )
 def test_bad_signature_is_400_and_changes_nothing(customer, stripe_on, signature):
     payment = _stripe_payment(customer)
