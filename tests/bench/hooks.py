@@ -63,6 +63,11 @@ def time_scale() -> float:
     return scale
 
 
+def worker_nice() -> int:
+    """The webhooks worker's niceness: 10 as deployed; BENCH_WEBHOOKS_NICE=0 to compare."""
+    return int(os.environ.get("BENCH_WEBHOOKS_NICE", "10"))
+
+
 def bench_env() -> dict[str, str]:
     """The webhook settings of every process of a bench run (bench only: see the docstring)."""
     scale = time_scale()
@@ -142,7 +147,7 @@ def _drain(run: Run, *, users: list[int], services: list[int], tag: str, hooks_q
 def _start_hooks_worker(run: Run, queue: str) -> None:
     # Below the order workers in the CPU scheduler's eyes, as deploy/systemd's unit (Nice=10).
     argv = celery_worker_argv(threads=run.plan.webhook_threads, hostname="benchhooks@%h", extra=("--queues", queue))
-    run.procs.start(WORKER, ["nice", "-n", "10", *argv], env=dict(os.environ))
+    run.procs.start(WORKER, ["nice", "-n", str(worker_nice()), *argv], env=dict(os.environ))
 
 
 def _status_changes(run: Run, *, order_ids: list[int]) -> int:
@@ -267,6 +272,7 @@ def phase(run: Run) -> None:
     wait_for(lambda: bool(receiver.control(action="state", bodies=False)), timeout=30, what="the webhook receiver")
     details: dict[str, Any] = {
         "queue": hooks_queue or "shared with the order workers",
+        "worker_nice": worker_nice() if hooks_queue else None,
         "faults": {"fail_rate": FAIL_RATE, "hang_rate": HANG_RATE, "hang_seconds": HANG_SECONDS},
         "read_timeout": READ_TIMEOUT,
         "time_scale": time_scale(),

@@ -22,7 +22,11 @@ Phases, in order (each prints as it goes; `--quick` shrinks every one for develo
 6. sync: 100,000 active sent orders (the simulator holds each), the simulator answering after
    50 ms; one dispatch task (the beat's) plans chunks of 100 and the workers run them. Time
    until every order has been checked once. 2 % of the orders change status (some refund).
-7. audit: `ledger_audit` over everything the run did.
+7. webhooks: two drains like 5., without and with a webhook endpoint for every placing
+   customer, while 10,000 status changes (the status sync's own code) are delivered to the
+   receiver simulator failing 30 % and hanging 2 %; then its record is checked
+   (tests/bench/hooks.py).
+8. audit: `ledger_audit` over everything the run did.
 
 (`quality`, after `pages`: the measured quality figures of 1,000,000 orders, summarised,
 recorded and read on the services page, the new-order page and the API; tests/bench/quality.py,
