@@ -103,7 +103,7 @@ class Plan:
     sync_orders: int = 100_000
     sync_latency_ms: int = 50
     webhook_events: int = 10_000  # status changes of the webhooks phase (two per order)
-    webhook_threads: int = 8  # the webhooks queue's worker
+    webhook_threads: int = 16  # the webhooks queue's worker (as deploy/systemd)
     worker_processes: int = 2
     worker_threads: int = 16
     gunicorn_workers: int | None = None  # None: gunicorn.conf.py's default
