@@ -50,10 +50,13 @@ def test_the_worker_units_consume_the_queues_the_deploy_settings_route_to():
     sync = (units / "smmpanel-worker-sync@.service").read_text()
     assert "--queues submit " in submit
     assert "--queues sync,celery " in sync  # beat's own tasks go to the default queue
+    webhooks = (units / "smmpanel-worker-webhooks@.service").read_text()
+    assert "--queues webhooks " in webhooks
+    assert "Nice=10" in webhooks  # order processing goes first on a shared host
     guide = (ROOT / "deploy" / "README.md").read_text()
     assert (
-        "`ORDERS_SUBMIT_QUEUE`, `ORDERS_SYNC_QUEUE` | empty (one worker takes everything) | `submit` and `sync`"
-        in guide
+        "`ORDERS_SUBMIT_QUEUE`, `ORDERS_SYNC_QUEUE`, `WEBHOOKS_QUEUE` | empty (one worker takes everything) "
+        "| `submit`, `sync` and `webhooks`" in guide
     )
     beat = [p.name for p in units.iterdir() if "beat" in p.read_text().split("ExecStart=", 1)[-1].split()[:4]]
     assert beat == ["smmpanel-beat.service"]

@@ -13,7 +13,10 @@ must be within five minutes. It records each delivery (valid or not) and answers
   `redirect` (307 to elsewhere).
 
 `POST /control` with `{"action": "faults", ...}`, `{"action": "secret", "secret": ...}`,
-`{"action": "state"}` or `{"action": "reset"}`; `GET /` shows the latest deliveries.
+`{"action": "secrets", "secrets": {path: secret, ...}}` (one secret per receiving path, for
+many endpoints on one receiver: `/hook/1`, `/hook/2`, ...), `{"action": "state"}` (every
+delivery; `"bodies": false` leaves the bodies out) or `{"action": "reset"}`; `GET /` shows the
+latest deliveries.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class _Server(ThreadingHTTPServer):
 class WebhookReceiver:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, secret: str = "", credentials: str = "") -> None:
         self.secret = secret
+        self.secrets: dict[str, str] = {}  # by path; the path's own secret before `secret`
         self.credentials = Path(credentials) if credentials else None
         self.lock = threading.Lock()
         self.deliveries: list[Json] = []
@@ -88,7 +92,9 @@ class WebhookReceiver:
         self.server.shutdown()
         self.server.server_close()
 
-    def _secret(self) -> str:
+    def _secret(self, path: str = "") -> str:
+        if path in self.secrets:
+            return self.secrets[path]
         if self.secret or self.credentials is None:
             return self.secret
         with contextlib.suppress(OSError, ValueError):
@@ -97,7 +103,7 @@ class WebhookReceiver:
 
     def receive(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, float]:
         """Record one delivery; return the status to answer and how long to wait first."""
-        secret = self._secret()
+        secret = self._secret(path)
         valid = signature_valid(secret=secret, headers=headers, body=body, now=time.time()) if secret else None
         try:
             payload = json.loads(body)
@@ -152,14 +158,23 @@ class WebhookReceiver:
             if action == "secret":
                 self.secret = str(command.get("secret", ""))
                 return {"ok": True}
+            if action == "secrets":
+                found = command.get("secrets")
+                if not isinstance(found, dict):
+                    return {"error": "secrets must be an object of path: secret"}
+                self.secrets.update({str(k): str(v) for k, v in found.items()})
+                return {"ok": True}
             if action == "reset":
                 self.deliveries.clear()
+                self.secrets.clear()
                 self.fail_rate = self.hang_rate = self.hang_seconds = 0.0
                 self.fail_next = 0
                 self.gone = self.redirect = False
                 return {"ok": True}
             if action == "state":
-                return {"deliveries": list(self.deliveries)}
+                if command.get("bodies", True):
+                    return {"deliveries": list(self.deliveries)}
+                return {"deliveries": [{k: v for k, v in d.items() if k != "body"} for d in self.deliveries]}
         return {"error": f"unknown action {action!r}"}
 
     def page(self) -> str:

@@ -31,8 +31,15 @@ TARGETS: dict[str, tuple[str, float]] = {
     "dashboard_ms": ("<=", 100),
     "wallet_consistent": ("==", 1),
     "ledger_audit_ok": ("==", 1),
+    "webhooks_drain_ratio": (">=", 90),  # the drain with webhooks on within 10 % of without
+    "webhooks_events": ("==", -1),
+    "webhooks_all_arrived": ("==", 1),
+    "webhooks_signatures_valid": ("==", 1),
+    "webhooks_in_order": ("==", 1),
 }
-CHECKS = frozenset({"wallet_consistent", "ledger_audit_ok"})  # yes/no figures that must be yes
+CHECKS = frozenset(
+    {"wallet_consistent", "ledger_audit_ok", "webhooks_all_arrived", "webhooks_signatures_valid", "webhooks_in_order"}
+)  # yes/no figures that must be yes
 
 
 @dataclass

@@ -22,15 +22,19 @@ Phases, in order (each prints as it goes; `--quick` shrinks every one for develo
 6. sync: 100,000 active sent orders (the simulator holds each), the simulator answering after
    50 ms; one dispatch task (the beat's) plans chunks of 100 and the workers run them. Time
    until every order has been checked once. 2 % of the orders change status (some refund).
-7. audit: `ledger_audit` over everything the run did.
+7. webhooks: two drains like 5., without and with a webhook endpoint for every placing
+   customer, while 10,000 status changes (the status sync's own code) are delivered to the
+   receiver simulator failing 30 % and hanging 2 %; then its record is checked
+   (tests/bench/hooks.py).
+8. audit: `ledger_audit` over everything the run did.
 
 (`quality`, after `pages`: the measured quality figures of 1,000,000 orders, summarised,
 recorded and read on the services page, the new-order page and the API; tests/bench/quality.py,
 which also runs on its own: `python -m tests.bench.quality`.)
 
 Results: a table, bench/results.json, bench/results.svg; `--update-readme` rewrites the
-README's results table. Everything started is stopped and the Redis databases used (10, 11)
-are flushed on success, failure, Ctrl-C or when the time budget runs out.
+README's results table. Everything started is stopped and the Redis databases used (10, 11,
+or BENCH_REDIS_DBS) are flushed on success, failure, Ctrl-C or when the time budget runs out.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ from devtools.db import database_drop
 from devtools.ports import free_port
 from devtools.procs import Processes, celery_worker_argv, wait_for
 from devtools.simctl import SimulatorControl, simulator_argv
-from tests.bench import ceiling, quality, report, wrk
+from tests.bench import ceiling, hooks, quality, report, wrk
 from tests.bench.meter import PhaseMeter
 from tests.bench.setup import setup_django
 
@@ -65,9 +69,19 @@ ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench"
 LOGS = ROOT / "var" / "bench"
-# BENCH_REDIS_URL: another Redis server (its databases 10 and 11 are used and flushed).
+# BENCH_REDIS_URL: another Redis server; BENCH_REDIS_DBS: its two databases used (broker,
+# cache) and flushed, 10 and 11 unless told (BENCH_REDIS_DBS=12,13).
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
-BROKER_DB, CACHE_DB = 10, 11
+
+
+def _redis_dbs(text: str) -> tuple[int, int]:
+    broker, cache = (int(part) for part in text.split(","))
+    if broker == cache:
+        raise ValueError("BENCH_REDIS_DBS needs two different databases")
+    return broker, cache
+
+
+BROKER_DB, CACHE_DB = _redis_dbs(os.environ.get("BENCH_REDIS_DBS", "10,11"))
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench")
 SIM_KEY = "demo-provider-key"
 
@@ -88,6 +102,8 @@ class Plan:
     placing_processes: int = 2
     sync_orders: int = 100_000
     sync_latency_ms: int = 50
+    webhook_events: int = 10_000  # status changes of the webhooks phase (two per order)
+    webhook_threads: int = 16  # the webhooks queue's worker (as deploy/systemd)
     worker_processes: int = 2
     worker_threads: int = 16
     gunicorn_workers: int | None = None  # None: gunicorn.conf.py's default
@@ -105,6 +121,7 @@ QUICK = Plan(
     wallet_seconds=3,
     drain_orders=1_000,
     sync_orders=10_000,
+    webhook_events=2_000,
     page_runs=3,
     budget_seconds=15 * 60,
 )
@@ -142,6 +159,7 @@ def bench_env(plan: Plan) -> dict[str, str]:
     }
     if plan.gunicorn_workers:
         env["GUNICORN_WORKERS"] = str(plan.gunicorn_workers)
+    env.update(hooks.bench_env())
     return env
 
 
@@ -622,17 +640,25 @@ def phase_wallet(run: Run) -> None:
     run.add("wallet_consistent", "One busy wallet: no deadlock, balance ≥ 0, ledger matches", int(consistent), "yes/no")
 
 
-def _start_workers(run: Run) -> None:
+def worker_names(plan: Plan) -> list[str]:
+    return [f"worker{n}" for n in range(plan.worker_processes)]
+
+
+def _start_workers(run: Run, *, queues: str = "") -> None:
+    """The order workers; `queues` names what they consume (default: Celery's default queue,
+    where everything goes unless a queue setting routes it elsewhere)."""
     plan = run.plan
     for n in range(plan.worker_processes):
         run.procs.start(
             f"worker{n}",
-            celery_worker_argv(threads=plan.worker_threads, hostname=f"bench{n}@%h"),
+            celery_worker_argv(
+                threads=plan.worker_threads, hostname=f"bench{n}@%h", extra=("--queues", queues) if queues else ()
+            ),
             env=dict(os.environ),
         )
 
 
-def _place_in_processes(run: Run, *, count: int, users: list[int], services: list[int]) -> list[int]:
+def _place_in_processes(run: Run, *, count: int, users: list[int], services: list[int], tag: str = "p") -> list[int]:
     """order_place from `placing_processes` processes of 4 threads each (every core busy)."""
     import json
     import subprocess
@@ -654,7 +680,7 @@ def _place_in_processes(run: Run, *, count: int, users: list[int], services: lis
                     "--count",
                     str(share),
                     "--tag",
-                    f"p{n}",
+                    f"{tag}{n}",
                     "--threads",
                     "4",
                 ],
@@ -834,6 +860,7 @@ PHASES: dict[str, Callable[[Run], None]] = {
     "wallet": phase_wallet,
     "drain": phase_drain,
     "sync": phase_sync,
+    "webhooks": hooks.phase,
     "audit": phase_audit,
 }
 
@@ -889,6 +916,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated phases to run (data always runs)")
     parser.add_argument("--worker-processes", type=int, default=None)
     parser.add_argument("--gunicorn-workers", type=int, default=None)
+    parser.add_argument(
+        "--webhooks-shared",
+        action="store_true",
+        help="webhooks phase: deliveries on the order workers' queue (no WEBHOOKS_QUEUE), to compare",
+    )
     parser.add_argument("--wait-idle", type=float, default=0, help="wait until the 1-minute load is below this")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else Plan()
@@ -896,17 +928,19 @@ def main(argv: list[str] | None = None) -> int:
         plan = replace(plan, worker_processes=args.worker_processes)
     if args.gunicorn_workers:
         plan = replace(plan, gunicorn_workers=args.gunicorn_workers)
-    if not wrk.available():
-        print("wrk is needed: apt-get install wrk (make bench installs it when run as root)", file=sys.stderr)
-        return 2
     chosen = [p for p in args.only.split(",") if p] or list(PHASES)
     unknown = set(chosen) - set(PHASES)
     if unknown:
         parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
+    if "api" in chosen and not wrk.available():
+        print("wrk is needed: apt-get install wrk (make bench installs it when run as root)", file=sys.stderr)
+        return 2
     if args.wait_idle:
         wait_until_idle(args.wait_idle, max_minutes=30)
 
     os.environ.update(bench_env(plan))
+    if args.webhooks_shared:
+        os.environ["WEBHOOKS_QUEUE"] = ""
     procs = Processes(LOGS, cwd=ROOT)
     sim_port = free_port()
     run = Run(plan=plan, procs=procs, sim=SimulatorControl(sim_port, timeout=300))
@@ -955,10 +989,10 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
                 run.details.setdefault("errors", {})[name] = repr(exc)
                 log(f"phase {name} failed: {exc!r}")
-                procs.stop("gunicorn", *[f"worker{n}" for n in range(plan.worker_processes)])
+                procs.stop("gunicorn", "receiver", hooks.WORKER, *worker_names(plan))
             busy[name] = meter.stop()["foreign_share"]
             if name == "sync" or (name == "drain" and "sync" not in chosen):
-                procs.stop(*[f"worker{n}" for n in range(plan.worker_processes)])
+                procs.stop(*worker_names(plan))
     except KeyboardInterrupt:
         failed = "interrupted"
     except BudgetExceeded as exc:
@@ -967,7 +1001,10 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         failed = repr(exc)
     finally:
-        log("cleaning up: stopping processes, flushing Redis dbs 10-11" + ("" if args.keep_db else ", dropping the db"))
+        log(
+            f"cleaning up: stopping processes, flushing Redis dbs {BROKER_DB}, {CACHE_DB}"
+            + ("" if args.keep_db else ", dropping the db")
+        )
         _cleanup(procs, keep_db=args.keep_db)
 
     duration = time.monotonic() - started

@@ -80,6 +80,23 @@ def test_a_tampered_or_stale_delivery_is_refused_by_the_receiver(receiver):
     assert receiver.receive("/hook", stale, body)[0] == 400
 
 
+def test_the_receiver_checks_each_paths_own_secret(receiver):
+    # One receiver for many endpoints (the benchmark's): /hook/1 and /hook/2 each with its own.
+    first, second = signing.secret_new(), signing.secret_new()
+    assert receiver.control({"action": "secrets", "secrets": {"/hook/1": first, "/hook/2": second}}) == {"ok": True}
+    body = b'{"id":"msg_1"}'
+    now = int(time.time())
+    by_first = signing.headers(secrets_=[first], msg_id="msg_1", timestamp=now, body=body)
+    by_second = signing.headers(secrets_=[second], msg_id="msg_1", timestamp=now, body=body)
+    assert receiver.receive("/hook/1", by_first, body)[0] == 204
+    assert receiver.receive("/hook/2", by_second, body)[0] == 204
+    assert receiver.receive("/hook/1", by_second, body)[0] == 400
+    assert receiver.receive("/hook/2", by_first, body)[0] == 400
+    state = receiver.control({"action": "state", "bodies": False})["deliveries"]
+    assert [d["valid"] for d in state] == [True, True, False, False]
+    assert all("body" not in d for d in state)
+
+
 def test_the_secret_is_stored_encrypted_and_opens_with_the_settings_key(customer, receiver, settings):
     secret = services.endpoint_save(user=customer, url=receiver.url)
     assert secret
