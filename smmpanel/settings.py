@@ -477,6 +477,10 @@ WEBHOOKS_COUNTDOWN_MAX_SECONDS = env.float("WEBHOOKS_COUNTDOWN_MAX_SECONDS", def
 WEBHOOKS_ROTATION_OVERLAP_HOURS = env.float("WEBHOOKS_ROTATION_OVERLAP_HOURS", default=24.0)
 WEBHOOKS_AUTO_DISABLE = env.bool("WEBHOOKS_AUTO_DISABLE", default=True)
 WEBHOOKS_SWEEP_BATCH = env.int("WEBHOOKS_SWEEP_BATCH", default=500)
+# The sweep re-sends an event only once it is this late: a due event normally has its message
+# queued already (at commit, or with its retry's countdown), and behind a busy queue a
+# re-send every minute would only pile up duplicates.
+WEBHOOKS_SWEEP_GRACE_SECONDS = env.float("WEBHOOKS_SWEEP_GRACE_SECONDS", default=120.0)
 WEBHOOKS_REPLAY_RATE = env.str("WEBHOOKS_REPLAY_RATE", default="10/m")
 # Optional dedicated queue for deliveries, so a slow receiver never holds order workers.
 WEBHOOKS_QUEUE = env.str("WEBHOOKS_QUEUE", default="")
@@ -487,6 +491,7 @@ for _name, _value in (
     ("WEBHOOKS_RETRY_BASE_SECONDS", WEBHOOKS_RETRY_BASE_SECONDS),
     ("WEBHOOKS_RETRY_MAX_SECONDS", WEBHOOKS_RETRY_MAX_SECONDS),
     ("WEBHOOKS_SWEEP_BATCH", WEBHOOKS_SWEEP_BATCH),
+    ("WEBHOOKS_SWEEP_GRACE_SECONDS", WEBHOOKS_SWEEP_GRACE_SECONDS),
 ):
     if _value <= 0:
         raise ImproperlyConfigured(f"{_name} must be positive.")

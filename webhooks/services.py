@@ -348,13 +348,14 @@ def _maybe_disable(*, endpoint: Endpoint, event: Event, now: datetime) -> None:
 
 
 def events_sweep(*, now: datetime | None = None, batch: int | None = None) -> int:
-    """Beat: enqueue pending events that are due and at the head of their order's line (a
-    lost message, a long backoff, an endpoint switched back on). Duplicates are harmless:
-    the claim in event_deliver lets one through."""
+    """Beat: enqueue pending events that are overdue (by WEBHOOKS_SWEEP_GRACE_SECONDS) and at
+    the head of their order's line (a lost message, a long backoff, an endpoint switched back
+    on). Duplicates are harmless: the claim in event_deliver lets one through."""
     now = now or timezone.now()
     batch = batch or settings.WEBHOOKS_SWEEP_BATCH
+    overdue = now - timedelta(seconds=settings.WEBHOOKS_SWEEP_GRACE_SECONDS)
     ids = list(
-        Event.objects.filter(state=EventState.PENDING, next_attempt_at__lte=now, endpoint__is_enabled=True)
+        Event.objects.filter(state=EventState.PENDING, next_attempt_at__lte=overdue, endpoint__is_enabled=True)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .exclude(_earlier_pending())
         .order_by("next_attempt_at")

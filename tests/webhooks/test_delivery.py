@@ -192,3 +192,15 @@ def test_no_endpoint_no_outbox_rows(customer, other_customer, endpoint, sent):
     assert record(other_customer) == []
     Endpoint.objects.filter(user=customer).update(is_enabled=False)
     assert record(customer) == []
+
+
+def test_the_sweep_resends_only_events_that_are_overdue(customer, endpoint, settings):
+    """A due event has its message queued already; the sweep sends one again only once it is
+    WEBHOOKS_SWEEP_GRACE_SECONDS late, so a busy queue is not flooded with duplicates."""
+    settings.WEBHOOKS_SWEEP_GRACE_SECONDS = 120
+    (event,) = record(customer, order_ref=9)
+    now = timezone.now()
+    Event.objects.filter(pk=event.pk).update(next_attempt_at=now - timedelta(seconds=30))
+    assert services.events_sweep(now=now) == 0
+    Event.objects.filter(pk=event.pk).update(next_attempt_at=now - timedelta(seconds=121))
+    assert services.events_sweep(now=now) == 1
