@@ -29,3 +29,27 @@ if os.environ.get("CHAOS_STATIC_ROOT"):
         **STORAGES,  # noqa: F405
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
     }
+
+# A worker on a host of its own (`--hosts N`, chaos/hosts.py) reaches the broker over a link
+# that can be cut: keepalives and a user timeout end a silent connection within seconds (the
+# database URL carries the same as libpq options), and the AMQP heartbeat is short.
+if os.environ.get("CHAOS_HOST"):
+    import socket as _socket
+
+    from chaos.hosts import KEEPALIVE, USER_TIMEOUT_MS
+
+    if CELERY_BROKER_URL.startswith("redis://"):  # noqa: F405
+        CELERY_BROKER_TRANSPORT_OPTIONS = {
+            **CELERY_BROKER_TRANSPORT_OPTIONS,  # noqa: F405
+            "socket_connect_timeout": 5,
+            "socket_keepalive": True,
+            "socket_keepalive_options": {
+                _socket.TCP_KEEPIDLE: KEEPALIVE["idle"],
+                _socket.TCP_KEEPINTVL: KEEPALIVE["interval"],
+                _socket.TCP_KEEPCNT: KEEPALIVE["count"],
+                _socket.TCP_USER_TIMEOUT: USER_TIMEOUT_MS,
+            },
+            "health_check_interval": 10,
+        }
+    else:
+        CELERY_BROKER_HEARTBEAT = 10
