@@ -31,8 +31,12 @@ if os.environ.get("CHAOS_STATIC_ROOT"):
     }
 
 # A worker on a host of its own (`--hosts N`, chaos/hosts.py) reaches the broker over a link
-# that can be cut: keepalives and a user timeout end a silent connection within seconds (the
-# database URL carries the same as libpq options), and the AMQP heartbeat is short.
+# that can be cut: a socket timeout (else a synchronous command waits forever on the dead
+# connection and kombu's health checks never run), keepalives and a user timeout end a silent
+# connection within seconds (the database URL carries the same as libpq options). RabbitMQ
+# keeps Celery's heartbeat: py-amqp sets a one-second user timeout and keepalives itself, and
+# the relay in front of the node ends a cut host's connections, so the node requeues their
+# messages (a shorter heartbeat only made idle connections miss it under load).
 if os.environ.get("CHAOS_HOST"):
     import socket as _socket
 
@@ -41,6 +45,7 @@ if os.environ.get("CHAOS_HOST"):
     if CELERY_BROKER_URL.startswith("redis://"):  # noqa: F405
         CELERY_BROKER_TRANSPORT_OPTIONS = {
             **CELERY_BROKER_TRANSPORT_OPTIONS,  # noqa: F405
+            "socket_timeout": 10,
             "socket_connect_timeout": 5,
             "socket_keepalive": True,
             "socket_keepalive_options": {
@@ -51,5 +56,3 @@ if os.environ.get("CHAOS_HOST"):
             },
             "health_check_interval": 10,
         }
-    else:
-        CELERY_BROKER_HEARTBEAT = 10
