@@ -81,7 +81,7 @@ def test_sending_attempts_flags_a_second_settlement_and_a_claim_never_settled():
 
 def test_hosts_option():
     assert (parse_args([]).hosts, parse_args([]).minutes) == (1, 6.0)
-    assert (parse_args(["--hosts", "2"]).hosts, parse_args(["--hosts", "2"]).minutes) == (2, 8.0)
-    assert parse_args(["--hosts", "2", "--minutes", "9"]).minutes == 9.0
+    assert (parse_args(["--hosts", "2"]).hosts, parse_args(["--hosts", "2"]).minutes) == (2, 9.0)
+    assert parse_args(["--hosts", "2", "--minutes", "7"]).minutes == 7.0
     with pytest.raises(SystemExit):
         parse_args(["--hosts", "3"])
