@@ -697,6 +697,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def first_answer(url: str, within: float) -> requests.Response:
+    """GET `url` until it answers (a machine busy with other work may make the first take long)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return requests.get(url, timeout=15)
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -797,7 +809,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("w1", "w2"):
             if not faults.wait_worker(name):
                 raise RuntimeError(f"worker {name} does not answer")
-        health = requests.get(f"http://127.0.0.1:{ports['web']}/healthz", timeout=10)
+        health = first_answer(f"http://127.0.0.1:{ports['web']}/healthz", within=60)
         if health.status_code != 200:
             raise RuntimeError(f"/healthz answers {health.status_code}: {health.text[:200]}")
         tl.log(f"gunicorn on port {ports['web']} (3 workers x 4 threads), workers w1 and w2 (8 threads each), beat")
