@@ -69,7 +69,12 @@ e2e-deps:
 	  else echo "chromium is not installed: browser tests will not run (apt-get install chromium)"; fi; }
 
 # A bounded chaos run (at most 10 minutes; CHAOS_ARGS="--minutes 6"): see chaos/run.py.
+# With --hosts the PostgreSQL relay is Debian's socat, installed here when missing (root).
 chaos: $(STAMP)
+	@case "$(CHAOS_ARGS)" in *--hosts*) command -v socat >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat >/dev/null; \
+	  else echo "socat is not installed (apt-get install socat)"; fi; };; esac
 	$(PY) -m chaos.run $(CHAOS_ARGS)
 
 # Benchmarks on this machine's PostgreSQL and Redis, against the README's targets

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaos.hosts import HostCut
 from chaos.workload import Intent
 
 SHOW = 12  # examples listed per failing check
@@ -233,3 +234,55 @@ def check_statuses(*, api_url: str, key: str) -> Check:
         not problems,
         [f"{len(rows)} sent orders compared; {behind} not yet synced to a newer active status", *_examples(problems)],
     )
+
+
+def sending_attempts(transitions: Iterable[tuple[str, str, str]]) -> tuple[list[str], list[str]]:
+    """Walk one order's (from_state, to_state, reason) history through `sending`.
+
+    Returns how each attempt ended (the reason of its one way out) and the problems: an attempt
+    left twice (two workers or a worker and the sweep both settled it), a way out of `sending`
+    with no attempt in it, or an attempt never left.
+    """
+    from orders.models import State
+
+    ends: list[str] = []
+    problems: list[str] = []
+    inside = False
+    for from_state, to_state, reason in transitions:
+        if from_state == to_state:
+            continue
+        if to_state == State.SENDING:
+            if inside:
+                problems.append(f"entered sending again without leaving it ({reason})")
+            inside = True
+        elif from_state == State.SENDING:
+            if not inside:
+                problems.append(f"left sending a second time: {from_state} → {to_state} ({reason})")
+            else:
+                ends.append(f"{to_state}: {reason}")
+            inside = False
+    if inside:
+        problems.append("still sending")
+    return ends, problems
+
+
+def check_host_cut(cut: HostCut | None) -> Check:
+    """--hosts: the submissions in flight on the host cut off were each settled exactly once."""
+    from orders.models import OrderEvent
+
+    name = "the orders in flight on the host cut off were settled exactly once"
+    if cut is None:
+        return Check(name, False, ["the host cut did not happen"])
+    if not cut.in_flight:
+        return Check(name, False, [f"no submit task was seen in flight on {cut.worker} when {cut.host} was cut off"])
+    lines = [
+        f"{cut.host} ({cut.worker}) cut off for {cut.ended - cut.started:.0f} s with {len(cut.in_flight)} in flight"
+    ]
+    ok = True
+    for pk in cut.in_flight:
+        events = OrderEvent.objects.filter(order_id=pk).order_by("id").values_list("from_state", "to_state", "reason")
+        ends, problems = sending_attempts(events)
+        ok = ok and not problems and bool(ends)
+        lines.append(f"order #{pk}: {len(ends)} attempt(s), ended " + "; then ".join(e[:90] for e in ends))
+        lines += [f"  order #{pk}: {p}" for p in problems]
+    return Check(name, ok, lines)

@@ -1,6 +1,6 @@
 """`make chaos`: the whole panel under a mixed workload while faults are injected in turn.
 
-    .venv/bin/python -m chaos.run [--minutes 6] [--seed 1] [--restart-postgres]
+    .venv/bin/python -m chaos.run [--minutes 6] [--seed 1] [--restart-postgres] [--broker rabbitmq] [--hosts 2]
 
 Brings up, on this machine and for this run only: a fresh PostgreSQL database (`chaos` on
 the local server, or CHAOS_DATABASE_URL), a private redis-server on a free port (broker and
@@ -26,6 +26,14 @@ the database was down; that every process survived; and that workers logged erro
 during the database and Redis faults, and no deadlock (chaos/checks.py). It prints the timeline
 of faults, the workload counts and the findings, and exits 1 if a check fails. Everything
 it started is stopped on exit, Ctrl-C or failure; the database is kept for inspection.
+
+With --hosts 2 (root only) each worker runs on a host of its own, a network namespace with
+its own address (chaos/hosts.py): it reaches PostgreSQL through a relay on its gateway, and
+Redis, RabbitMQ and the simulator through the gateway too, never over loopback; both take
+from the same queues. One more fault: the second host cut off from the network while its
+worker has submit tasks in flight, for longer than `sending` may last plus two sweeps, then
+reconnected; and two more checks: every host ran submit tasks, and each order in flight on
+the cut host left `sending` exactly once. The namespaces are removed on exit too.
 
 Time runs faster than in production so that a few minutes hold many sweeps and syncs:
 beat every 10 s, a 10 s provider read timeout, `sending` given up after 40 s, retries from
@@ -56,6 +64,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from chaos.hosts import Host, HostCut, Network, host_env, relay_argv
 from chaos.rabbit import RabbitNode
 from chaos.rabbit import available as rabbit_available
 from chaos.workload import Customer, ServiceChoice, Stats, Workload
@@ -120,7 +129,16 @@ class Timeline:
 class Cluster:
     """Every process of the run, started and stopped here."""
 
-    def __init__(self, *, env: dict[str, str], logdir: Path, ports: dict[str, int], sim_speed: float, seed: int):
+    def __init__(
+        self,
+        *,
+        env: dict[str, str],
+        logdir: Path,
+        ports: dict[str, int],
+        sim_speed: float,
+        seed: int,
+        network: Network | None = None,
+    ):
         self.env = env
         self.ports = ports
         self.sim_speed = sim_speed
@@ -128,6 +146,21 @@ class Cluster:
         self.logdir = logdir
         self.processes = Processes(logdir, cwd=ROOT)
         self.rabbit: RabbitNode | None = None  # --broker rabbitmq: the broker, Redis the cache
+        self.network = network  # --hosts N: each worker on a host (network namespace) of its own
+        pg = urlsplit(env["DATABASE_URL"])
+        self.pg = (pg.hostname or "127.0.0.1", pg.port or 5432)
+
+    @property
+    def sim_host(self) -> str:
+        """Where the simulator listens: loopback, or (--hosts) the first host's gateway, an
+        address of this machine every host reaches through its own link."""
+        return self.network.hosts[0].gateway if self.network else "127.0.0.1"
+
+    def host_of(self, worker: str) -> Host | None:
+        """The host a worker runs on: w1 on the first, w2 on the second (one host: none)."""
+        if self.network is None:
+            return None
+        return self.network.hosts[(int(worker[1:]) - 1) % len(self.network.hosts)]
 
     @property
     def procs(self) -> dict[str, Proc]:
@@ -142,22 +175,40 @@ class Cluster:
     def start_redis(self) -> Proc:
         if shutil.which("redis-server") is None:
             raise RuntimeError("redis-server is needed (apt-get install redis-server)")
-        proc = self._proc("redis", redis_server_argv(self.ports["redis"]))
+        bind = ["127.0.0.1", *(h.gateway for h in self.network.hosts)] if self.network else ["127.0.0.1"]
+        proc = self._proc("redis", redis_server_argv(self.ports["redis"], bind))
         self._wait_port(proc, self.ports["redis"], 10)
         return proc
 
     def start_simulator(self) -> Proc:
-        options = ("--speed", str(self.sim_speed), "--seed", str(self.seed))
+        options = ("--speed", str(self.sim_speed), "--seed", str(self.seed), "--host", self.sim_host)
         proc = self._proc("simulator", simulator_argv(self.ports["sim"], *options))
-        self._wait_port(proc, self.ports["sim"], 30)
+        wait_port(self.ports["sim"], 30, host=self.sim_host, alive=lambda: proc.alive, what=proc.name)
         return proc
+
+    def start_relays(self) -> None:
+        """--hosts: PostgreSQL (and RabbitMQ) reached from each host through its gateway."""
+        assert self.network is not None
+        for host in self.network.hosts:
+            argv = relay_argv(host, listen_port=self.pg[1], target=self.pg)
+            self.processes.start(f"pg-relay-{host.name}", argv, env=self.env)
+            if self.rabbit is not None:
+                argv = relay_argv(host, listen_port=self.rabbit.port, target=("127.0.0.1", self.rabbit.port))
+                self.processes.start(f"amqp-relay-{host.name}", argv, env=self.env)
+        for host in self.network.hosts:
+            for port in (self.pg[1], *([self.rabbit.port] if self.rabbit else [])):
+                wait_port(port, 10, host=host.gateway, what=f"the relay on {host.gateway}:{port}")
 
     def start_web(self) -> Proc:
         return self._proc("gunicorn", [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "smmpanel.wsgi"])
 
     def start_worker(self, name: str) -> Proc:
         options = ("--without-gossip", "--without-mingle")
-        return self._proc(name, celery_worker_argv(threads=8, hostname=f"{name}@chaos", loglevel="INFO", extra=options))
+        argv = celery_worker_argv(threads=8, hostname=f"{name}@chaos", loglevel="INFO", extra=options)
+        host = self.host_of(name)
+        if host is None:
+            return self._proc(name, argv)
+        return self.processes.start(name, host.exec_argv(argv), env=host_env(self.env, host, pg_port=self.pg[1]))
 
     def start_beat(self) -> Proc:
         schedule = self.logdir / "celerybeat-schedule"
@@ -167,7 +218,10 @@ class Cluster:
 
     def stop_all(self) -> None:
         # Load-bearing order: web and beat first, then workers, then what they talk to.
-        self.processes.stop_in_order(["gunicorn", "beat", "w1", "w2", "simulator", "redis"])
+        relays = (
+            [f"{kind}-relay-{h.name}" for h in self.network.hosts for kind in ("pg", "amqp")] if self.network else []
+        )
+        self.processes.stop_in_order(["gunicorn", "beat", "w1", "w2", *relays, "simulator", "redis"])
         if self.rabbit is not None:
             self.rabbit.stop()
 
@@ -234,6 +288,11 @@ def seed_panel(*, sim: SimulatorControl, rng: random.Random) -> tuple[list[tuple
 
 
 # --- Faults ----------------------------------------------------------------------------------
+# A host stays cut off for longer than `sending` may last plus two sweeps, so the other host
+# gives up its claims while it is away.
+CUT_SECONDS = float(ENV["ORDERS_SENDING_TIMEOUT_SECONDS"]) + 2 * float(ENV["CHAOS_BEAT_SECONDS"])
+
+
 class Faults:
     def __init__(
         self, *, cluster: Cluster, sim: SimulatorControl, timeline: Timeline, db_url: str, restart_postgres: bool
@@ -244,6 +303,7 @@ class Faults:
         self.db_url = db_url
         self.restart_postgres = restart_postgres
         self.db_name = urlsplit(db_url).path.lstrip("/")
+        self.cut: HostCut | None = None  # what the host cut fault did, for its check
 
     def _reset_broker_pools(self) -> None:
         from kombu import pools
@@ -276,9 +336,8 @@ class Faults:
             time.sleep(0.5)
         return False
 
-    def kill_worker(self, seconds: float) -> None:
-        """SIGKILL a worker while it is in the middle of submit tasks, then start it again."""
-        worker = "w1"
+    def _slow_adds_in_flight(self, worker: str, seconds: float) -> list[int]:
+        """Make adds slow, then wait (bounded) until `worker` has submit tasks in flight."""
         # Slow adds (the provider takes 3 s to answer) keep several submissions in flight.
         self.sim.command("set_fault", mode="latency", action="add", latency_ms=3000)
         self.tl.log("simulator: adds take 3 s (so submit tasks are in flight)")
@@ -293,6 +352,12 @@ class Faults:
             if len(in_flight) >= 2 or (first_seen is not None and time.monotonic() - first_seen > 5):
                 break
             time.sleep(0.3)
+        return in_flight
+
+    def kill_worker(self, seconds: float) -> None:
+        """SIGKILL a worker while it is in the middle of submit tasks, then start it again."""
+        worker = "w1"
+        in_flight = self._slow_adds_in_flight(worker, seconds)
         proc = self.cluster.procs[worker]
         proc.kill()
         ids = ", ".join(f"#{pk}" for pk in in_flight) or "none seen"
@@ -304,6 +369,29 @@ class Faults:
         self.tl.log(
             f"worker {worker} restarted (pid {self.cluster.procs[worker].pid})" + ("" if ready else ", NOT answering")
         )
+
+    def cut_host(self, seconds: float) -> None:
+        """--hosts: cut the last host off the network while its worker has submit tasks in
+        flight, for longer than `sending` is allowed to last, then reconnect it."""
+        network = self.cluster.network
+        assert network is not None
+        host = network.hosts[-1]
+        worker = next(w for w in ("w1", "w2") if self.cluster.host_of(w) == host)
+        in_flight = self._slow_adds_in_flight(worker, 15)
+        started = time.time()
+        network.cut(host)
+        ids = ", ".join(f"#{pk}" for pk in in_flight) or "none seen"
+        self.tl.log(
+            f"FAULT {host.name} ({worker}, {host.address}) cut off from the network for {seconds:.0f} s; "
+            f"submit tasks in flight: {ids}"
+        )
+        self.sim.clear_fault()
+        time.sleep(seconds)
+        network.heal(host)
+        self.tl.log(f"{host.name} reconnected")
+        ready = self.wait_worker(worker, timeout=90)
+        self.cut = HostCut(host.name, worker, in_flight, started, time.time())
+        self.tl.log(f"worker {worker} on {host.name} answers again" if ready else f"worker {worker} NOT answering")
 
     def restart_redis(self, seconds: float) -> None:
         proc = self.cluster.procs["redis"]
@@ -398,6 +486,7 @@ class Faults:
     def plan(self, seconds: float) -> list[tuple[str, Callable[[], None]]]:
         return [
             ("worker SIGKILL", lambda: self.kill_worker(seconds)),
+            *([("host cut", lambda: self.cut_host(CUT_SECONDS))] if self.cluster.network else []),
             ("Redis restart", lambda: self.restart_redis(seconds)),
             *([("RabbitMQ restart", lambda: self.restart_rabbitmq(seconds))] if self.cluster.rabbit else []),
             ("PostgreSQL", lambda: self.postgres(seconds)),
@@ -516,11 +605,11 @@ def check_processes(cluster: Cluster) -> Any:
     )
 
 
-def check_process_logs(rundir: Path, tl: Timeline) -> Any:
-    """Workers and beat log errors only while the database or the broker is gone; never a deadlock."""
+def check_process_logs(rundir: Path, tl: Timeline, cut_worker: str = "") -> Any:
+    """Workers and beat log errors only while the database or the broker is gone (and the worker
+    of a host cut off, while it is); never a deadlock."""
     from chaos.checks import Check
 
-    expected = ("PostgreSQL", "Redis restart", "RabbitMQ restart")
     seen: Counter[str] = Counter()
     problems: Counter[str] = Counter()
     for log in sorted(rundir.glob("*.log")):
@@ -532,15 +621,38 @@ def check_process_logs(rundir: Path, tl: Timeline) -> Any:
                 continue
             moment = datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S,%f").timestamp() - tl.wall0
             window = window_at(tl, moment, grace=10.0)
+            expected: tuple[str, ...] = ("PostgreSQL", "Redis restart", "RabbitMQ restart")
+            if log.stem == cut_worker:
+                expected += ("host cut",)
             text = TASK_ID_RE.sub("", match[2])[:150]
             seen[window] += 1
             if "deadlock" in text or window not in expected:
                 problems[f"{log.stem} at {moment:.0f}s ({window}): {text}"] += 1
+    cut = f" (and {cut_worker} while its host was cut off)" if cut_worker else ""
     return Check(
-        "workers and beat logged errors only while PostgreSQL, Redis or RabbitMQ was down, and no deadlock",
+        f"workers and beat logged errors only while PostgreSQL, Redis or RabbitMQ was down{cut}, and no deadlock",
         not problems,
         [", ".join(f"{n} during {w}" for w, n in sorted(seen.items())) or "no errors logged"]
         + [f"{text} (x{n})" if n > 1 else text for text, n in problems.most_common(12)],
+    )
+
+
+SUBMIT_DONE_RE = re.compile(r"Task orders\.tasks\.order_submit_task\[[0-9a-f-]{36}\] succeeded")
+
+
+def check_hosts_submitted(rundir: Path, cluster: Cluster, network: Network) -> Any:
+    """--hosts: both hosts took submit tasks from the shared queue and ran them to the end."""
+    from chaos.checks import Check
+
+    done: dict[str, int] = {}
+    for host in network.hosts:
+        workers = [w for w in ("w1", "w2") if cluster.host_of(w) == host]
+        logs = [rundir / f"{w}.log" for w in workers]
+        done[host.name] = sum(len(SUBMIT_DONE_RE.findall(p.read_text(errors="replace"))) for p in logs if p.exists())
+    return Check(
+        "every host ran submit tasks from the shared queues",
+        all(done.values()),
+        [", ".join(f"{name}: {n} submit tasks done" for name, n in done.items())],
     )
 
 
@@ -559,7 +671,9 @@ def check_client_failures(stats: Stats, tl: Timeline) -> Any:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--minutes", type=float, default=6.0, help="the whole run, at most 10 (default 6)")
+    parser.add_argument(
+        "--minutes", type=float, default=None, help="the whole run, at most 10 (default 6; 9 with --hosts 2)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--restart-postgres", action="store_true", help="restart the server instead (only if alone)")
     parser.add_argument(
@@ -568,10 +682,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="redis",
         help="rabbitmq: a private RabbitMQ node is the broker (Redis stays the cache), restarted as a fault",
     )
+    parser.add_argument(
+        "--hosts",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="2: each worker on a host of its own (a network namespace, root only), and a host cut off as a fault",
+    )
     args = parser.parse_args(argv)
+    if args.minutes is None:
+        args.minutes = 9.0 if args.hosts > 1 else 6.0
     if not 3.0 <= args.minutes <= MAX_MINUTES:
         parser.error(f"--minutes must be between 3 and {MAX_MINUTES:.0f}")
     return args
+
+
+def first_answer(url: str, within: float) -> requests.Response:
+    """GET `url` until it answers (a machine busy with other work may make the first take long)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return requests.get(url, timeout=15)
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -597,6 +732,12 @@ def main(argv: list[str] | None = None) -> int:
             print("rabbitmq-server is needed for --broker rabbitmq (apt-get install rabbitmq-server)", file=sys.stderr)
             return 2
         rabbit = RabbitNode(port=free_port(), dist_port=free_port(), base=rundir / "rabbitmq")
+    network = None
+    if args.hosts > 1:
+        if os.geteuid() != 0 or shutil.which("socat") is None:
+            print("--hosts needs root (network namespaces) and socat (apt-get install socat)", file=sys.stderr)
+            return 2
+        network = Network(args.hosts)
     env = {
         **os.environ,
         **ENV,
@@ -619,9 +760,9 @@ def main(argv: list[str] | None = None) -> int:
         "PYTHONUNBUFFERED": "1",
     }
     os.environ.update(env)
-    cluster = Cluster(env=env, logdir=rundir, ports=ports, sim_speed=3.0, seed=args.seed)
+    cluster = Cluster(env=env, logdir=rundir, ports=ports, sim_speed=3.0, seed=args.seed, network=network)
     cluster.rabbit = rabbit
-    sim = SimulatorControl(ports["sim"], timeout=10)
+    sim = SimulatorControl(ports["sim"], host=cluster.sim_host, timeout=10)
     workload: Workload | None = None
     stats = Stats(tl.now)
     checks: list[Any] = []
@@ -631,6 +772,14 @@ def main(argv: list[str] | None = None) -> int:
         database_create(db_url)
         django_setup()
         tl.log(f"database {urlsplit(db_url).path.lstrip('/')!r} created fresh and migrated")
+        if network is not None:
+            network.up()
+            tl.log(
+                "hosts: "
+                + "; ".join(
+                    f"{h.name} = network namespace {h.netns}, {h.address} via {h.gateway}" for h in network.hosts
+                )
+            )
         cluster.start_redis()
         if rabbit is not None:
             rabbit.start()
@@ -639,6 +788,13 @@ def main(argv: list[str] | None = None) -> int:
         else:
             tl.log(f"private redis-server on port {ports['redis']} (broker db 0, cache db 1)")
         cluster.start_simulator()
+        if network is not None:
+            cluster.start_relays()
+            relayed = "PostgreSQL" + (" and RabbitMQ" if rabbit else "")
+            tl.log(
+                f"{relayed} relayed on each gateway (socat); Redis and the simulator listen on the gateways; "
+                + ", ".join(f"w{n} on {h.name}" for n, h in enumerate(network.hosts, 1))
+            )
         customers, services = seed_panel(sim=sim, rng=rng)
         tl.log(
             f"simulator on port {ports['sim']} (order step every 3 s); {len(services)} services for sale; "
@@ -653,7 +809,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("w1", "w2"):
             if not faults.wait_worker(name):
                 raise RuntimeError(f"worker {name} does not answer")
-        health = requests.get(f"http://127.0.0.1:{ports['web']}/healthz", timeout=10)
+        health = first_answer(f"http://127.0.0.1:{ports['web']}/healthz", within=60)
         if health.status_code != 200:
             raise RuntimeError(f"/healthz answers {health.status_code}: {health.text[:200]}")
         tl.log(f"gunicorn on port {ports['web']} (3 workers x 4 threads), workers w1 and w2 (8 threads each), beat")
@@ -667,16 +823,24 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
         )
         workload.start()
-        load_end = budget - SETTLE_SECONDS - CHECK_RESERVE
+        # --hosts: a minute more to settle. The faults come closer together (the cut takes 75 s
+        # of the load), so the last one ends nearer the end of the load, and an order a demoted
+        # route holds waits up to two probe minutes (the probe, then its own next attempt).
+        settle_seconds = SETTLE_SECONDS + (60.0 if network else 0.0)
+        load_end = budget - settle_seconds - CHECK_RESERVE
         plan = faults.plan(0)
         first = tl.now() + 20  # a warm-up first
-        slot = (load_end - first) / len(plan)
+        long = CUT_SECONDS + 15 if network else 0.0  # the host cut takes a slot and this much more
+        slot = (load_end - first - long) / len(plan)
         duration = max(6.0, min(20.0, slot * 0.5))
         tl.log(f"load starts; {len(plan)} faults of {duration:.0f} s each, one every {slot:.0f} s after a 20 s warm-up")
+        shift = 0.0
         for n, (name, inject) in enumerate(faults.plan(duration)):
-            time.sleep(max(0.0, first + slot * n - tl.now()))
+            time.sleep(max(0.0, first + slot * n + shift - tl.now()))
             with tl.window(name):
                 inject()
+            if name == "host cut":
+                shift = long
         time.sleep(max(0.0, load_end - tl.now()))
         problems = workload.finish()
         tl.log(f"load stopped ({len(stats.intents)} placements attempted)")
@@ -689,8 +853,16 @@ def main(argv: list[str] | None = None) -> int:
 
         checks = [chk.check_nothing_stuck(), *chk.check_adds(sim.summary(timeout=30)), chk.check_ledger()]
         checks += [chk.check_statuses(api_url=sim.api_url, key=SIM_KEY), chk.check_clients(stats.intents)]
-        checks += [check_client_failures(stats, tl), check_processes(cluster), check_process_logs(rundir, tl)]
+        cut_worker = faults.cut.worker if faults.cut else ""
+        checks += [
+            check_client_failures(stats, tl),
+            check_processes(cluster),
+            check_process_logs(rundir, tl, cut_worker),
+        ]
         checks.append(chk.check_provider())
+        if network is not None:
+            checks.append(check_hosts_submitted(rundir, cluster, network))
+            checks.append(chk.check_host_cut(faults.cut))
         if problems:
             checks.append(chk.Check("every customer thread ran to the end", False, problems))
         if not settled:
@@ -707,6 +879,8 @@ def main(argv: list[str] | None = None) -> int:
         if workload is not None:
             workload.stop.set()
         cluster.stop_all()
+        if network is not None:
+            network.down()
         shutil.rmtree(rundir / "static", ignore_errors=True)  # collected for this run only
         with contextlib.suppress(Exception):
             from django.db import connections

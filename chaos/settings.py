@@ -29,3 +29,30 @@ if os.environ.get("CHAOS_STATIC_ROOT"):
         **STORAGES,  # noqa: F405
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
     }
+
+# A worker on a host of its own (`--hosts N`, chaos/hosts.py) reaches the broker over a link
+# that can be cut: a socket timeout (else a synchronous command waits forever on the dead
+# connection and kombu's health checks never run), keepalives and a user timeout end a silent
+# connection within seconds (the database URL carries the same as libpq options). RabbitMQ
+# keeps Celery's heartbeat: py-amqp sets a one-second user timeout and keepalives itself, and
+# the relay in front of the node ends a cut host's connections, so the node requeues their
+# messages (a shorter heartbeat only made idle connections miss it under load).
+if os.environ.get("CHAOS_HOST"):
+    import socket as _socket
+
+    from chaos.hosts import KEEPALIVE, USER_TIMEOUT_MS
+
+    if CELERY_BROKER_URL.startswith("redis://"):  # noqa: F405
+        CELERY_BROKER_TRANSPORT_OPTIONS = {
+            **CELERY_BROKER_TRANSPORT_OPTIONS,  # noqa: F405
+            "socket_timeout": 10,
+            "socket_connect_timeout": 5,
+            "socket_keepalive": True,
+            "socket_keepalive_options": {
+                _socket.TCP_KEEPIDLE: KEEPALIVE["idle"],
+                _socket.TCP_KEEPINTVL: KEEPALIVE["interval"],
+                _socket.TCP_KEEPCNT: KEEPALIVE["count"],
+                _socket.TCP_USER_TIMEOUT: USER_TIMEOUT_MS,
+            },
+            "health_check_interval": 10,
+        }

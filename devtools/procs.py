@@ -166,9 +166,12 @@ def wait_for(predicate: Callable[[], bool], *, timeout: float, interval: float =
         time.sleep(interval)
 
 
-def redis_server_argv(port: int) -> list[str]:
-    """A private, memory-only redis-server on a loopback port (the machine's Redis is left alone)."""
-    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+def redis_server_argv(port: int, bind: Sequence[str] = ("127.0.0.1",)) -> list[str]:
+    """A private, memory-only redis-server on a loopback port (the machine's Redis is left alone),
+    or on the addresses in `bind` (then reachable from them: protected mode off)."""
+    argv = ["redis-server", "--port", str(port), "--bind", *bind]
+    if list(bind) != ["127.0.0.1"]:
+        argv += ["--protected-mode", "no"]
     return [*argv, "--save", "", "--appendonly", "no", "--loglevel", "warning"]
 
 
