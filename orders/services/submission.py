@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 from . import outbox
 from .base import SubmitOutcome, _setting
 from .parsing import order_amount
-from .transitions import order_transition
+from .transitions import order_transition, orders_release_held
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,9 @@ def order_submit(*, order_id: int) -> SubmitOutcome:
         return SubmitOutcome.UNKNOWN
     if route.demoted_at is not None or (route.send_until is not None and route.send_until > now):
         # Counted only while the route is demoted or has a window open (else nothing to do).
-        route_health_success(route_id=route.pk)
+        changed = route_health_success(route_id=route.pk)
+        if changed and route.demoted_at is not None:
+            orders_release_held(service_id=order.service_id)  # the probe brought the route back
     return _submit_accepted(order=order, provider=provider, provider_order_id=provider_order_id)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -108,10 +109,16 @@ def order_transition(
             if measured:
                 assert entering is not None
                 _measure(order=order, status=entering, values=values, actor=actor, reason=reason)
-    if starting and not measured and order.route_id is not None and new_state == State.SENT:
-        # Its provider started delivering: a route demoted for not delivering comes back.
-        # (An order that went straight to its end is judged by that end, in _measure.)
-        route_health_delivering(route_id=order.route_id)
+    # Its provider started delivering: a route demoted for not delivering comes back.
+    # (An order that went straight to its end is judged by that end, in _measure.)
+    if (
+        starting
+        and not measured
+        and order.route_id is not None
+        and new_state == State.SENT
+        and route_health_delivering(route_id=order.route_id)
+    ):
+        orders_release_held(service_id=order.service_id)
     for name, value in values.items():
         setattr(order, name, value)
     return True
@@ -195,3 +202,12 @@ def order_profit(*, order: Order) -> Decimal | None:
     if order.margin_flag and order.provider_charge is not None and order.provider is not None:
         upstream = max(upstream, money(order.provider_charge * order.provider.exchange_rate))
     return money(order.charge - refund - upstream)
+
+
+def orders_release_held(*, service_id: int, now: datetime | None = None) -> int:
+    """A route of this service came back: its orders that wait for a probe (or a retry's
+    backoff) are due now, for the next sweep to send, instead of at their planned time."""
+    now = now or timezone.now()
+    return Order.objects.filter(state=State.QUEUED, service_id=service_id, next_attempt_at__gt=now).update(
+        next_attempt_at=now
+    )

@@ -126,6 +126,10 @@ def test_demoted_route_is_probed_and_recovers_when_it_works_again(customer, shop
     waiting.refresh_from_db()
     assert waiting.route_id == fallback.pk
 
+    # An order of the service waiting (for the probe, or a retry's backoff).
+    held = place(customer, service, link="https://instagram.com/p/held", quantity="100")
+    Order.objects.filter(pk=held.pk).update(next_attempt_at=timezone.now() + timedelta(minutes=5))
+
     # The provider works again; once the probe time has come, one order probes it.
     first.clear_fault()
     Route.objects.filter(pk=primary.pk).update(probe_after=timezone.now() - timedelta(seconds=1))
@@ -137,6 +141,9 @@ def test_demoted_route_is_probed_and_recovers_when_it_works_again(customer, shop
     assert decision.reason.startswith("probe of demoted route")
     primary.refresh_from_db()
     assert primary.demoted_at is None and (primary.send_failures, primary.send_until) == (0, None)
+    # An order that was waiting for the probe is due at once, not at its planned time.
+    held.refresh_from_db()
+    assert held.state == State.QUEUED and held.next_attempt_at <= timezone.now()
     after = place(customer, service, link="https://instagram.com/p/after", quantity="100")
     order_submit(order_id=after.pk)
     after.refresh_from_db()
