@@ -144,7 +144,9 @@ def _measure(*, order: Order, status: str, values: Mapping[str, Any], actor: Use
         )
     )
     if status == Status.COMPLETED:
-        route_health_success(route_id=order.route_id, kind=DELIVERY)
+        if route_health_success(route_id=order.route_id, kind=DELIVERY):
+            # Counted in an open window, or the route came back: what waits for it is due.
+            orders_release_held(service_id=order.service_id)
         return
     if order.stalled_at is not None or actor is not None:
         return

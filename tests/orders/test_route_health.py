@@ -168,11 +168,17 @@ def test_a_high_share_of_canceled_and_partial_orders_demotes(customer, shop, pla
     nxt = _place_and_send(place, customer, service, "https://instagram.com/p/after-share")
     assert nxt.route_id == fallback.pk and second.add_count(int(fallback.upstream.external_id), nxt.link, 100) == 1
 
-    # A completed order of the route (it delivers) brings it back.
+    # An order of the service waiting for the route (its probe, or a retry's backoff).
+    held = place(customer, service, link="https://instagram.com/p/held-share", quantity="100")
+    Order.objects.filter(pk=held.pk).update(next_attempt_at=timezone.now() + timedelta(minutes=5))
+
+    # A completed order of the route (it delivers) brings it back, and what waited is due.
     first.force_status(int(orders[3].provider_order_id), "Completed", remains=0)
     _sync(orders)
     primary.refresh_from_db()
     assert primary.demoted_at is None
+    held.refresh_from_db()
+    assert held.state == "queued" and held.next_attempt_at <= timezone.now()
 
 
 def test_a_cancel_by_a_person_does_not_count_against_the_route(customer, staff, shop, place, make_simulator):
