@@ -86,7 +86,7 @@ def test_finished_days_come_from_the_refreshed_summary_and_today_is_live(
         dashboard.dashboard_stats()
     today_start = timezone.make_aware(dt.datetime.combine(timezone.localdate(), dt.time.min))
     orders_sql = captured[0]["sql"]
-    assert f"\"created_at\" >= '{today_start:%Y-%m-%d %H:%M:%S}" in orders_sql and '"created_at" <' not in orders_sql
+    assert f'"created_at" >= \'{today_start:%Y-%m-%d %H:%M:%S}' in orders_sql and '"created_at" <' not in orders_sql
 
     dashboard.dashboard_refresh()
     after = dashboard.dashboard_stats()
