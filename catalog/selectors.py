@@ -127,8 +127,8 @@ def service_for_sale_with_routes(
         [customer_id, pk, True, False, True, True, True],
     )
     if not rows:
-        unrouted = service_get_for_sale(pk=pk)
-        return unrouted, [], custom_rates_for_user(user=customer) if unrouted is not None else {}
+        # Nothing can be sold without a route: no rate to look up.
+        return service_get_for_sale(pk=pk), [], {}
     service, category, quality, custom = rows[0][1], rows[0][2], rows[0][5], rows[0][6]
     assert isinstance(service, Service)
     service.category = category  # type: ignore[assignment]

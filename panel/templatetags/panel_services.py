@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from catalog.quality import is_measured
 from catalog.templatetags.catalog_quality import duration
+from kernel import protocol
 
 from .panel_money import money, readable
 
@@ -22,11 +23,8 @@ register = template.Library()
 
 
 def price_unit(billing: str) -> str:
-    if billing == "per_package":
-        return _("per package")
-    if billing == "per_1000_per_post":
-        return _("per 1000 per post")
-    return _("per 1000")
+    """What a rate is the price of, in the reader's language (kernel.protocol's units)."""
+    return _(protocol.BILLING_UNITS.get(billing, protocol.BILLING_UNITS[protocol.BILL_PER_1000]))
 
 
 @register.simple_tag(takes_context=True)
@@ -57,7 +55,7 @@ def service_options(context: template.Context, services: list[dict[str, Any]], s
     """The new-order page's service picker: an <optgroup> per category (in the order given)
     holding "id — name — price unit" options, the `selected` id chosen. One call for the
     whole list (a thousand services) instead of a template loop."""
-    units = {billing: price_unit(billing) for billing in ("per_1000", "per_package", "per_1000_per_post")}
+    units = {billing: price_unit(billing) for billing in protocol.BILLING_UNITS}
     parts: list[str] = []
     category = None
     for s in services:
