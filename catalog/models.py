@@ -305,27 +305,18 @@ class RouteDay(models.Model):
         return f"route {self.route_id} on {self.day}"
 
 
-class QualityFigures(models.Model):
-    """Figures over the window (30 days); the percentiles are seconds."""
+class FigureShares:
+    """The shares derived from a set of figures' counts (percentages, None without a sample):
+    for the stored figures and for rows read without their model (catalog.quality.FiguresRow)."""
 
-    finished = models.PositiveIntegerField(default=0)
-    completed = models.PositiveIntegerField(default=0)
-    partial = models.PositiveIntegerField(default=0)
-    canceled = models.PositiveIntegerField(default=0)
-    accepted = models.PositiveIntegerField(default=0)
-    failures = models.PositiveIntegerField(default=0)
-    refills = models.PositiveIntegerField(default=0)
-    refills_completed = models.PositiveIntegerField(default=0)
-    started = models.PositiveIntegerField(default=0)
-    start_p50 = models.PositiveIntegerField(null=True, blank=True)
-    start_p90 = models.PositiveIntegerField(null=True, blank=True)
-    delivered = models.PositiveIntegerField(default=0)
-    per1000_p50 = models.PositiveIntegerField(null=True, blank=True)
-    per1000_p90 = models.PositiveIntegerField(null=True, blank=True)
-    computed_at = models.DateTimeField()
-
-    class Meta:
-        abstract = True
+    finished: int
+    completed: int
+    partial: int
+    canceled: int
+    accepted: int
+    failures: int
+    refills: int
+    refills_completed: int
 
     def share(self, count: int) -> Decimal | None:
         return Decimal(count * 100) / self.finished if self.finished else None
@@ -350,6 +341,29 @@ class QualityFigures(models.Model):
     def failure_share(self) -> Decimal | None:
         asked = self.accepted + self.failures
         return Decimal(self.failures * 100) / asked if asked else None
+
+
+class QualityFigures(FigureShares, models.Model):
+    """Figures over the window (30 days); the percentiles are seconds."""
+
+    finished = models.PositiveIntegerField(default=0)
+    completed = models.PositiveIntegerField(default=0)
+    partial = models.PositiveIntegerField(default=0)
+    canceled = models.PositiveIntegerField(default=0)
+    accepted = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    refills = models.PositiveIntegerField(default=0)
+    refills_completed = models.PositiveIntegerField(default=0)
+    started = models.PositiveIntegerField(default=0)
+    start_p50 = models.PositiveIntegerField(null=True, blank=True)
+    start_p90 = models.PositiveIntegerField(null=True, blank=True)
+    delivered = models.PositiveIntegerField(default=0)
+    per1000_p50 = models.PositiveIntegerField(null=True, blank=True)
+    per1000_p90 = models.PositiveIntegerField(null=True, blank=True)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        abstract = True
 
 
 class RouteQuality(QualityFigures):

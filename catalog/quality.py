@@ -32,7 +32,16 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .models import QualityCursor, QualityFigures, Route, RouteDay, RouteQuality, Service, ServiceQuality
+from .models import (
+    FigureShares,
+    QualityCursor,
+    QualityFigures,
+    Route,
+    RouteDay,
+    RouteQuality,
+    Service,
+    ServiceQuality,
+)
 
 BINS_PER_OCTAVE = 4
 BINS = 100  # bin 0: under 1 s; bin k: [2^((k-1)/4), 2^(k/4)) s; the last bin holds the rest
@@ -283,7 +292,40 @@ def quality_of(obj: Service | Route) -> QualityFigures | None:
         return None
 
 
-def is_measured(figures: QualityFigures | None) -> bool:
+@dataclass(frozen=True, slots=True)
+class FiguresRow(FigureShares):
+    """A service's or route's figures read as plain values (`.values()`), for lists of a
+    thousand services where building a model instance per row was most of the time."""
+
+    finished: int
+    completed: int
+    partial: int
+    canceled: int
+    accepted: int
+    failures: int
+    refills: int
+    refills_completed: int
+    started: int
+    start_p50: int | None
+    start_p90: int | None
+    delivered: int
+    per1000_p50: int | None
+    per1000_p90: int | None
+
+    @classmethod
+    def lookups(cls, prefix: str) -> dict[str, F]:
+        """The `.values()` expressions of the figures under a relation, e.g. "quality__"."""
+        return {f"q_{name}": F(f"{prefix}{name}") for name in cls.__dataclass_fields__}
+
+    @classmethod
+    def from_values(cls, row: dict[str, Any]) -> FiguresRow | None:
+        """The figures in a row read with `lookups`; None when the relation has no row."""
+        if row["q_finished"] is None:
+            return None
+        return cls(**{name: row[f"q_{name}"] for name in cls.__dataclass_fields__})
+
+
+def is_measured(figures: QualityFigures | FiguresRow | None) -> bool:
     return figures is not None and figures.finished >= min_sample()
 
 

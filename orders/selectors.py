@@ -15,8 +15,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from catalog.models import QualityFigures
-from catalog.quality import is_measured, min_sample, quality_of
-from catalog.selectors import custom_rates_for_user, service_list_with_quality, service_price_for_user
+from catalog.pricing import price_for_customer
+from catalog.quality import FiguresRow, is_measured, min_sample
+from catalog.selectors import custom_rates_for_user, service_list_for_sale
 from kernel import protocol
 from kernel.db import first_or_none
 from kernel.numbers import int_or_none
@@ -124,43 +125,77 @@ def order_provider_calls(*, order: Order, limit: int = 50) -> list[ProviderCall]
     return list(ProviderCall.objects.filter(order_ref=order.pk).order_by("-started_at")[:limit])
 
 
+_ORDER_PAGE_FIELDS = (
+    "id",
+    "name",
+    "category__name",
+    "type",
+    "billing_unit",
+    "price",
+    "cost",
+    "min_quantity",
+    "max_quantity",
+    "description",
+    "average_time_minutes",
+    "refill",
+    "cancel",
+    "dripfeed",
+    "max_posts",
+)
+
+
 def services_for_order_page(*, user: User) -> list[dict[str, Any]]:
     """What the new-order page's script needs about each service for sale (JSON-ready).
 
     The rate is this customer's; it is shown and previewed only: order_place prices again.
+    Read as plain values (a thousand services: model instances were most of the time).
     """
     result = []
     custom_rates = custom_rates_for_user(user=user)
-    services = service_list_with_quality()
-    for service in services.order_by("category__sort_order", "category__name", "position", "id"):
-        stype = protocol.SERVICE_TYPES_BY_NAME.get(service.type)
+    discount = user.discount_percent
+    rows = (
+        service_list_for_sale()
+        .order_by("category__sort_order", "category__name", "position", "id")
+        .values(*_ORDER_PAGE_FIELDS, **FiguresRow.lookups("quality__"))
+    )
+    for row in rows:
+        stype = protocol.SERVICE_TYPES_BY_NAME.get(row["type"])
         if stype is None:
             continue
+        custom = custom_rates.get(row["id"])
+        billing = protocol.billing_of(row["type"], row["billing_unit"])
+        rate = price_for_customer(
+            price=row["price"],
+            discount_percent=discount,
+            cost=row["cost"],
+            custom_rate=custom.rate if custom else None,
+            custom_markup=custom.markup_percent if custom else None,
+        )
         result.append(
             {
-                "id": service.pk,
-                "name": service.name,
-                "category": service.category.name,
+                "id": row["id"],
+                "name": row["name"],
+                "category": row["category__name"],
                 "type": stype.name,
-                "rate": str(service_price_for_user(service=service, user=user, custom_rates=custom_rates)),
-                "min": service.min_quantity,
-                "max": service.max_quantity,
-                "description": service.description,
-                "average_time": service.average_time_minutes,
-                "refill": service.refill,
-                "cancel": service.cancel,
-                "dripfeed": service.dripfeed and stype.dripfeed_capable,
+                "rate": str(rate),
+                "min": row["min_quantity"],
+                "max": row["max_quantity"],
+                "description": row["description"],
+                "average_time": row["average_time_minutes"],
+                "refill": row["refill"],
+                "cancel": row["cancel"],
+                "dripfeed": row["dripfeed"] and stype.dripfeed_capable,
                 "fields": [f for f in stype.fields if f not in ("runs", "interval")],
                 "required": list(stype.required),
                 "quantity_from": stype.quantity_from,
                 "has_quantity": stype.has_quantity,
                 # What the rate is the price of (API_V2.md, "What an order costs").
-                "billing": service.billing,
-                "per": protocol.BILLING_DIVISOR[service.billing],
-                "billing_label": service.billing_label,
+                "billing": billing,
+                "per": protocol.BILLING_DIVISOR[billing],
+                "billing_label": protocol.BILLING_UNITS[billing],
                 "lines_from": next((f for f in stype.fields if f in protocol.LIST_FIELDS), None),
-                "max_posts": service.max_posts,
-                "quality": quality_for_page(quality_of(service)),
+                "max_posts": row["max_posts"],
+                "quality": quality_for_page(FiguresRow.from_values(row)),
             }
         )
     return result
@@ -170,7 +205,7 @@ def _share(value: Any) -> str:
     return "—" if value is None else f"{value.quantize(Decimal('0.1'))}"
 
 
-def quality_for_page(figures: QualityFigures | None) -> dict[str, Any] | None:
+def quality_for_page(figures: QualityFigures | FiguresRow | None) -> dict[str, Any] | None:
     """A service's measured figures for the new-order page's script (seconds, percentages)."""
     if figures is None:
         return None

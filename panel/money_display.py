@@ -9,10 +9,13 @@ the API stay exact and in the panel's currency.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
-from django.utils import formats
+from django.utils import formats, translation
+from django.utils.translation import get_language
 
 from siteconf.selectors import site_settings
 
@@ -72,7 +75,26 @@ def format_number(value: Decimal, decimals: int = 2) -> str:
     if places > decimals:
         # Extra places are there for the significant digits only: drop their trailing zeros.
         places = max(decimals, -int(rounded.normalize().as_tuple().exponent))
-    return formats.number_format(rounded, decimal_pos=places, use_l10n=True, force_grouping=True)
+    decimal_separator, thousand_separator, grouping = _notation(get_language())
+    if grouping != 3:
+        return formats.number_format(rounded, decimal_pos=places, use_l10n=True, force_grouping=True)
+    # Groups of three (every shipped language): Python's own formatting, then the language's
+    # marks (a page of a thousand prices spent a fifth of its time in number_format).
+    text = f"{rounded:,.{places}f}"
+    if decimal_separator != "." or thousand_separator != ",":
+        text = text.translate({ord(","): thousand_separator, ord("."): decimal_separator})
+    return text
+
+
+@functools.cache
+def _notation(language: str | None) -> tuple[str, str, Any]:
+    """The language's decimal mark, thousands mark and grouping (Django's format files)."""
+    with translation.override(language):
+        return (
+            str(formats.get_format("DECIMAL_SEPARATOR", use_l10n=True)),
+            str(formats.get_format("THOUSAND_SEPARATOR", use_l10n=True)),
+            formats.get_format("NUMBER_GROUPING", use_l10n=True),
+        )
 
 
 def convert(value: Decimal, currency: DisplayCurrency) -> Decimal:

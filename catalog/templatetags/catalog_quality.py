@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -16,25 +17,28 @@ register = template.Library()
 @register.filter
 def duration(seconds: Any) -> str:
     """2 d 4 h, 3 h 10 min, 25 min, under a minute; — for nothing."""
+    return duration_in(seconds, _)
+
+
+def duration_in(seconds: Any, gettext: Callable[[str], str]) -> str:
+    """`duration` with the given gettext (a list of many rows passes a memoised one)."""
     if seconds is None or seconds == "":
         return "—"
     seconds = int(seconds)
     if seconds < 60:
-        return _("under a minute")
+        return gettext("under a minute")
     minutes = round(seconds / 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
     if days:
-        return (
-            _("%(days)s d %(hours)s h") % {"days": days, "hours": hours} if hours else _("%(days)s d") % {"days": days}
-        )
+        if hours:
+            return gettext("%(days)s d %(hours)s h") % {"days": days, "hours": hours}
+        return gettext("%(days)s d") % {"days": days}
     if hours:
-        return (
-            _("%(hours)s h %(minutes)s min") % {"hours": hours, "minutes": minutes}
-            if minutes
-            else _("%(hours)s h") % {"hours": hours}
-        )
-    return _("%(minutes)s min") % {"minutes": minutes}
+        if minutes:
+            return gettext("%(hours)s h %(minutes)s min") % {"hours": hours, "minutes": minutes}
+        return gettext("%(hours)s h") % {"hours": hours}
+    return gettext("%(minutes)s min") % {"minutes": minutes}
 
 
 @register.filter

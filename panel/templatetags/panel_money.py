@@ -35,8 +35,6 @@ def money(
         return ""
     amount = to_decimal(value)
     base = base_currency()
-    # normalize() alone writes 10 as "1E+1": format it as fixed-point.
-    exact_text = f"{amount.normalize() if amount == amount.to_integral() else amount:f} {currency or base}"
     if exact:
         text, converted = f"{amount} {base}", False
     elif currency and currency != base:
@@ -46,6 +44,8 @@ def money(
         text, converted = format_money(amount, display)
     if plain:
         return text
+    # normalize() alone writes 10 as "1E+1": format it as fixed-point.
+    exact_text = f"{amount.normalize() if amount == amount.to_integral() else amount:f} {currency or base}"
     css = "money money-approx" if converted else "money"
     return format_html('<span class="{}" title="{}" data-amount="{}">{}</span>', css, exact_text, amount, text)
 

@@ -57,6 +57,7 @@ def test_a_favourite_is_starred_listed_first_and_unstarred(client, customer):
     body = client.get(reverse("catalog:services")).content.decode()
     assert body.index('id="group-favourites"') < body.index(first.name) < body.rindex(starred.name)
     assert f'data-favourite="{starred.pk}"' in body and 'aria-pressed="true"' in body
+    assert f'form="favourite-form" formaction="{url}"' in body
     client.post(url)
     assert not Favourite.objects.filter(user=customer).exists()
     assert 'id="group-favourites"' not in client.get(reverse("catalog:services")).content.decode()

@@ -73,6 +73,12 @@ def test_the_services_new_order_and_order_pages_show_measured_figures_and_the_et
     quinn.go("/services/")
     assert "95.2% completed · 124 orders" in quinn.page.locator("#services-table").inner_text()
     quinn.shoot("quality-services")
+    # The star posts the page's one favourite form (its token) to its own row's address.
+    with quinn.page.expect_navigation():
+        quinn.page.locator(f"#service-{service.pk} .fav-btn").click()
+    star = quinn.page.locator(f'#group-favourites [data-favourite="{service.pk}"]')
+    assert star.get_attribute("aria-pressed") == "true"
+    assert list(customer.favourite_services.values_list("service_id", flat=True)) == [service.pk]
 
     quinn.go(f"/orders/new/?service={service.pk}")
     quinn.page.fill("#id_quantity", "3000")
