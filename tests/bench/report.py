@@ -29,6 +29,9 @@ TARGETS: dict[str, tuple[str, float]] = {
     "admin_list_first_ms": ("<=", 100),
     "admin_list_deep_ms": ("<=", 100),
     "dashboard_ms": ("<=", 100),
+    "quality_services_page_ms": ("<=", 100),
+    "quality_new_order_ms": ("<=", 100),
+    "quality_api_services_ms": ("<=", 100),
     "wallet_consistent": ("==", 1),
     "ledger_audit_ok": ("==", 1),
     "webhooks_drain_ratio": (">=", 90),  # the drain with webhooks on within 10 % of without
