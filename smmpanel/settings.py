@@ -254,7 +254,18 @@ elif CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
     # quorum ones: a countdown (retry backoff) on a quorum queue goes through Celery's delayed-
     # delivery exchanges, which this panel does not need since the database holds every retry.
     # Acknowledgement stays per task as docs/DESIGN.md says: submission early, sync late.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+    # A reply the broker never sends (a channel's qos or a publish's confirm after a reconnect)
+    # must not block a process forever: a synchronous wait blocks the worker's event loop,
+    # which then sends no heartbeats and takes no tasks, while the messages it had prefetched
+    # wait with it. py-amqp's socket timeouts end such a wait with an error after
+    # CELERY_BROKER_READ_TIMEOUT seconds, and the worker reconnects (a publish gives up and
+    # the sweeper re-sends).
+    _broker_io_timeout = env.int("CELERY_BROKER_READ_TIMEOUT", default=30)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "confirm_publish": True,
+        "read_timeout": _broker_io_timeout,
+        "write_timeout": _broker_io_timeout,
+    }
     CELERY_TASK_DEFAULT_QUEUE_TYPE = "classic"
     CELERY_TASK_DEFAULT_DELIVERY_MODE = "persistent"
     CELERY_BROKER_HEARTBEAT = env.int("CELERY_BROKER_HEARTBEAT", default=60)

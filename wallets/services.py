@@ -1,9 +1,5 @@
-"""Writes to the wallet: the ledger, deposits, bonuses and affiliate commissions.
-
-Every movement of money goes through `wallet_credit` / `wallet_debit`. Each one, in a
-single transaction (a savepoint when the caller already has one), changes the cached
-balance with one conditional UPDATE and inserts the ledger entry. The entry's unique
-idempotency key makes a retry, a double click or a replayed notification a no-op.
+"""Writes to the wallet: deposits, bonuses and affiliate commissions, and the ledger's
+writes (wallets.ledger, re-exported here) that every movement of money goes through.
 """
 
 from __future__ import annotations
@@ -13,22 +9,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
-from uuid import uuid4
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from kernel.money import money, percent_of, to_decimal
-from kernel.protocol import ERR_NOT_ENOUGH_FUNDS
+from kernel.money import money, percent_of
 
 from . import conf
 from .affiliates import affiliate_get_or_create as affiliate_get_or_create
 from .affiliates import affiliate_record_visit as affiliate_record_visit
 from .gateways.base import GatewayError, GatewayRefusal, Kind, Notification
 from .gateways.registry import gateway_get
-from .models import Entry, Payment, Wallet
+from .ledger import MAX_AMOUNT as MAX_AMOUNT
+from .ledger import IdempotencyConflict as IdempotencyConflict
+from .ledger import InsufficientFunds as InsufficientFunds
+from .ledger import Owing as Owing
+from .ledger import WalletError as WalletError
+from .ledger import checked_amount
+from .ledger import wallet_adjust as wallet_adjust
+from .ledger import wallet_charge_order as wallet_charge_order
+from .ledger import wallet_credit as wallet_credit
+from .ledger import wallet_debit as wallet_debit
+from .models import Entry, Payment
 from .quotes import QuoteError, payment_quote
 from .reversals import MONEY_BACK, debt_collect, payment_money_back
 from .reversals import payment_reinstate as payment_reinstate
@@ -40,218 +44,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CREDIT_KINDS = frozenset(
-    {Entry.Kind.DEPOSIT, Entry.Kind.BONUS, Entry.Kind.REFUND, Entry.Kind.ADJUSTMENT, Entry.Kind.COMMISSION}
-)
-DEBIT_KINDS = frozenset({Entry.Kind.CHARGE, Entry.Kind.ADJUSTMENT})
-# 18 digits with 5 decimals leave 13 before the point.
-MAX_AMOUNT = Decimal("1e13")
 MAX_PENDING_MANUAL_PAYMENTS = 5
 CENT = Decimal("0.01")
-
-
-class WalletError(Exception):
-    """A wallet rule said no. The message is meant for the person who asked."""
-
-
-class InsufficientFunds(WalletError):
-    def __init__(self, message: str = ERR_NOT_ENOUGH_FUNDS) -> None:
-        super().__init__(message)
-
-
-class IdempotencyConflict(WalletError):
-    """The key was already used for a different movement: a bug in the caller, never retried."""
-
-
-# --- The ledger --------------------------------------------------------------------------
-
-
-def wallet_credit(
-    *,
-    user: User,
-    amount: Decimal,
-    kind: str,
-    idempotency_key: str,
-    memo: str = "",
-    actor: User | None = None,
-    payment: Payment | None = None,
-    order_ref: int | None = None,
-) -> Entry:
-    """Add `amount` (> 0) to the user's balance and record it; once per idempotency key."""
-    if kind not in CREDIT_KINDS:
-        raise ValueError(f"{kind!r} is not a credit kind")
-    return _post(
-        user=user,
-        delta=_checked_amount(amount),
-        kind=kind,
-        idempotency_key=idempotency_key,
-        memo=memo,
-        actor=actor,
-        payment=payment,
-        order_ref=order_ref,
-    )
-
-
-def wallet_debit(
-    *,
-    user: User,
-    amount: Decimal,
-    kind: str,
-    idempotency_key: str,
-    memo: str = "",
-    actor: User | None = None,
-    order_ref: int | None = None,
-) -> Entry:
-    """Take `amount` (> 0) from the user's balance and record it; once per idempotency key.
-
-    Raises InsufficientFunds, changing nothing, when the balance is short.
-    """
-    if kind not in DEBIT_KINDS:
-        raise ValueError(f"{kind!r} is not a debit kind")
-    return _post(
-        user=user,
-        delta=-_checked_amount(amount),
-        kind=kind,
-        idempotency_key=idempotency_key,
-        memo=memo,
-        actor=actor,
-        payment=None,
-        order_ref=order_ref,
-    )
-
-
-def wallet_adjust(
-    *, user: User, amount: Decimal, reason: str, actor: User, idempotency_key: str | None = None
-) -> Entry:
-    """A staff member adds (amount > 0) or deducts (amount < 0) funds by hand, with a reason.
-
-    The admin form passes a key generated when the form was shown, so a double submit
-    adjusts once.
-    """
-    reason = (reason or "").strip()
-    if not reason:
-        raise WalletError(_("A reason is required."))
-    if actor is None or not actor.is_staff:
-        raise WalletError(_("Only staff can adjust balances."))
-    if actor.pk == user.pk:
-        raise WalletError(_("Staff cannot adjust their own balance."))
-    if not isinstance(amount, Decimal) or amount == 0:
-        raise WalletError(_("The amount must not be zero."))
-    key = idempotency_key or f"adjust:{uuid4().hex}"
-    if amount > 0:
-        return wallet_credit(
-            user=user, amount=amount, kind=Entry.Kind.ADJUSTMENT, idempotency_key=key, memo=reason, actor=actor
-        )
-    return wallet_debit(
-        user=user, amount=-amount, kind=Entry.Kind.ADJUSTMENT, idempotency_key=key, memo=reason, actor=actor
-    )
-
-
-def _checked_amount(amount: Decimal) -> Decimal:
-    if not isinstance(amount, Decimal):
-        raise TypeError("money amounts are Decimal")
-    if not amount.is_finite() or amount <= 0:
-        raise WalletError(_("The amount must be positive."))
-    if money(amount) != amount:
-        raise WalletError(_("Amounts have at most 5 decimal places."))
-    if amount >= MAX_AMOUNT:
-        raise WalletError(_("The amount is too large."))
-    return amount
-
-
-def _post(
-    *,
-    user: User,
-    delta: Decimal,
-    kind: str,
-    idempotency_key: str,
-    memo: str,
-    actor: User | None,
-    payment: Payment | None,
-    order_ref: int | None,
-) -> Entry:
-    if not idempotency_key or len(idempotency_key) > 128:
-        raise ValueError("an idempotency key of 1 to 128 characters is required")
-    try:
-        # A savepoint when the caller has a transaction (order placing does): a failure
-        # below undoes the balance change and leaves the caller's transaction usable.
-        with transaction.atomic():
-            balance_after = _move_balance(user_id=user.pk, delta=delta)
-            # The entry goes in after the balance row is locked by the UPDATE, so a user's
-            # entries get ids in the order their balance changed (the audit relies on it).
-            return Entry.objects.create(
-                user_id=user.pk,
-                amount=delta,
-                kind=kind,
-                idempotency_key=idempotency_key,
-                memo=memo[:255],
-                actor=actor,
-                payment=payment,
-                order_ref=order_ref,
-                balance_after=balance_after,
-            )
-    except IntegrityError:
-        # Most likely the key exists: a concurrent or earlier call moved the money. The
-        # unique index decided, not a read before the write.
-        existing = Entry.objects.filter(idempotency_key=idempotency_key).first()
-        if existing is None:
-            raise
-    except InsufficientFunds:
-        # A retry after the money already moved can find the balance short: answer it
-        # with the entry it asked for rather than an error.
-        existing = Entry.objects.filter(idempotency_key=idempotency_key).first()
-        if existing is None:
-            raise
-    same = (
-        existing.user_id == user.pk
-        and existing.amount == delta
-        and existing.kind == kind
-        and existing.order_ref == order_ref
-        and existing.payment_id == (payment.pk if payment else None)
-    )
-    if not same:
-        raise IdempotencyConflict(f"Idempotency key {idempotency_key!r} was already used for a different entry.")
-    return existing
-
-
-def _move_balance(*, user_id: int, delta: Decimal) -> Decimal:
-    """Apply delta to the balance, or raise InsufficientFunds; returns the new balance.
-
-    Runs inside the caller's transaction. A debit is one conditional UPDATE ... WHERE
-    balance >= amount, never a read followed by a write: two concurrent debits cannot both
-    spend the same money, and the row stays locked until the transaction ends.
-    """
-    balance = _update_balance(user_id=user_id, delta=delta)
-    if balance is None and delta > 0:
-        # First credit: create the wallet. ON CONFLICT DO NOTHING makes a concurrent first
-        # credit wait for the other insert instead of failing.
-        Wallet.objects.bulk_create([Wallet(user_id=user_id)], ignore_conflicts=True)
-        balance = _update_balance(user_id=user_id, delta=delta)
-    if balance is None:
-        raise InsufficientFunds()  # short, or no wallet yet (an empty one)
-    return money(to_decimal(balance))
-
-
-def _update_balance(*, user_id: int, delta: Decimal) -> Any:
-    """The compare-and-set itself; the new balance, or None when no row matched.
-
-    Written out because the ORM's update() cannot say RETURNING: reading the new balance
-    in the same statement saves a round trip while the row lock is held, which is what
-    bounds debits per second on one busy wallet. ROUND keeps SQLite's float decimals from
-    drifting (there 0.3 - 0.1 - 0.2 is -2.8e-17 and would trip the >= 0 constraint); on
-    PostgreSQL's exact numeric it changes nothing.
-    """
-    qn = connection.ops.quote_name
-    table, balance, user = qn(Wallet._meta.db_table), qn("balance"), qn("user_id")
-    sql = f"UPDATE {table} SET {balance} = ROUND({balance} + %s, 5) WHERE {user} = %s"  # noqa: S608  (identifiers only)
-    params: list[Any] = [delta, user_id]
-    if delta < 0:
-        sql += f" AND {balance} >= %s"
-        params.append(-delta)
-    with connection.cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {balance}", params)
-        row = cursor.fetchone()
-    return None if row is None else row[0]
 
 
 # --- Deposits ----------------------------------------------------------------------------
@@ -295,7 +89,7 @@ def payment_start(
     config = gateway_config_get(code=gateway)
     if config is None or not config.enabled:
         raise WalletError(_("This payment method is not available."))
-    _checked_amount(amount)
+    checked_amount(amount)
     _check_limits(amount=amount, limits=(config.minimum, config.maximum))
     fee = fee_for(amount=amount, percent=config.fee_percent)
     currency = conf.currency()

@@ -20,8 +20,7 @@ from kernel import protocol
 from kernel.db import first_or_none
 from kernel.numbers import InvalidNumber, parse_int
 from wallets import conf
-from wallets.selectors import wallet_debt
-from wallets.services import InsufficientFunds, wallet_debit
+from wallets.services import InsufficientFunds, Owing, wallet_charge_order
 
 from ..models import (
     ACTIVE_STATUSES,
@@ -56,13 +55,6 @@ def order_place(*, user: User, service_id: Any, fields: Mapping[str, Any], idemp
         if existing is not None:
             return existing
 
-    owed = wallet_debt(user=user)
-    if owed > 0:
-        owed = owed.quantize(Decimal("0.01"), rounding=ROUND_UP)  # never shows less than is owed
-        raise OrderError(
-            _("Your account owes %(amount)s %(currency)s from a reversed payment: add funds to pay it first")
-            % {"amount": owed, "currency": conf.currency()}
-        )
     try:
         pk = parse_int(service_id)
     except InvalidNumber:
@@ -161,7 +153,9 @@ def _order_create(
             # NO KEY UPDATE, so it does not block the FOR KEY SHARE that PostgreSQL takes on
             # the user row when another transaction (a refund holding the wallet row) checks
             # its ledger entry's foreign key at commit: FOR UPDATE made that a deadlock.
-            first_or_none(get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk))
+            first_or_none(
+                get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk", flat=True)
+            )
             if key is not None:
                 # A retry with the same key that waited for this lock behind the first
                 # attempt gets the first attempt's order, not a duplicate-link error.
@@ -199,16 +193,16 @@ def _order_create(
             eta_sample=eta.sample if eta else None,
         )
         try:
-            wallet_debit(
-                user=user,
-                amount=charge,
-                kind="charge",
-                idempotency_key=f"order:{order.pk}:charge",
-                memo=f"Order #{order.pk}",
-                order_ref=order.pk,
-            )
+            # Refused, in the same statement, while the customer owes from a reversed payment.
+            wallet_charge_order(user=user, amount=charge, order_ref=order.pk)
         except InsufficientFunds:
             raise OrderError(_(protocol.ERR_NOT_ENOUGH_FUNDS)) from None
+        except Owing as owing:
+            owed = owing.debt.quantize(Decimal("0.01"), rounding=ROUND_UP)  # never shows less than is owed
+            raise OrderError(
+                _("Your account owes %(amount)s %(currency)s from a reversed payment: add funds to pay it first")
+                % {"amount": owed, "currency": conf.currency()}
+            ) from None
         RoutingDecision.objects.create(
             order=order,
             stage=RoutingDecision.Stage.PLACING,

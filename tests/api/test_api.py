@@ -392,12 +392,12 @@ def test_inactive_customers_key_stops_working(client, customer, key):
 
 
 def test_add_reads_and_writes_in_a_bounded_number_of_queries(api, key, customer, service):
-    """What one order costs the database: the key, the debt, the service with its routes, its
-    figures and the customer's rate (one query), then the transaction: customer lock,
-    duplicate check, order, the wallet's savepoint, debit and ledger entry, routing decision,
-    event (and here the savepoint of the test's own transaction)."""
+    """What one order costs the database: the key, the service with its routes, its figures
+    and the customer's rate (one query), then the transaction: customer lock, duplicate
+    check, order, the debit (which also refuses a customer who owes) and ledger entry,
+    routing decision, event (and here the savepoint of the test's own transaction)."""
     body(api(key=key, action="balance"))  # the panel configuration is read into the cache once
     with CaptureQueriesContext(connection) as queries:
         reply = place(api, key, service, link="https://x.io/bounded")
     assert "order" in reply
-    assert len(queries) <= 14, [q["sql"][:80] for q in queries]
+    assert len(queries) <= 11, [q["sql"][:80] for q in queries]
