@@ -119,7 +119,7 @@ def add(user: User, params: Params, headers: Mapping[str, str]) -> Any:
 
 
 def _status_object(
-    *, charge: Decimal, start_count: int | None, status: str, remains: int | None, quantity: int
+    *, charge: Decimal, start_count: int | None, status: str, remains: int | None, quantity: int, currency: str
 ) -> dict[str, str]:
     if remains is None:
         remains = 0 if status == protocol.COMPLETED else quantity
@@ -128,14 +128,22 @@ def _status_object(
         "start_count": str(start_count or 0),
         "status": status,
         "remains": str(remains),
-        "currency": site_settings().base_currency,
+        "currency": currency,
     }
 
 
 def _status_rows(user: User, pks: list[int]) -> dict[int, dict[str, str]]:
     # Plain rows, not model instances: a status of 100 ids builds 100 replies and nothing else.
+    currency = site_settings().base_currency
     return {
-        pk: _status_object(charge=charge, start_count=start_count, status=status, remains=remains, quantity=quantity)
+        pk: _status_object(
+            charge=charge,
+            start_count=start_count,
+            status=status,
+            remains=remains,
+            quantity=quantity,
+            currency=currency,
+        )
         for pk, charge, start_count, status, remains, quantity in status_rows(user_id=user.pk, pks=pks)
     }
 
