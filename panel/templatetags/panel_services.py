@@ -18,7 +18,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 
-from catalog.quality import is_measured
+from catalog.quality import is_measured, quality_of
 from catalog.templatetags.catalog_quality import duration_in
 from kernel import protocol
 
@@ -32,13 +32,6 @@ def price_unit(billing: str) -> str:
     return _(protocol.BILLING_UNITS.get(billing, protocol.BILLING_UNITS[protocol.BILL_PER_1000]))
 
 
-@register.simple_tag(takes_context=True)
-def price_cell(context: template.Context, price: Any, billing: str) -> SafeString:
-    """The price with its unit (per 1000, per package, per 1000 per post)."""
-    return format_html('{} <span class="price-unit">{}</span>', money(context, price), price_unit(billing))
-
-
-@register.simple_tag
 def quality_cell(figures: Any, gettext: Callable[[str], str] = _) -> SafeString:
     """A service's measured figures (30 days): start, per 1000, shares, sample size."""
     if not is_measured(figures or None):
@@ -190,7 +183,7 @@ def service_rows(context: template.Context, rows: list[dict[str, Any]], anchors:
                 labels["limits"],
                 limits,
                 labels["measured"],
-                quality_cell(getattr(s, "quality", None) if _has_quality(s) else None, gettext),
+                quality_cell(quality_of(s), gettext),
                 new_order_url,
                 pk,
                 pk,
@@ -198,8 +191,3 @@ def service_rows(context: template.Context, rows: list[dict[str, Any]], anchors:
             )
         )
     return mark_safe("".join(parts))  # noqa: S308 - each row is format_html's
-
-
-def _has_quality(service: Any) -> bool:
-    """Whether the service's measured figures were read with it (select_related)."""
-    return service._state.fields_cache.get("quality") is not None
