@@ -218,3 +218,32 @@ def test_mark_completed(admin_client, order):
 def test_refill_and_cancel_request_lists(admin_client):
     assert admin_client.get(reverse("admin:orders_refill_changelist")).status_code == 200
     assert admin_client.get(reverse("admin:orders_cancelrequest_changelist")).status_code == 200
+
+
+def test_the_order_lists_checkbox_is_djangos_own_markup(order):
+    """The list writes each row's action checkbox directly (kernel.admin); it must stay what
+    Django's widget renders, which the admin's select-all script reads."""
+    from django.contrib import admin as django_admin
+
+    ours = django_admin.site._registry[Order].action_checkbox(order)
+    djangos = django_admin.ModelAdmin.action_checkbox(django_admin.site._registry[Order], order)
+    assert str(ours) == str(djangos)
+    assert f'value="{order.pk}"' in ours and 'class="action-select"' in ours
+
+
+def test_the_order_list_shows_each_column_from_its_narrowed_rows(admin_client, order, customer, shop, place):
+    """The page reads only the columns it shows: every one still appears, and three rows cost
+    the queries one does (a column left out of the narrowed read would cost one per row)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    admin_client.get(reverse(CHANGELIST))  # what the first request reads into the cache
+    with CaptureQueriesContext(connection) as one:
+        body = admin_client.get(reverse(CHANGELIST)).content.decode()
+    assert f"Order #{order.pk}" in body
+    assert order.user.username in body and order.service.name in body and order.provider.name in body
+    for n in range(2):
+        place(customer, shop.service(allow_duplicate_link=True), link=f"{LINK}/{n}", quantity="1000")
+    with CaptureQueriesContext(connection) as three:
+        assert admin_client.get(reverse(CHANGELIST)).content.decode().count('class="action-select"') == 3
+    assert len(three) == len(one), [q["sql"][:120] for q in three]
