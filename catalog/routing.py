@@ -184,6 +184,14 @@ def route_probe_claim(*, route: Route, now: datetime) -> bool:
     return claimed == 1
 
 
+def route_probe_release(*, route: Route, now: datetime) -> None:
+    """Give back a probe claimed at `now` that was not sent (the order it was claimed for
+    was taken by another worker meanwhile), so the next order probes the route at once
+    instead of after another probe interval."""
+    probe = timedelta(minutes=panel_settings_get().route_probe_minutes)
+    Route.objects.filter(pk=route.pk, demoted_at__isnull=False, probe_after=now + probe).update(probe_after=now)
+
+
 SENDING = "sending"
 DELIVERY = "delivery"
 _INT: PositiveIntegerField[int, int] = PositiveIntegerField()

@@ -17,7 +17,13 @@ from django.utils import timezone
 from catalog.models import Route
 from catalog.pricing import cost_per_1000
 from catalog.quality import quality_record_failure
-from catalog.routing import RoutingChoice, route_choose, route_health_failure, route_health_success
+from catalog.routing import (
+    RoutingChoice,
+    route_choose,
+    route_health_failure,
+    route_health_success,
+    route_probe_release,
+)
 from catalog.selectors import service_routes_for_submission
 from kernel import protocol
 from kernel.db import first_or_none
@@ -73,7 +79,9 @@ def order_submit(*, order_id: int) -> SubmitOutcome:
         return order_amount(rate=rate, quantity=order.quantity, billing=order.billing)
 
     choice = (
-        route_choose(service=service, routes=untried, charge=order.charge, quantity=order.quantity, cost_of=cost_of)
+        route_choose(
+            service=service, routes=untried, charge=order.charge, quantity=order.quantity, cost_of=cost_of, now=now
+        )
         if service is not None and untried
         else None
     )
@@ -119,6 +127,8 @@ def order_submit(*, order_id: int) -> SubmitOutcome:
         },
     )
     if not claimed:
+        if choice.probe:
+            route_probe_release(route=route, now=now)
         return SubmitOutcome.SKIPPED
     _decision_record(order=order, choice=choice)
 

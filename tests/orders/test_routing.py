@@ -260,3 +260,42 @@ def test_staff_see_the_routing_decision_and_the_customer_does_not(client, custom
     page = client.get(f"/orders/{order.pk}/").content.decode()
     decision = RoutingDecision.objects.get(order=order, stage=SENDING)
     assert decision.reason not in page and "priority 1:" not in page
+
+
+def test_a_probe_claimed_for_an_order_another_worker_took_is_given_back(
+    customer, shop, place, make_simulator, monkeypatch
+):
+    """Two workers hold the same order's message: the one that claims the demoted route's
+    probe but loses the order to the other sends nothing, and the probe is due again at once."""
+    from orders.services import submission
+
+    _settings(failures=1, probe=5)
+    first, second = make_simulator(), make_simulator()
+    service = shop.service(sims=[first, second])
+    primary, _fallback = list(service.routes.order_by("priority"))
+    fund(customer, "100")
+    first.set_fault("http429", action="add")
+    _submit_until_settled([place(customer, service, link="https://instagram.com/p/a", quantity="100").pk])
+    first.clear_fault()
+    due = timezone.now() - timedelta(seconds=1)
+    Route.objects.filter(pk=primary.pk).update(probe_after=due)
+    order = place(customer, service, link="https://instagram.com/p/raced", quantity="100")
+
+    real = submission.order_transition
+
+    def lost_the_claim(**kwargs: Any) -> bool:
+        if kwargs.get("state") == State.SENDING:
+            return False  # the other worker moved the order first
+        return real(**kwargs)
+
+    monkeypatch.setattr(submission, "order_transition", lost_the_claim)
+    assert order_submit(order_id=order.pk) == "skipped"
+    primary.refresh_from_db()
+    assert primary.demoted_at is not None and primary.probe_after <= timezone.now()
+    assert first.adds_total() == 0
+
+    monkeypatch.setattr(submission, "order_transition", real)
+    assert order_submit(order_id=order.pk) == "sent"
+    order.refresh_from_db()
+    primary.refresh_from_db()
+    assert order.route_id == primary.pk and primary.demoted_at is None
