@@ -118,25 +118,11 @@ def add(user: User, params: Params, headers: Mapping[str, str]) -> Any:
     return {"order": order.pk}
 
 
-def _status_object(
-    *, charge: Decimal, start_count: int | None, status: str, remains: int | None, quantity: int, currency: str
-) -> dict[str, str]:
-    if remains is None:
-        remains = 0 if status == protocol.COMPLETED else quantity
-    return {
-        "charge": f"{money(charge):f}",
-        "start_count": str(start_count or 0),
-        "status": status,
-        "remains": str(remains),
-        "currency": currency,
-    }
-
-
 def _status_rows(user: User, pks: list[int]) -> dict[int, dict[str, str]]:
     # Plain rows, not model instances: a status of 100 ids builds 100 replies and nothing else.
     currency = site_settings().base_currency
     return {
-        pk: _status_object(
+        pk: protocol.status_fields(
             charge=charge,
             start_count=start_count,
             status=status,

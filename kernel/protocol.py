@@ -9,6 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
+
+from .money import money
 
 MAX_IDS = 100
 
@@ -356,6 +359,23 @@ def split_list(value: str) -> list[str]:
 
 def join_list(items: list[str]) -> str:
     return "\n".join(items)
+
+
+def status_fields(
+    *, charge: Decimal, start_count: int | None, status: str, remains: int | None, quantity: int, currency: str
+) -> dict[str, str]:
+    """One order's fields as `status` answers them (and its webhooks tell them): strings,
+    the charge exact, no start count as 0, remains unknown as 0 once Completed, else the
+    whole quantity."""
+    if remains is None:
+        remains = 0 if status == COMPLETED else quantity
+    return {
+        "charge": f"{money(charge):f}",
+        "start_count": str(start_count or 0),
+        "status": status,
+        "remains": str(remains),
+        "currency": currency,
+    }
 
 
 def parse_ids(value: str) -> list[str]:

@@ -8,7 +8,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kernel import protocol
-from kernel.money import money
 from siteconf.selectors import site_settings
 from webhooks.services import ORDER_UPDATED, REFILL_UPDATED, NewEvent, webhook_events_record
 
@@ -26,16 +25,16 @@ def order_event(*, order: Order, values: Mapping[str, Any], changed: list[str]) 
     def value(name: str) -> Any:
         return values[name] if name in values else getattr(order, name)
 
-    status, remains = value("status"), value("remains")
-    if remains is None:
-        remains = 0 if status == protocol.COMPLETED else order.quantity
     data = {
         "order": order.pk,
-        "status": status,
-        "charge": f"{money(order.charge):f}",
-        "start_count": str(value("start_count") or 0),
-        "remains": str(remains),
-        "currency": site_settings().base_currency,
+        **protocol.status_fields(
+            charge=order.charge,
+            start_count=value("start_count"),
+            status=value("status"),
+            remains=value("remains"),
+            quantity=order.quantity,
+            currency=site_settings().base_currency,
+        ),
         "changed": changed,
     }
     return NewEvent(user_id=order.user_id, type=ORDER_UPDATED, order_ref=order.pk, data=data)
