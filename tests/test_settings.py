@@ -1,3 +1,4 @@
+import json
 import os
 import re
 import subprocess
@@ -170,13 +171,16 @@ def test_a_rabbitmq_broker_gets_durable_persistent_queues_and_publisher_confirms
     code = (
         "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='smmpanel.settings'; django.setup();"
         "from smmpanel.celery import app; c = app.conf;"
-        "print(c.broker_transport_options, c.task_default_queue_type, c.task_default_delivery_mode,"
-        " c.worker_prefetch_multiplier, c.broker_heartbeat)"
+        "import json; print(json.dumps([c.broker_transport_options, c.task_default_queue_type,"
+        " c.task_default_delivery_mode, c.worker_prefetch_multiplier, c.broker_heartbeat]))"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_"))}
     env["CELERY_BROKER_URL"] = "amqp://guest:guest@127.0.0.1:5672//"
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["{'confirm_publish':", "True}", "classic", "persistent", "1", "60"]
+    # Socket timeouts end a wait for a broker reply that never comes (a worker stuck in it
+    # sends no heartbeats and takes no tasks).
+    options = {"confirm_publish": True, "read_timeout": 30, "write_timeout": 30}
+    assert json.loads(out.stdout) == [options, "classic", "persistent", 1, 60]
     # The submit task is acknowledged when taken, never redelivered to a second worker;
     # a sync chunk (idempotent) only when done.
     from orders.tasks import order_submit_task, order_sync_chunk_task
