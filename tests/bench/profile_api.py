@@ -2,7 +2,10 @@
 in-process (no HTTP server, no load generator), measured by the process's own CPU clock and
 profiled with cProfile. What `make bench` meters as "gunicorn" minus gunicorn's own parsing.
 
-    BENCH_DATABASE_URL=... .venv/bin/python -m tests.bench.profile_api add|status [--n 500] [--top 30]
+    BENCH_DATABASE_URL=... .venv/bin/python -m tests.bench.profile_api add|status|balance [--n 500] [--top 30]
+    ... profile_api add --parts     what of an `add` is the request, the placing and the publish
+
+`balance` is the smallest keyed call (key, rate limit, one read): the floor every action pays.
 
 Runs on a database `make bench --keep-db` (or `--quick --keep-db`) left behind, with the
 settings the bench uses; it issues API keys to the customers of its own it needs.
@@ -46,10 +49,13 @@ def _environ(body: bytes) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=("add", "status"))
+    parser.add_argument("action", choices=("add", "status", "balance"))
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--no-profile", action="store_true", help="only the CPU per request")
+    parser.add_argument(
+        "--parts", action="store_true", help="add: also the CPU of order_place alone and of its publish alone"
+    )
     args = parser.parse_args(argv)
 
     from tests.bench.run_all import Plan, bench_env
@@ -82,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         n = i % len(keys)
         if args.action == "status":
             return urlencode({"key": keys[n], "action": "status", "orders": ids[users[n]]}).encode()
+        if args.action == "balance":
+            return urlencode({"key": keys[n], "action": "balance"}).encode()
         link = f"https://instagram.com/p/prof{run}x{i}"
         return urlencode(
             {"key": keys[n], "action": "add", "service": services[i % len(services)], "link": link, "quantity": 100}
@@ -103,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{args.action}: {used / args.n * 1000:.2f} ms CPU per request in this process ({wall / args.n * 1000:.2f} ms wall)"
     )
+    if args.parts and args.action == "add":
+        _parts(users=users, services=services, n=args.n, run=run)
     if not args.no_profile:
         profiler = cProfile.Profile(time.process_time)
         profiler.enable()
@@ -115,6 +125,36 @@ def main(argv: list[str] | None = None) -> int:
         stats.sort_stats("tottime").print_stats(args.top)
         print(out.getvalue())
     return 0
+
+
+def _cpu_ms(call: Any, n: int) -> float:
+    for i in range(20):
+        call(-1 - i)
+    began = time.process_time()
+    for i in range(n):
+        call(i)
+    return (time.process_time() - began) / n * 1000
+
+
+def _parts(*, users: list[int], services: list[int], n: int, run: str) -> None:
+    """The CPU of an order's placing called directly (its transaction, commit and publish, no
+    HTTP), and of the publish alone (what the commit hook sends to the broker)."""
+    from accounts.models import User
+    from orders import tasks
+    from orders.services import order_place
+    from orders.services.outbox import _publish
+
+    people = list(User.objects.filter(pk__in=users))
+
+    def place(i: int) -> None:
+        link = f"https://instagram.com/p/part{run}x{i}"
+        order_place(
+            user=people[i % len(people)], service_id=services[i % len(services)], fields={"link": link, "quantity": 100}
+        )
+
+    placing = _cpu_ms(place, n)
+    publish = _cpu_ms(lambda i: _publish(tasks.order_submit_task, countdown=None, order_id=10**12 + i), n)
+    print(f"order_place alone: {placing:.2f} ms CPU (of which the broker publish: {publish:.2f} ms)")
 
 
 if __name__ == "__main__":
