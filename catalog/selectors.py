@@ -25,16 +25,25 @@ def service_price_for_user(
     """Price per 1000 this customer pays: their custom rate for the service, else the price
     with their discount (catalog.pricing.price_for_customer). Pass `custom_rates`
     (custom_rates_for_user) when pricing many services; without it one row is looked up."""
-    if user is None or not user.is_authenticated:
-        return price_for_customer(price=service.price, discount_percent=Decimal("0"))
-    if custom_rates is None:
+    if custom_rates is None and user is not None and user.is_authenticated:
         custom = CustomRate.objects.filter(user=user, service=service).first()
-    else:
-        custom = custom_rates.get(service.pk)
+        custom_rates = {service.pk: custom} if custom else {}
+    return rate_for_user(
+        service_id=service.pk, price=service.price, cost=service.cost, user=user, custom_rates=custom_rates or {}
+    )
+
+
+def rate_for_user(
+    *, service_id: int, price: Decimal, cost: Decimal | None, user: User | None, custom_rates: dict[int, CustomRate]
+) -> Decimal:
+    """`service_price_for_user` from a service's values (lists read as `.values()`)."""
+    if user is None or not user.is_authenticated:
+        return price_for_customer(price=price, discount_percent=Decimal("0"))
+    custom = custom_rates.get(service_id)
     return price_for_customer(
-        price=service.price,
+        price=price,
         discount_percent=user.discount_percent,
-        cost=service.cost,
+        cost=cost,
         custom_rate=custom.rate if custom else None,
         custom_markup=custom.markup_percent if custom else None,
     )

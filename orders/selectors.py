@@ -15,9 +15,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from catalog.models import QualityFigures
-from catalog.pricing import price_for_customer
 from catalog.quality import FiguresRow, is_measured, min_sample
-from catalog.selectors import custom_rates_for_user, service_list_for_sale
+from catalog.selectors import custom_rates_for_user, rate_for_user, service_list_for_sale
 from kernel import protocol
 from kernel.db import first_or_none
 from kernel.numbers import int_or_none
@@ -152,7 +151,6 @@ def services_for_order_page(*, user: User) -> list[dict[str, Any]]:
     """
     result = []
     custom_rates = custom_rates_for_user(user=user)
-    discount = user.discount_percent
     rows = (
         service_list_for_sale()
         .order_by("category__sort_order", "category__name", "position", "id")
@@ -162,14 +160,9 @@ def services_for_order_page(*, user: User) -> list[dict[str, Any]]:
         stype = protocol.SERVICE_TYPES_BY_NAME.get(row["type"])
         if stype is None:
             continue
-        custom = custom_rates.get(row["id"])
         billing = protocol.billing_of(row["type"], row["billing_unit"])
-        rate = price_for_customer(
-            price=row["price"],
-            discount_percent=discount,
-            cost=row["cost"],
-            custom_rate=custom.rate if custom else None,
-            custom_markup=custom.markup_percent if custom else None,
+        rate = rate_for_user(
+            service_id=row["id"], price=row["price"], cost=row["cost"], user=user, custom_rates=custom_rates
         )
         result.append(
             {

@@ -16,11 +16,11 @@ from uuid import uuid4
 from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
-from kernel.db import first_or_none
 from kernel.money import money, to_decimal
 from kernel.protocol import ERR_NOT_ENOUGH_FUNDS
 
 from .models import Entry, Payment, Wallet
+from .selectors import wallet_debt
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -125,9 +125,9 @@ def wallet_charge_order(*, user: User, amount: Decimal, order_ref: int) -> Entry
         raise RuntimeError("an order is charged in the transaction that creates it")
     balance = _update_balance(user_id=user.pk, delta=-amount, unless_owing=True)
     if balance is None:
-        debt = first_or_none(Wallet.objects.filter(user_id=user.pk).values_list("debt", flat=True))
-        if debt is not None and debt > 0:
-            raise Owing(money(debt))
+        debt = wallet_debt(user=user)
+        if debt > 0:
+            raise Owing(debt)
         raise InsufficientFunds()  # short, or no wallet yet (an empty one)
     return Entry.objects.create(
         user_id=user.pk,
