@@ -38,7 +38,7 @@ test: $(STAMP) e2e-deps locale
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 	@if [ -n "$$RABBITMQ_TEST_URL" ]; then \
 	  echo "== the worker tests again, on RabbitMQ"; \
-	  CELERY_BROKER_URL="$$RABBITMQ_TEST_URL" $(VENV)/bin/pytest -q -m broker tests/orders/test_worker.py tests/test_celery.py; \
+	  CELERY_BROKER_URL="$$RABBITMQ_TEST_URL" $(VENV)/bin/pytest -q -m broker tests/orders/test_worker.py tests/test_celery.py tests/webhooks/test_pace.py; \
 	fi
 
 # The catalogues: extract every marked text into locale/<lang>/LC_MESSAGES/django.po (then

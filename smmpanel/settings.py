@@ -495,6 +495,12 @@ WEBHOOKS_SWEEP_GRACE_SECONDS = env.float("WEBHOOKS_SWEEP_GRACE_SECONDS", default
 WEBHOOKS_REPLAY_RATE = env.str("WEBHOOKS_REPLAY_RATE", default="10/m")
 # Optional dedicated queue for deliveries, so a slow receiver never holds order workers.
 WEBHOOKS_QUEUE = env.str("WEBHOOKS_QUEUE", default="")
+# While the order-submission queue holds this many waiting messages, a delivery waits (at
+# most WEBHOOKS_YIELD_MAX_SECONDS) so that orders go first; only with WEBHOOKS_QUEUE set. 0: never.
+WEBHOOKS_YIELD_BACKLOG = env.int("WEBHOOKS_YIELD_BACKLOG", default=100)
+WEBHOOKS_YIELD_MAX_SECONDS = env.float("WEBHOOKS_YIELD_MAX_SECONDS", default=10.0)
+if WEBHOOKS_YIELD_BACKLOG < 0 or WEBHOOKS_YIELD_MAX_SECONDS < 0:
+    raise ImproperlyConfigured("WEBHOOKS_YIELD_BACKLOG and WEBHOOKS_YIELD_MAX_SECONDS cannot be negative.")
 for _name, _value in (
     ("WEBHOOKS_CONNECT_TIMEOUT", WEBHOOKS_CONNECT_TIMEOUT),
     ("WEBHOOKS_READ_TIMEOUT", WEBHOOKS_READ_TIMEOUT),
@@ -508,8 +514,10 @@ for _name, _value in (
         raise ImproperlyConfigured(f"{_name} must be positive.")
 if WEBHOOKS_GIVE_UP_HOURS < 24:
     raise ImproperlyConfigured("WEBHOOKS_GIVE_UP_HOURS must be at least 24: customers are promised a day of retries.")
-if WEBHOOKS_CONNECT_TIMEOUT + WEBHOOKS_READ_TIMEOUT > 80:
-    raise ImproperlyConfigured("WEBHOOKS_CONNECT_TIMEOUT + WEBHOOKS_READ_TIMEOUT must stay under 80 seconds.")
+if WEBHOOKS_CONNECT_TIMEOUT + WEBHOOKS_READ_TIMEOUT + WEBHOOKS_YIELD_MAX_SECONDS > 80:
+    raise ImproperlyConfigured(
+        "WEBHOOKS_CONNECT_TIMEOUT + WEBHOOKS_READ_TIMEOUT + WEBHOOKS_YIELD_MAX_SECONDS must stay under 80 seconds."
+    )
 if WEBHOOKS_QUEUE:
     for _task in ("webhooks.tasks.webhook_deliver_task", "webhooks.tasks.webhook_replay_task"):
         CELERY_TASK_ROUTES[_task] = {"queue": WEBHOOKS_QUEUE}

@@ -240,25 +240,33 @@ def _send(*, event: Event, endpoint: Endpoint, now: datetime) -> sender.Attempt:
     )
 
 
+def _claimable(*, event_pk: int, now: datetime) -> Any:
+    """The event, if it may be sent now: pending, due, not leased, its endpoint enabled, and no
+    earlier pending event of its order for the endpoint. As one UPDATE's WHERE, this is the
+    claim: every condition on the row's own columns stays at the top of the statement, which
+    PostgreSQL re-checks against the row a concurrent claim just wrote, so two workers cannot
+    both win (the other conditions are subqueries, never a join: Django would turn a join into
+    `id IN (SELECT ...)`, read from the old snapshot)."""
+    return (
+        Event.objects.filter(pk=event_pk, state=EventState.PENDING, next_attempt_at__lte=now)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .filter(Exists(Endpoint.objects.filter(pk=OuterRef("endpoint_id"), is_enabled=True)))
+        .exclude(_earlier_pending())
+    )
+
+
+# Endpoint.last_success_at is written at most this often: it only decides, after a day of
+# failures, whether to switch an endpoint off, and a write per delivery would cost the worker
+# a statement each time.
+LAST_SUCCESS_EVERY = timedelta(minutes=1)
+
+
 def event_deliver(*, event_pk: int) -> str:
     """Try to deliver one event now. Returns what happened: delivered, retry, failed, or
     skipped (not pending, not due, held by another worker, or waiting for an earlier event)."""
     now = timezone.now()
-    lease = timedelta(seconds=settings.WEBHOOKS_CONNECT_TIMEOUT + settings.WEBHOOKS_READ_TIMEOUT + 60)
-    ready = (
-        Event.objects.filter(pk=event_pk, state=EventState.PENDING, endpoint__is_enabled=True)
-        .exclude(_earlier_pending())
-        .exists()
-    )
-    # The claim names only the row's own columns: PostgreSQL re-checks them against the row a
-    # concurrent claim just wrote (a join or subquery here would be read from the old snapshot,
-    # and both workers would win).
-    claimed = ready and (
-        Event.objects.filter(pk=event_pk, state=EventState.PENDING, next_attempt_at__lte=now)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_until=now + lease, attempts=F("attempts") + 1)
-    )
-    if not claimed:
+    lease_until = now + timedelta(seconds=settings.WEBHOOKS_CONNECT_TIMEOUT + settings.WEBHOOKS_READ_TIMEOUT + 60)
+    if not _claimable(event_pk=event_pk, now=now).update(lease_until=lease_until, attempts=F("attempts") + 1):
         return "skipped"
     event = Event.objects.select_related("endpoint").get(pk=event_pk)
     endpoint = event.endpoint
@@ -275,10 +283,11 @@ def event_deliver(*, event_pk: int) -> str:
             duration_ms=result.duration_ms,
             error=result.error,
         )
-        mine = Event.objects.filter(pk=event.pk, state=EventState.PENDING, lease_until=now + lease)
+        mine = Event.objects.filter(pk=event.pk, state=EventState.PENDING, lease_until=lease_until)
         if result.delivered:
             mine.update(state=EventState.DELIVERED, finished_at=done, lease_until=None, last_error="")
-            Endpoint.objects.filter(pk=endpoint.pk).update(last_success_at=done)
+            if endpoint.last_success_at is None or endpoint.last_success_at <= done - LAST_SUCCESS_EVERY:
+                Endpoint.objects.filter(pk=endpoint.pk).update(last_success_at=done)
             outcome = "delivered"
         elif done >= give_up_at:
             mine.update(state=EventState.FAILED, finished_at=done, lease_until=None, last_error=_why(result))
@@ -317,7 +326,8 @@ def _enqueue_next(*, event: Event) -> None:
 def _maybe_disable(*, endpoint: Endpoint, event: Event, now: datetime) -> None:
     """An endpoint with no success since before this event's first attempt (the whole retry
     window, at least a day) is switched off, and its owner told."""
-    if endpoint.last_success_at is not None and endpoint.last_success_at >= event.created_at:
+    # (last_success_at may lag a success by up to LAST_SUCCESS_EVERY.)
+    if endpoint.last_success_at is not None and endpoint.last_success_at >= event.created_at - LAST_SUCCESS_EVERY:
         return
     if not settings.WEBHOOKS_AUTO_DISABLE:
         return

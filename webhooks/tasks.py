@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import shared_task
 
-from . import services
+from . import pace, services
 
 # Connect + read timeouts are bounded by settings; these cover them with room to record.
 SEND_LIMITS: dict[str, Any] = {"soft_time_limit": 90, "time_limit": 120}
@@ -16,6 +16,7 @@ BEAT_LIMITS: dict[str, Any] = {"soft_time_limit": 50, "time_limit": 58}
 
 @shared_task(acks_late=True, ignore_result=True, **SEND_LIMITS)
 def webhook_deliver_task(event_pk: int) -> str:
+    pace.give_way()  # order submission first (pace.py)
     return services.event_deliver(event_pk=event_pk)
 
 

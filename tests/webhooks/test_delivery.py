@@ -204,3 +204,50 @@ def test_the_sweep_resends_only_events_that_are_overdue(customer, endpoint, sett
     assert services.events_sweep(now=now) == 0
     Event.objects.filter(pk=event.pk).update(next_attempt_at=now - timedelta(seconds=121))
     assert services.events_sweep(now=now) == 1
+
+
+def test_the_claim_is_one_statement_on_the_rows_own_columns(customer, endpoint, receiver, sent):
+    """Ready check and claim are one UPDATE whose row conditions stay at the top of its WHERE:
+    PostgreSQL re-checks those against a concurrent claim's write. Django turns a join into
+    `id IN (SELECT ...)`, read from the old snapshot, where two workers could both win."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    (event,) = record(customer)
+    with CaptureQueriesContext(connection) as queries:
+        assert services.event_deliver(event_pk=event.pk) == "delivered"
+    claim = queries.captured_queries[0]["sql"]
+    assert claim.startswith('UPDATE "webhooks_event" SET "lease_until"')
+    assert " IN (SELECT" not in claim and " JOIN " not in claim
+    assert '"webhooks_event"."lease_until" IS NULL' in claim
+    # Nothing read before the claim: a skipped message costs one statement.
+    with CaptureQueriesContext(connection) as queries:
+        assert services.event_deliver(event_pk=event.pk) == "skipped"
+    assert len(queries.captured_queries) == 1
+
+
+def test_last_success_is_written_at_most_once_a_minute(customer, endpoint, receiver, sent):
+    first, second, third = record(customer, order_ref=1) + record(customer, order_ref=2) + record(customer, order_ref=3)
+    start = timezone.now()
+    with freeze_time(start):
+        services.event_deliver(event_pk=first.pk)
+    assert Endpoint.objects.get(user=customer).last_success_at == start
+    with freeze_time(start + timedelta(seconds=30)):
+        services.event_deliver(event_pk=second.pk)
+    assert Endpoint.objects.get(user=customer).last_success_at == start  # not written again yet
+    with freeze_time(start + timedelta(seconds=61)):
+        services.event_deliver(event_pk=third.pk)
+    assert Endpoint.objects.get(user=customer).last_success_at == start + timedelta(seconds=61)
+
+
+def test_an_endpoint_that_delivered_meanwhile_is_not_switched_off(customer, endpoint, receiver, sent, settings):
+    """One event given up after its day is not a dead endpoint when others arrived, even when
+    the success was recorded up to a minute before the event (last_success_at lags)."""
+    settings.WEBHOOKS_GIVE_UP_HOURS = 25
+    (event,) = record(customer)
+    Endpoint.objects.filter(user=customer).update(last_success_at=event.created_at - timedelta(seconds=50))
+    receiver.gone = True
+    with freeze_time(event.created_at + timedelta(hours=25)):
+        assert services.event_deliver(event_pk=event.pk) == "failed"
+    assert Endpoint.objects.get(user=customer).is_enabled
+    assert mail.outbox == []
