@@ -108,8 +108,11 @@ def _drain(run: Run, *, users: list[int], services: list[int], tag: str, hooks_q
 
     from orders.models import Order, State
     from tests.bench import run_all as bench
+    from tests.bench import seed
+    from webhooks.models import Delivery
 
     plan = run.plan
+    seed.settle()  # both drains start from a vacuumed, checkpointed database
     began = time.monotonic()
     ids = bench._place_in_processes(run, count=plan.drain_orders, users=users, services=services, tag=tag)
     placing = time.monotonic() - began
@@ -127,6 +130,9 @@ def _drain(run: Run, *, users: list[int], services: list[int], tag: str, hooks_q
         wait_for(lambda: not unsettled.exists(), timeout=max(300, plan.drain_orders / 20), interval=0.5, what="drain")
         box["operations"] = len(ids)
     span = mine.aggregate(first=Min("sending_started_at"), last=Max("sent_at"))
+    # Deliveries the webhooks worker made while orders were being sent (it gives way to a
+    # submission backlog: webhooks/pace.py).
+    during = Delivery.objects.filter(created_at__gte=launched, created_at__lte=span["last"]).count()
     from_start = (span["last"] - launched).total_seconds()
     from_claim = (span["last"] - span["first"]).total_seconds()
     return {
@@ -140,6 +146,7 @@ def _drain(run: Run, *, users: list[int], services: list[int], tag: str, hooks_q
         "orders_per_s_from_first_claim": round(len(ids) / from_claim, 1),
         "states": dict(mine.values_list("state").annotate(n=Count("id")).order_by()),
         "simulator_adds": run.sim.summary()["adds_total"],
+        "webhook_attempts_during": during,
         "load": os.getloadavg()[0],
     }
 
@@ -308,7 +315,10 @@ def phase(run: Run) -> None:
         _log("drain with webhooks")
         on = _drain(run, users=users, services=services, tag="hooks-on", hooks_queue=hooks_queue)
         details["drain_on"] = {k: v for k, v in on.items() if k != "launched"}
-        _log(f"drain with webhooks: {on['orders_per_s']} orders/s; waiting for every event")
+        _log(
+            f"drain with webhooks: {on['orders_per_s']} orders/s, {on['webhook_attempts_during']} delivery "
+            "attempts meanwhile; waiting for every event"
+        )
         with bench.metered(run, "webhooks_delivery") as box:
             _wait_delivered(first_event, timeout=max(600, events / 5))
             box["operations"] = events
@@ -343,6 +353,11 @@ def phase(run: Run) -> None:
         "orders/s",
     )
     run.add("webhooks_drain_ratio", "Drain with webhooks on, share of without", ratio, "%")
+    run.add(
+        "webhooks_attempts_during_drain",
+        "Webhooks: delivery attempts while that drain ran (they give way to it)",
+        on["webhook_attempts_during"],
+    )
     run.add("webhooks_events", "Webhook events from status changes", events, expected=float(plan.webhook_events))
     run.add(
         "webhooks_all_arrived",

@@ -122,6 +122,10 @@ def _kind(pid: int, name: str) -> str:
             cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         cmdline = name
+    if "benchhooks@" in cmdline:
+        return "celery (webhooks)"  # the webhooks phase's delivery worker, apart from the order workers
+    if "simulators.webhook_receiver" in cmdline:
+        return "webhook receiver"
     for kind in ("gunicorn", "celery", "wrk", "simhost", "tests.bench.place"):
         if kind in cmdline:
             return {"simhost": "simulator", "tests.bench.place": "placing"}.get(kind, kind)
