@@ -21,6 +21,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from typing import Any, cast
 
 from django.conf import settings
 
@@ -54,7 +55,9 @@ def queue_length(name: str) -> int:
 
     try:
         with app.pool.acquire(block=True, timeout=2) as connection:
-            channel = connection.channel()
+            # A channel of its own: on RabbitMQ a failed passive declare closes the channel,
+            # and the pooled connection's default channel publishes tasks.
+            channel: Any = cast(Any, connection).channel()
             try:
                 return int(channel.queue_declare(queue=name, passive=True).message_count)
             finally:

@@ -1,25 +1,32 @@
 """`make bench`'s `webhooks` phase: customers' webhooks under faults, and what they cost the
 order pipeline.
 
-1. Drain without webhooks: `drain_orders` orders placed through order_place by 100 customers
-   without an endpoint, then sent by the order workers (as the `drain` phase does).
+1. Orders to change: half `webhook_events` orders placed through order_place by 100
+   customers and sent by the order workers (as the `drain` phase does; not measured).
 2. Every one of those customers gets an endpoint (`endpoint_save`, each its own secret) on the
    receiver simulator, run as its own process (simulators/webhook_receiver), failing 30 % of
    requests with 500 and holding 2 % for longer than the read timeout.
-3. `webhook_events` status changes through the real path: the provider simulator moves half
-   as many of the first drain's orders two steps (Pending → In progress → a final status), and
-   `order_sync_chunk` (the status sync's own code) applies them: each change writes its outbox
-   row in the order's transaction and enqueues its delivery on commit.
-4. Drain with webhooks: as many orders again, placed by the same customers; the order workers
-   and the webhooks worker start together, so every event is delivered while the orders drain.
-   Both drains are timed the same way, from the workers' start to the last order sent.
-5. The webhooks worker keeps going (retries, the beat's sweep sent every 60 s, as the beat does)
+3. `webhook_events` status changes through the real path: the provider simulator moves those
+   orders two steps (Pending → In progress → a final status), and `order_sync_chunk` (the
+   status sync's own code) applies them: each change writes its outbox row in the order's
+   transaction and enqueues its delivery on commit, to the webhooks queue.
+4. Drain without webhooks: `drain_orders` orders placed by the same customers, sent by the
+   order workers alone; the events wait in their queue.
+5. Drain with webhooks: as many orders again; the order workers and the webhooks worker start
+   together, so the events are delivered while the orders drain. Both drains are timed the
+   same way, from the workers' start to the last order sent, on the same database (only the
+   first drain's orders apart), so the ratio is the webhooks' cost and not the drift of a
+   database that grew and churned between them. The attempts made during the drain are
+   counted (deliveries give way to a submission backlog: webhooks/pace.py).
+6. The webhooks worker keeps going (retries, the beat's sweep sent every 60 s, as the beat does)
    until every event is delivered; then the receiver's record is checked: every event arrived
    at least once, every accepted delivery had a valid signature, and each order's events first
    arrived in the order they were written.
 
 Deliveries go to their own queue (WEBHOOKS_QUEUE=webhooks) and worker, `nice`d as the deploy
-unit is, unless `--webhooks-shared` puts them on the order workers' queue (to compare).
+unit is, unless `--webhooks-shared` puts them on the order workers' queue (to compare; then
+the status changes come after the drain without webhooks, on its orders, as they would be
+delivered during it otherwise).
 
 Time: production retries after 30 s × 2^(n-1), capped at an hour, for 25 hours. The bench
 divides the base and the cap by BENCH_WEBHOOKS_TIME_SCALE (1000 unless told: 30 ms, 3.6 s);
@@ -100,9 +107,18 @@ def _log(text: str) -> None:
     log(f"webhooks: {text} (load {loadavg()})")
 
 
-def _drain(run: Run, *, users: list[int], services: list[int], tag: str, hooks_queue: str) -> dict[str, Any]:
-    """Place drain_orders orders with no worker running, then start the order workers (and the
-    webhooks worker, when deliveries have their own queue) and time them until all are sent."""
+def _drain(
+    run: Run,
+    *,
+    users: list[int],
+    services: list[int],
+    tag: str,
+    hooks_queue: str,
+    hooks_worker: bool,
+    count: int | None = None,
+) -> dict[str, Any]:
+    """Place `count` (drain_orders) orders with no worker running, then start the order
+    workers (and the webhooks worker, if told) and time them until all are sent."""
     from django.db.models import Count, Max, Min
     from django.utils import timezone
 
@@ -114,10 +130,11 @@ def _drain(run: Run, *, users: list[int], services: list[int], tag: str, hooks_q
     plan = run.plan
     seed.settle()  # both drains start from a vacuumed, checkpointed database
     began = time.monotonic()
-    ids = bench._place_in_processes(run, count=plan.drain_orders, users=users, services=services, tag=tag)
+    count = count or plan.drain_orders
+    ids = bench._place_in_processes(run, count=count, users=users, services=services, tag=tag)
     placing = time.monotonic() - began
-    if len(ids) != plan.drain_orders:
-        raise RuntimeError(f"placed {len(ids)} orders, not {plan.drain_orders}")
+    if len(ids) != count:
+        raise RuntimeError(f"placed {len(ids)} orders, not {count}")
     run.sim.command("reset_counters")
     mine = Order.objects.filter(pk__gte=ids[0])  # nothing else creates orders meanwhile
     unsettled = mine.filter(state__in=(State.QUEUED, State.SENDING))
@@ -125,7 +142,7 @@ def _drain(run: Run, *, users: list[int], services: list[int], tag: str, hooks_q
     with bench.metered(run, f"webhooks_drain_{tag}") as box:
         launched = timezone.now()
         bench._start_workers(run, queues="celery" if hooks_queue else "")
-        if hooks_queue:
+        if hooks_worker:
             _start_hooks_worker(run, hooks_queue)
         wait_for(lambda: not unsettled.exists(), timeout=max(300, plan.drain_orders / 20), interval=0.5, what="drain")
         box["operations"] = len(ids)
@@ -155,6 +172,34 @@ def _start_hooks_worker(run: Run, queue: str) -> None:
     # Below the order workers in the CPU scheduler's eyes, as deploy/systemd's unit (Nice=10).
     argv = celery_worker_argv(threads=run.plan.webhook_threads, hostname="benchhooks@%h", extra=("--queues", queue))
     run.procs.start(WORKER, ["nice", "-n", str(worker_nice()), *argv], env=dict(os.environ))
+
+
+def _events(
+    run: Run, receiver: Receiver, details: dict[str, Any], *, users: list[int], first_order: int
+) -> tuple[int, int]:
+    """Give every customer an endpoint at the receiver (faults on), then make the status
+    changes on the orders from `first_order` on. Returns (first event's pk, events written)."""
+    from django.db.models import Max
+
+    from accounts.models import User
+    from webhooks import services as webhooks
+    from webhooks.models import Event
+
+    secrets = {}
+    for user in User.objects.filter(pk__in=users):
+        secret = webhooks.endpoint_save(user=user, url=receiver.url(user.pk))
+        assert secret is not None
+        secrets[f"/hook/{user.pk}"] = secret
+    receiver.control(action="secrets", secrets=secrets)
+    receiver.control(action="faults", fail_rate=FAIL_RATE, hang_rate=HANG_RATE, hang_seconds=HANG_SECONDS)
+    first_event = (Event.objects.aggregate(last=Max("pk"))["last"] or 0) + 1
+    began = time.monotonic()
+    changed_orders = list(range(first_order, first_order + run.plan.webhook_events // 2))
+    changes = _status_changes(run, order_ids=changed_orders)
+    events = Event.objects.filter(pk__gte=first_event).count()
+    details["status_changes"] = {"changes": changes, "events": events, "seconds": round(time.monotonic() - began, 1)}
+    _log(f"{changes} status changes wrote {events} events in {time.monotonic() - began:.1f} s")
+    return first_event, events
 
 
 def _status_changes(run: Run, *, order_ids: list[int]) -> int:
@@ -251,10 +296,8 @@ def _check(receiver: Receiver, *, first_event: int) -> dict[str, Any]:
 def phase(run: Run) -> None:
     from django.db.models import Max
 
-    from accounts.models import User
     from tests.bench import run_all as bench
     from tests.bench import seed
-    from webhooks import services as webhooks
     from webhooks.models import Delivery, Event, EventState
 
     plan = run.plan
@@ -286,34 +329,37 @@ def phase(run: Run) -> None:
     }
     run.details["webhooks"] = details
     try:
+        if hooks_queue:
+            # Both measured drains run after the status changes, on the same database: the
+            # events wait in their queue through the first drain (no webhooks worker) and are
+            # delivered during the second. The orders they are about come from a drain of
+            # their own, not measured.
+            _log("orders for the status changes")
+            setup = _drain(
+                run,
+                users=users,
+                services=services,
+                tag="for-changes",
+                hooks_queue=hooks_queue,
+                hooks_worker=False,
+                count=orders_changed,
+            )
+            run.procs.stop(WORKER, *bench.worker_names(plan))
+            first_event, events = _events(run, receiver, details, users=users, first_order=setup["first_order"])
         _log("drain without webhooks")
-        off = _drain(run, users=users, services=services, tag="hooks-off", hooks_queue=hooks_queue)
+        off = _drain(run, users=users, services=services, tag="hooks-off", hooks_queue=hooks_queue, hooks_worker=False)
         details["drain_off"] = {k: v for k, v in off.items() if k != "launched"}
         _log(f"drain without webhooks: {off['orders_per_s']} orders/s")
         run.procs.stop(WORKER, *bench.worker_names(plan))
-
-        secrets = {}
-        for user in User.objects.filter(pk__in=users):
-            secret = webhooks.endpoint_save(user=user, url=receiver.url(user.pk))
-            assert secret is not None
-            secrets[f"/hook/{user.pk}"] = secret
-        receiver.control(action="secrets", secrets=secrets)
-        receiver.control(action="faults", fail_rate=FAIL_RATE, hang_rate=HANG_RATE, hang_seconds=HANG_SECONDS)
-        first_event = (Event.objects.aggregate(last=Max("pk"))["last"] or 0) + 1
-
-        began = time.monotonic()
-        changed_orders = list(range(off["first_order"], off["first_order"] + orders_changed))
-        changes = _status_changes(run, order_ids=changed_orders)
-        events = Event.objects.filter(pk__gte=first_event).count()
-        details["status_changes"] = {
-            "changes": changes,
-            "events": events,
-            "seconds": round(time.monotonic() - began, 1),
-        }
-        _log(f"{changes} status changes wrote {events} events in {time.monotonic() - began:.1f} s")
+        if not hooks_queue:
+            # On the order workers' queue the events would be delivered during the first drain:
+            # they are written after it.
+            first_event, events = _events(run, receiver, details, users=users, first_order=off["first_order"])
 
         _log("drain with webhooks")
-        on = _drain(run, users=users, services=services, tag="hooks-on", hooks_queue=hooks_queue)
+        on = _drain(
+            run, users=users, services=services, tag="hooks-on", hooks_queue=hooks_queue, hooks_worker=bool(hooks_queue)
+        )
         details["drain_on"] = {k: v for k, v in on.items() if k != "launched"}
         _log(
             f"drain with webhooks: {on['orders_per_s']} orders/s, {on['webhook_attempts_during']} delivery "
