@@ -35,7 +35,7 @@ from django.utils.translation import gettext as _
 from kernel.outbound import AddressRefused, resolve_checked
 from siteconf.selectors import site_settings
 
-from . import sender, signing, vault
+from . import queries, sender, signing, vault
 from .models import Delivery, Endpoint, Event, EventState
 
 if TYPE_CHECKING:
@@ -240,21 +240,6 @@ def _send(*, event: Event, endpoint: Endpoint, now: datetime) -> sender.Attempt:
     )
 
 
-def _claimable(*, event_pk: int, now: datetime) -> Any:
-    """The event, if it may be sent now: pending, due, not leased, its endpoint enabled, and no
-    earlier pending event of its order for the endpoint. As one UPDATE's WHERE, this is the
-    claim: every condition on the row's own columns stays at the top of the statement, which
-    PostgreSQL re-checks against the row a concurrent claim just wrote, so two workers cannot
-    both win (the other conditions are subqueries, never a join: Django would turn a join into
-    `id IN (SELECT ...)`, read from the old snapshot)."""
-    return (
-        Event.objects.filter(pk=event_pk, state=EventState.PENDING, next_attempt_at__lte=now)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .filter(Exists(Endpoint.objects.filter(pk=OuterRef("endpoint_id"), is_enabled=True)))
-        .exclude(_earlier_pending())
-    )
-
-
 # Endpoint.last_success_at is written at most this often: it only decides, after a day of
 # failures, whether to switch an endpoint off, and a write per delivery would cost the worker
 # a statement each time.
@@ -266,9 +251,9 @@ def event_deliver(*, event_pk: int) -> str:
     skipped (not pending, not due, held by another worker, or waiting for an earlier event)."""
     now = timezone.now()
     lease_until = now + timedelta(seconds=settings.WEBHOOKS_CONNECT_TIMEOUT + settings.WEBHOOKS_READ_TIMEOUT + 60)
-    if not _claimable(event_pk=event_pk, now=now).update(lease_until=lease_until, attempts=F("attempts") + 1):
+    if not queries.event_claim(event_pk=event_pk, now=now, lease_until=lease_until):
         return "skipped"
-    event = Event.objects.select_related("endpoint").get(pk=event_pk)
+    event = queries.event_with_endpoint(event_pk=event_pk)
     endpoint = event.endpoint
     result = _send(event=event, endpoint=endpoint, now=now)
     done = timezone.now()
@@ -283,20 +268,27 @@ def event_deliver(*, event_pk: int) -> str:
             duration_ms=result.duration_ms,
             error=result.error,
         )
-        mine = Event.objects.filter(pk=event.pk, state=EventState.PENDING, lease_until=lease_until)
+        mine = partial(queries.event_settle, event_pk=event.pk, lease_until=lease_until)
         if result.delivered:
-            mine.update(state=EventState.DELIVERED, finished_at=done, lease_until=None, last_error="")
+            mine(values={"state": EventState.DELIVERED, "finished_at": done, "lease_until": None, "last_error": ""})
             if endpoint.last_success_at is None or endpoint.last_success_at <= done - LAST_SUCCESS_EVERY:
                 Endpoint.objects.filter(pk=endpoint.pk).update(last_success_at=done)
             outcome = "delivered"
         elif done >= give_up_at:
-            mine.update(state=EventState.FAILED, finished_at=done, lease_until=None, last_error=_why(result))
+            mine(
+                values={
+                    "state": EventState.FAILED,
+                    "finished_at": done,
+                    "lease_until": None,
+                    "last_error": _why(result),
+                }
+            )
             _maybe_disable(endpoint=endpoint, event=event, now=done)
             outcome = "failed"
         else:
             delay = retry_delay(event.attempts)
             next_at = min(done + timedelta(seconds=delay), give_up_at)
-            mine.update(next_attempt_at=next_at, lease_until=None, last_error=_why(result))
+            mine(values={"next_attempt_at": next_at, "lease_until": None, "last_error": _why(result)})
             if delay <= settings.WEBHOOKS_COUNTDOWN_MAX_SECONDS:
                 # Longer waits are left to the beat sweep: a broker holds long countdowns badly.
                 transaction.on_commit(partial(enqueue_deliver, event_pk=event.pk, countdown=delay), robust=True)
@@ -311,14 +303,7 @@ def _why(result: sender.Attempt) -> str:
 
 def _enqueue_next(*, event: Event) -> None:
     """The order's next event, now that this one is finished."""
-    following = (
-        Event.objects.filter(
-            endpoint_id=event.endpoint_id, order_ref=event.order_ref, state=EventState.PENDING, id__gt=event.pk
-        )
-        .order_by("id")
-        .values_list("id", flat=True)
-        .first()
-    )
+    following = queries.order_next_pending(endpoint_id=event.endpoint_id, order_ref=event.order_ref, after=event.pk)
     if following is not None:
         enqueue_deliver(event_pk=following)
 
