@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
+from celery import current_app
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -35,9 +36,7 @@ _reading: tuple[float, int] = (-math.inf, 0)
 
 
 def submission_queue() -> str:
-    from smmpanel.celery import app
-
-    return settings.ORDERS_SUBMIT_QUEUE or str(app.conf.task_default_queue)
+    return settings.ORDERS_SUBMIT_QUEUE or str(current_app.conf.task_default_queue)
 
 
 def enabled() -> bool:
@@ -51,10 +50,8 @@ def enabled() -> bool:
 def queue_length(name: str) -> int:
     """Messages waiting in this broker queue (not those a worker already holds); 0 when the
     queue does not exist (an empty Redis queue has no key) or the broker cannot be asked."""
-    from smmpanel.celery import app
-
     try:
-        with app.pool.acquire(block=True, timeout=2) as connection:
+        with current_app.pool.acquire(block=True, timeout=2) as connection:
             # A channel of its own: on RabbitMQ a failed passive declare closes the channel,
             # and the pooled connection's default channel publishes tasks.
             channel: Any = cast(Any, connection).channel()
