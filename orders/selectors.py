@@ -156,11 +156,16 @@ def services_for_order_page(*, user: User) -> list[dict[str, Any]]:
         .order_by("category__sort_order", "category__name", "position", "id")
         .values(*_ORDER_PAGE_FIELDS, **FiguresRow.lookups("quality__"))
     )
+    # What a service's type and billing unit say, worked out once per pair (a thousand
+    # services share a handful); the lists are shared by the rows, which are only encoded.
+    kinds: dict[tuple[str, str], dict[str, Any] | None] = {}
     for row in rows:
-        stype = protocol.SERVICE_TYPES_BY_NAME.get(row["type"])
-        if stype is None:
+        kind_key = (row["type"], row["billing_unit"])
+        if kind_key not in kinds:
+            kinds[kind_key] = _order_page_kind(*kind_key)
+        kind = kinds[kind_key]
+        if kind is None:
             continue
-        billing = protocol.billing_of(row["type"], row["billing_unit"])
         rate = rate_for_user(
             service_id=row["id"], price=row["price"], cost=row["cost"], user=user, custom_rates=custom_rates
         )
@@ -169,7 +174,7 @@ def services_for_order_page(*, user: User) -> list[dict[str, Any]]:
                 "id": row["id"],
                 "name": row["name"],
                 "category": row["category__name"],
-                "type": stype.name,
+                "type": kind["type"],
                 "rate": str(rate),
                 "min": row["min_quantity"],
                 "max": row["max_quantity"],
@@ -177,21 +182,42 @@ def services_for_order_page(*, user: User) -> list[dict[str, Any]]:
                 "average_time": row["average_time_minutes"],
                 "refill": row["refill"],
                 "cancel": row["cancel"],
-                "dripfeed": row["dripfeed"] and stype.dripfeed_capable,
-                "fields": [f for f in stype.fields if f not in ("runs", "interval")],
-                "required": list(stype.required),
-                "quantity_from": stype.quantity_from,
-                "has_quantity": stype.has_quantity,
+                "dripfeed": row["dripfeed"] and kind["dripfeed_capable"],
+                "fields": kind["fields"],
+                "required": kind["required"],
+                "quantity_from": kind["quantity_from"],
+                "has_quantity": kind["has_quantity"],
                 # What the rate is the price of (API_V2.md, "What an order costs").
-                "billing": billing,
-                "per": protocol.BILLING_DIVISOR[billing],
-                "billing_label": protocol.BILLING_UNITS[billing],
-                "lines_from": next((f for f in stype.fields if f in protocol.LIST_FIELDS), None),
+                "billing": kind["billing"],
+                "per": kind["per"],
+                "billing_label": kind["billing_label"],
+                "lines_from": kind["lines_from"],
                 "max_posts": row["max_posts"],
                 "quality": quality_for_page(FiguresRow.from_values(row)),
             }
         )
     return result
+
+
+def _order_page_kind(type_name: str, billing_unit: str) -> dict[str, Any] | None:
+    """The new-order page's facts about a service type and billing unit; None for a type the
+    panel does not sell."""
+    stype = protocol.SERVICE_TYPES_BY_NAME.get(type_name)
+    if stype is None:
+        return None
+    billing = protocol.billing_of(type_name, billing_unit)
+    return {
+        "type": stype.name,
+        "dripfeed_capable": stype.dripfeed_capable,
+        "fields": [f for f in stype.fields if f not in ("runs", "interval")],
+        "required": list(stype.required),
+        "quantity_from": stype.quantity_from,
+        "has_quantity": stype.has_quantity,
+        "billing": billing,
+        "per": protocol.BILLING_DIVISOR[billing],
+        "billing_label": protocol.BILLING_UNITS[billing],
+        "lines_from": next((f for f in stype.fields if f in protocol.LIST_FIELDS), None),
+    }
 
 
 def _share(value: Any) -> str:

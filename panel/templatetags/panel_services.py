@@ -8,12 +8,13 @@ page most of its time (thousands of variable and tag renders a request), so each
 from __future__ import annotations
 
 import functools
+import html
 from collections.abc import Callable
 from typing import Any
 
 from django import template
 from django.urls import reverse
-from django.utils.html import escape, format_html, format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
@@ -53,7 +54,10 @@ def service_options(context: template.Context, services: list[dict[str, Any]], s
     """The new-order page's service picker: an <optgroup> per category (in the order given)
     holding "id — name — price unit" options, the `selected` id chosen. One call for the
     whole list (a thousand services) instead of a template loop."""
-    units = {billing: price_unit(billing) for billing in protocol.BILLING_UNITS}
+    # html.escape is what Django's escape() calls, without its check for lazy text (every
+    # value here is a plain str); a unit and a price are escaped once however many share them.
+    units = {billing: html.escape(price_unit(billing)) for billing in protocol.BILLING_UNITS}
+    prices: dict[str, str] = {}
     parts: list[str] = []
     category = None
     for s in services:
@@ -61,14 +65,14 @@ def service_options(context: template.Context, services: list[dict[str, Any]], s
             if category is not None:
                 parts.append("</optgroup>")
             category = s["category"]
-            parts.append(f'<optgroup label="{escape(category)}">')
+            parts.append(f'<optgroup label="{html.escape(str(category))}">')
         pk = str(s["id"])
         chosen = " selected" if pk == selected else ""
-        price = money(context, s["rate"], plain=True)
-        unit = units.get(s["billing"]) or price_unit(s["billing"])
-        parts.append(
-            f'<option value="{pk}"{chosen}>{pk} — {escape(s["name"])} — {escape(price)} {escape(unit)}</option>'
-        )
+        price = prices.get(s["rate"])
+        if price is None:
+            price = prices[s["rate"]] = html.escape(money(context, s["rate"], plain=True))
+        unit = units.get(s["billing"]) or html.escape(price_unit(s["billing"]))
+        parts.append(f'<option value="{pk}"{chosen}>{pk} — {html.escape(str(s["name"]))} — {price} {unit}</option>')
     if category is not None:
         parts.append("</optgroup>")
     return mark_safe("".join(parts))  # noqa: S308 - every piece above is escaped
