@@ -3,6 +3,7 @@ anyone else; lists page by key (`before=<id>`), never by OFFSET or COUNT over th
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -156,14 +157,8 @@ def services_for_order_page(*, user: User) -> list[dict[str, Any]]:
         .order_by("category__sort_order", "category__name", "position", "id")
         .values(*_ORDER_PAGE_FIELDS, **FiguresRow.lookups("quality__"))
     )
-    # What a service's type and billing unit say, worked out once per pair (a thousand
-    # services share a handful); the lists are shared by the rows, which are only encoded.
-    kinds: dict[tuple[str, str], dict[str, Any] | None] = {}
     for row in rows:
-        kind_key = (row["type"], row["billing_unit"])
-        if kind_key not in kinds:
-            kinds[kind_key] = _order_page_kind(*kind_key)
-        kind = kinds[kind_key]
+        kind = _order_page_kind(row["type"], row["billing_unit"])
         if kind is None:
             continue
         rate = rate_for_user(
@@ -199,9 +194,11 @@ def services_for_order_page(*, user: User) -> list[dict[str, Any]]:
     return result
 
 
+@functools.cache
 def _order_page_kind(type_name: str, billing_unit: str) -> dict[str, Any] | None:
-    """The new-order page's facts about a service type and billing unit; None for a type the
-    panel does not sell."""
+    """The new-order page's facts about a service type and billing unit (kernel.protocol's
+    constants), worked out once per pair: a thousand services share a handful. None for a
+    type the panel does not sell. The rows share the lists; they are only encoded."""
     stype = protocol.SERVICE_TYPES_BY_NAME.get(type_name)
     if stype is None:
         return None

@@ -64,13 +64,10 @@ def event_with_endpoint(*, event_pk: int) -> Event:
 def event_settle(*, event_pk: int, lease_until: datetime, values: Mapping[str, Any]) -> bool:
     """Write an attempt's outcome, only while this attempt still holds the lease (pending,
     with the lease it claimed). True when written."""
-    assignments, params = [], []
-    for name, value in values.items():
-        field = Event._meta.get_field(name)
-        assert isinstance(field, models.Field)
-        assignments.append(f"{connection.ops.quote_name(field.column)} = %s")
-        params.append(field.get_db_prep_value(value, connection, prepared=False))
-    sql = f"UPDATE {EVENT} SET {', '.join(assignments)} WHERE id = %s AND state = %s AND lease_until = %s"  # noqa: S608
+    # Every name is an Event field whose column is its name (the values come from event_deliver).
+    assignments = ", ".join(f"{connection.ops.quote_name(name)} = %s" for name in values)
+    params = [_prep(Event, name, value) for name, value in values.items()]
+    sql = f"UPDATE {EVENT} SET {assignments} WHERE id = %s AND state = %s AND lease_until = %s"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, event_pk, EventState.PENDING, _prep(Event, "lease_until", lease_until)])
         return bool(cursor.rowcount == 1)
