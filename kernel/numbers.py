@@ -42,9 +42,13 @@ def parse_int(
     allowed and do not count as digits (`0040` is 40). Raises InvalidNumber for anything
     else, an empty value included; a Python int (not a bool) is taken as is.
     """
-    if isinstance(value, bool):
+    if type(value) is str and value.isascii() and value.isdigit() and len(value) <= max_digits:
+        # The common case, plain ASCII digits (an API `status` reads 100 of them): int() of
+        # such text is exactly what the checks below would accept.
+        number = int(value)
+    elif isinstance(value, bool):
         raise InvalidNumber("not a number")
-    if isinstance(value, int):
+    elif isinstance(value, int):
         number = value
     else:
         if isinstance(value, bytes):

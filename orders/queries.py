@@ -1,5 +1,6 @@
 """The orders app's raw SQL, in one place: the statements the ORM cannot say in one round
-trip. Column names come from the models; every value is a parameter."""
+trip, and the API's hot path written out. Column names come from the models; every value
+is a parameter."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import connection, models
 
-from .models import Order, OrderEvent, State
+from kernel.db import hot_cursor, insert_parts
+
+from .models import ACTIVE_STATUSES, Order, OrderEvent, RoutingDecision, State
 
 
 def transition_in_one_statement(*, order: Order, values: Mapping[str, Any], event: OrderEvent | None) -> bool:
@@ -70,13 +74,66 @@ STATUS_COLUMNS = ("id", "charge", "start_count", "status", "remains", "quantity"
 def status_rows(*, user_id: int, pks: Sequence[int]) -> list[tuple[Any, ...]]:
     """(id, charge, start count, status, remains, quantity) of this customer's orders among
     `pks`: the API's `status` of up to 100 ids. Written out on PostgreSQL (one array
-    parameter, no queryset to compile on every call); elsewhere the ORM."""
+    parameter, no queryset to compile on every call, a statement prepared once per
+    connection: kernel.db.hot_cursor); elsewhere the ORM."""
     if connection.vendor != "postgresql":
         return list(Order.objects.filter(user_id=user_id, pk__in=pks).order_by().values_list(*STATUS_COLUMNS))
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(
             "SELECT id, charge, start_count, status, remains, quantity FROM orders_order "
-            "WHERE user_id = %s AND id = ANY(%s)",
-            [user_id, list(pks)],
+            "WHERE user_id = %s::bigint AND id = ANY(%s::bigint[])",
+            # The array as PostgreSQL's text form: psycopg would dump it number by number.
+            [user_id, "{" + ",".join(str(int(pk)) for pk in pks) + "}"],
         )
         return list(cursor.fetchall())
+
+
+# --- Placing, written out (PostgreSQL) ------------------------------------------------------
+# order_place's transaction in four statements instead of eight, none compiled by the ORM,
+# each prepared once per connection (kernel.db.hot_cursor). The statements and their order
+# are the ORM path's (orders/services/placing.py), which SQLite still takes.
+
+# Literals, not a parameter: the duplicate check's partial index (order_user_service_active)
+# is chosen only when the planner sees these very statuses, also in a prepared statement.
+_ACTIVE_SQL = ", ".join("'" + status.replace("'", "''") + "'" for status in ACTIVE_STATUSES)
+
+
+def placing_lock_customer(*, user_id: int) -> None:
+    """The customer's row, FOR NO KEY UPDATE: serialises their placements (see placing.py)."""
+    table = connection.ops.quote_name(get_user_model()._meta.db_table)
+    with hot_cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {table} WHERE id = %s::bigint FOR NO KEY UPDATE", [user_id])  # noqa: S608
+
+
+def placing_duplicate(*, user_id: int, service_id: int, link: str) -> bool:
+    """Whether the customer has an active order of this service for this link."""
+    with hot_cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM orders_order WHERE user_id = %s::bigint AND service_id = %s::bigint "  # noqa: S608
+            f"AND status IN ({_ACTIVE_SQL}) AND link = %s::text)",
+            [user_id, service_id, link],
+        )
+        row = cursor.fetchone()
+    return bool(row[0])
+
+
+def order_insert_placed(*, order: Order, decision: RoutingDecision, event: OrderEvent) -> int:
+    """The new order, its placing decision and its first event: one statement, the order's
+    id for the other two from the first. Returns that id (also set on the three)."""
+    order_columns, order_values, order_params = insert_parts(order)
+    decision_columns, decision_values, decision_params = insert_parts(decision, skip=("order_id",))
+    event_columns, event_values, event_params = insert_parts(event, skip=("order_id",))
+    with hot_cursor() as cursor:
+        cursor.execute(
+            # Column names come from the models, values are parameters.
+            f"WITH o AS (INSERT INTO orders_order ({order_columns}) VALUES ({order_values}) RETURNING id), "  # noqa: S608
+            f"d AS (INSERT INTO orders_routingdecision (order_id, {decision_columns}) "
+            f"VALUES ((SELECT id FROM o), {decision_values})) "
+            f"INSERT INTO orders_orderevent (order_id, {event_columns}) "
+            f"VALUES ((SELECT id FROM o), {event_values}) RETURNING order_id",
+            [*order_params, *decision_params, *event_params],
+        )
+        (pk,) = cursor.fetchone()
+    order.pk = decision.order_id = event.order_id = pk
+    order._state.adding = False
+    return int(pk)

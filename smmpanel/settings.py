@@ -119,6 +119,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # The hot lookups (kernel.db.hot_cursor) are prepared on their first use on a connection;
+    # Django's own cursors bind on the client and never prepare. Off for a pooler that loses
+    # prepared statements (PgBouncer in transaction mode before 1.21, or without
+    # max_prepared_statements).
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        0 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
+    )
     if not env.bool("DATABASE_JIT", default=False):
         # PostgreSQL's JIT compiles the dashboard's month-long aggregates for longer than they
         # run (EXPLAIN ANALYZE: 227 ms of JIT in a 1.1 s query at 1,000,000 orders); the

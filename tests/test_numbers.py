@@ -10,7 +10,17 @@ from kernel.numbers import InvalidNumber, WholeNumberField, int_or_none, parse_i
 
 @pytest.mark.parametrize(
     "text, number",
-    [("0", 0), ("7", 7), (" 42 ", 42), ("\t100\n", 100), ("0040", 40), ("123456789012345678", 123456789012345678)],
+    [
+        ("0", 0),
+        ("7", 7),
+        (" 42 ", 42),
+        ("\t100\n", 100),
+        ("0040", 40),
+        ("123456789012345678", 123456789012345678),
+        # 19 characters, 18 digits after the leading zero: past the plain-digits shortcut
+        ("0123456789012345678", 123456789012345678),
+        ("0" * 40 + "7", 7),
+    ],
 )
 def test_ascii_digits_are_numbers(text, number):
     assert parse_int(text) == number

@@ -187,3 +187,17 @@ def test_a_rabbitmq_broker_gets_durable_persistent_queues_and_publisher_confirms
 
     assert order_submit_task.acks_late is False
     assert order_sync_chunk_task.acks_late is True
+
+
+@pytest.mark.parametrize("value, threshold", [(None, 0), ("false", None), ("true", 0)])
+def test_prepared_statements_follow_the_environment(value, threshold):
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='smmpanel.settings'; django.setup();"
+        "from django.conf import settings; print(repr(settings.DATABASES['default']['OPTIONS']['prepare_threshold']))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))}
+    env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/test"
+    if value is not None:
+        env["DATABASE_PREPARED_STATEMENTS"] = value
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == repr(threshold)

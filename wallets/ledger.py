@@ -16,6 +16,8 @@ from uuid import uuid4
 from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
+from kernel import db as kernel_db
+from kernel.db import hot_cursor, insert_parts
 from kernel.money import money, to_decimal
 from kernel.protocol import ERR_NOT_ENOUGH_FUNDS
 
@@ -123,21 +125,51 @@ def wallet_charge_order(*, user: User, amount: Decimal, order_ref: int) -> Entry
     amount = checked_amount(amount)
     if not connection.in_atomic_block:
         raise RuntimeError("an order is charged in the transaction that creates it")
-    balance = _update_balance(user_id=user.pk, delta=-amount, unless_owing=True)
-    if balance is None:
-        debt = wallet_debt(user=user)
-        if debt > 0:
-            raise Owing(debt)
-        raise InsufficientFunds()  # short, or no wallet yet (an empty one)
-    return Entry.objects.create(
+    entry = Entry(
         user_id=user.pk,
         amount=-amount,
         kind=Entry.Kind.CHARGE,
         idempotency_key=f"order:{order_ref}:charge",
         memo=f"Order #{order_ref}",
         order_ref=order_ref,
-        balance_after=money(to_decimal(balance)),
     )
+    if kernel_db.written_out():
+        charged = _charge_in_one_statement(entry=entry, amount=amount)
+    else:
+        balance = _update_balance(user_id=user.pk, delta=-amount, unless_owing=True)
+        if balance is not None:
+            entry.balance_after = money(to_decimal(balance))
+            entry.save(force_insert=True)
+        charged = balance is not None
+    if not charged:
+        debt = wallet_debt(user=user)
+        if debt > 0:
+            raise Owing(debt)
+        raise InsufficientFunds()  # short, or no wallet yet (an empty one)
+    return entry
+
+
+def _charge_in_one_statement(*, entry: Entry, amount: Decimal) -> bool:
+    """The conditional debit of _update_balance (unless owing) and the entry's INSERT with
+    the balance it left, as one PostgreSQL statement (a data-modifying WITH), prepared once
+    per connection (kernel.db.hot_cursor): both happen or neither. False, changing nothing,
+    when the balance is short, the customer owes, or there is no wallet."""
+    columns, values, params = insert_parts(entry, skip=("balance_after",), cast=True)
+    with hot_cursor() as cursor:
+        cursor.execute(
+            # Column names come from the models, values are parameters.
+            "WITH w AS (UPDATE wallets_wallet SET balance = ROUND(balance - %s::numeric, 5) "  # noqa: S608
+            "WHERE user_id = %s::bigint AND balance >= %s::numeric AND debt = 0 RETURNING balance) "
+            f"INSERT INTO wallets_entry ({columns}, balance_after) "
+            f"SELECT {values}, w.balance FROM w RETURNING id, balance_after",
+            [amount, entry.user_id, amount, *params],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    entry.pk, entry.balance_after = row[0], money(to_decimal(row[1]))
+    entry._state.adding = False
+    return True
 
 
 def wallet_adjust(

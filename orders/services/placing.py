@@ -16,6 +16,7 @@ from catalog.pricing import cost_per_1000
 from catalog.quality import Eta, eta_for, quality_of
 from catalog.routing import RoutingChoice, route_choose
 from catalog.selectors import routes_measured, service_for_sale_with_routes, service_price_for_user
+from kernel import db as kernel_db
 from kernel import protocol
 from kernel.db import first_or_none
 from kernel.numbers import InvalidNumber, parse_int
@@ -33,6 +34,7 @@ from ..models import (
 
 if TYPE_CHECKING:
     from accounts.models import User
+from .. import queries
 from . import outbox
 from .base import SUBSCRIPTIONS, OrderError
 from .parsing import IDEMPOTENCY_KEY_MAX, OrderRequest, _fingerprint, order_amount, order_request_parse
@@ -146,6 +148,7 @@ def _order_create(
     fingerprint: str,
     eta: Eta | None = None,
 ) -> Order:
+    written_out = kernel_db.written_out()  # orders/queries.py; the ORM elsewhere
     with transaction.atomic():
         if request.link and not service.allow_duplicate_link:
             # Serialises this customer's placements so two parallel requests cannot both
@@ -153,21 +156,30 @@ def _order_create(
             # NO KEY UPDATE, so it does not block the FOR KEY SHARE that PostgreSQL takes on
             # the user row when another transaction (a refund holding the wallet row) checks
             # its ledger entry's foreign key at commit: FOR UPDATE made that a deadlock.
-            first_or_none(
-                get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk", flat=True)
-            )
+            if written_out:
+                queries.placing_lock_customer(user_id=user.pk)
+            else:
+                first_or_none(
+                    get_user_model()
+                    .objects.select_for_update(no_key=True)
+                    .filter(pk=user.pk)
+                    .values_list("pk", flat=True)
+                )
             if key is not None:
                 # A retry with the same key that waited for this lock behind the first
                 # attempt gets the first attempt's order, not a duplicate-link error.
                 earlier = _order_for_key(user=user, key=key, fingerprint=fingerprint)
                 if earlier is not None:
                     return earlier
-            duplicate = Order.objects.filter(
-                user=user, service=service, status__in=ACTIVE_STATUSES, link=request.link
-            ).exists()
+            if written_out:
+                duplicate = queries.placing_duplicate(user_id=user.pk, service_id=service.pk, link=request.link)
+            else:
+                duplicate = Order.objects.filter(
+                    user=user, service=service, status__in=ACTIVE_STATUSES, link=request.link
+                ).exists()
             if duplicate:
                 raise OrderError(_(protocol.ERR_DUPLICATE_LINK))
-        order = Order.objects.create(
+        order = Order(
             user=user,
             service=service,
             service_type=service.type,
@@ -192,6 +204,28 @@ def _order_create(
             eta_complete_seconds=eta.complete_seconds if eta else None,
             eta_sample=eta.sample if eta else None,
         )
+        decision = RoutingDecision(
+            order=order,
+            stage=RoutingDecision.Stage.PLACING,
+            route=choice.route,
+            policy=choice.policy,
+            reason=choice.reason[:1000],
+            candidates=choice.candidates,
+        )
+        event = OrderEvent(
+            order=order,
+            to_status=order.status,
+            to_state=order.state,
+            reason=f"placed, charged {charge}",
+            actor=user,
+        )
+        if written_out:
+            queries.order_insert_placed(order=order, decision=decision, event=event)
+        else:
+            order.save(force_insert=True)
+            decision.order = event.order = order
+            decision.save(force_insert=True)
+            event.save(force_insert=True)
         try:
             # Refused, in the same statement, while the customer owes from a reversed payment.
             wallet_charge_order(user=user, amount=charge, order_ref=order.pk)
@@ -203,20 +237,5 @@ def _order_create(
                 _("Your account owes %(amount)s %(currency)s from a reversed payment: add funds to pay it first")
                 % {"amount": owed, "currency": conf.currency()}
             ) from None
-        RoutingDecision.objects.create(
-            order=order,
-            stage=RoutingDecision.Stage.PLACING,
-            route=choice.route,
-            policy=choice.policy,
-            reason=choice.reason[:1000],
-            candidates=choice.candidates,
-        )
-        OrderEvent.objects.create(
-            order=order,
-            to_status=order.status,
-            to_state=order.state,
-            reason=f"placed, charged {charge}",
-            actor=user,
-        )
         transaction.on_commit(partial(outbox.enqueue_submit, order_id=order.pk), robust=True)
     return order

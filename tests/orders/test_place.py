@@ -5,6 +5,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from kernel import protocol
@@ -17,6 +19,15 @@ from wallets.selectors import wallet_balance, wallet_debt
 from wallets.services import payment_reverse, payment_settle
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True, params=["written-out", "orm"])
+def placing_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs on both paths of placing: its statements written out for
+    PostgreSQL (orders/queries.py, wallets/ledger.py), and the ORM's, which SQLite takes."""
+    if request.param == "orm":
+        monkeypatch.setattr("kernel.db.written_out", lambda: False)
+    return str(request.param)
 
 
 def refused(place: Any, queue: Any, user: Any, service: Any, message: str, **fields: Any) -> None:
@@ -487,3 +498,26 @@ def test_a_customer_who_owes_a_chargeback_cannot_order_until_a_deposit_pays_it(c
     place(customer, service, link="https://x.com/b", quantity="1000")
     assert wallet_balance(user=customer) == Decimal("10")
     assert ledger_audit() == []
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_placing_transaction_is_four_prepared_statements(customer, shop, place, placing_path):
+    fund(customer, "10")
+    service = shop.service(price="1.300000", rate="1.00")
+    with CaptureQueriesContext(connection) as queries:
+        order = place(customer, service, link="https://instagram.com/p/written", quantity="1000")
+    placing = [q["sql"] for q in queries.captured_queries if "FOR NO KEY UPDATE" in q["sql"] or "INSERT" in q["sql"]]
+    placing += [q["sql"] for q in queries.captured_queries if "SELECT EXISTS" in q["sql"]]
+    if placing_path == "orm":
+        assert len([sql for sql in placing if "INSERT" in sql]) == 4  # order, entry, decision, event
+        return
+    assert len(placing) == 4, placing  # lock, order with decision and event, charge with entry, duplicate check
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = " ".join(row[0] for row in cursor.fetchall())
+    assert "INSERT INTO orders_order" in prepared and "INSERT INTO wallets_entry" in prepared
+    assert "FOR NO KEY UPDATE" in prepared
+    # The same rows the ORM writes (the test above checks every field of them).
+    assert Entry.objects.get(order_ref=order.pk).balance_after == Decimal("10") - order.charge
+    assert order.routing_decisions.get().stage == "placing"
+    assert order.events.get().reason == f"placed, charged {order.charge}"
