@@ -89,7 +89,7 @@ def status_rows(*, user_id: int, pks: Sequence[int]) -> list[tuple[Any, ...]]:
 
 
 # --- Placing, written out (PostgreSQL) ------------------------------------------------------
-# order_place's transaction in four statements instead of eight, none compiled by the ORM,
+# order_place's transaction in three statements instead of eight, none compiled by the ORM,
 # each prepared once per connection (kernel.db.hot_cursor). The statements and their order
 # are the ORM path's (orders/services/placing.py), which SQLite still takes.
 
@@ -105,35 +105,38 @@ def placing_lock_customer(*, user_id: int) -> None:
         cursor.execute(f"SELECT id FROM {table} WHERE id = %s::bigint FOR NO KEY UPDATE", [user_id])  # noqa: S608
 
 
-def placing_duplicate(*, user_id: int, service_id: int, link: str) -> bool:
-    """Whether the customer has an active order of this service for this link."""
-    with hot_cursor() as cursor:
-        cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM orders_order WHERE user_id = %s::bigint AND service_id = %s::bigint "  # noqa: S608
-            f"AND status IN ({_ACTIVE_SQL}) AND link = %s::text)",
-            [user_id, service_id, link],
-        )
-        row = cursor.fetchone()
-    return bool(row[0])
-
-
-def order_insert_placed(*, order: Order, decision: RoutingDecision, event: OrderEvent) -> int:
+def order_insert_placed(
+    *, order: Order, decision: RoutingDecision, event: OrderEvent, unless_duplicate: bool
+) -> int | None:
     """The new order, its placing decision and its first event: one statement, the order's
-    id for the other two from the first. Returns that id (also set on the three)."""
-    order_columns, order_values, order_params = insert_parts(order)
-    decision_columns, decision_values, decision_params = insert_parts(decision, skip=("order_id",))
-    event_columns, event_values, event_params = insert_parts(event, skip=("order_id",))
+    id for the other two from the first. Returns that id (also set on the three).
+
+    `unless_duplicate`: only if the customer has no active order of this service for this
+    link (their row locked before, so no other placement of theirs runs meanwhile); None,
+    inserting nothing, when they have one."""
+    order_columns, order_values, order_params = insert_parts(order, cast=True)
+    decision_columns, decision_values, decision_params = insert_parts(decision, skip=("order_id",), cast=True)
+    event_columns, event_values, event_params = insert_parts(event, skip=("order_id",), cast=True)
+    check, check_params = "", []
+    if unless_duplicate:
+        check = (
+            " WHERE NOT EXISTS (SELECT 1 FROM orders_order WHERE user_id = %s::bigint AND service_id = %s::bigint "  # noqa: S608
+            f"AND status IN ({_ACTIVE_SQL}) AND link = %s::text)"
+        )
+        check_params = [order.user_id, order.service_id, order.link]
     with hot_cursor() as cursor:
         cursor.execute(
             # Column names come from the models, values are parameters.
-            f"WITH o AS (INSERT INTO orders_order ({order_columns}) VALUES ({order_values}) RETURNING id), "  # noqa: S608
+            f"WITH o AS (INSERT INTO orders_order ({order_columns}) SELECT {order_values}{check} RETURNING id), "  # noqa: S608
             f"d AS (INSERT INTO orders_routingdecision (order_id, {decision_columns}) "
-            f"VALUES ((SELECT id FROM o), {decision_values})) "
+            f"SELECT o.id, {decision_values} FROM o) "
             f"INSERT INTO orders_orderevent (order_id, {event_columns}) "
-            f"VALUES ((SELECT id FROM o), {event_values}) RETURNING order_id",
-            [*order_params, *decision_params, *event_params],
+            f"SELECT o.id, {event_values} FROM o RETURNING order_id",
+            [*order_params, *check_params, *decision_params, *event_params],
         )
-        (pk,) = cursor.fetchone()
-    order.pk = decision.order_id = event.order_id = pk
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    order.pk = decision.order_id = event.order_id = row[0]
     order._state.adding = False
-    return int(pk)
+    return int(row[0])

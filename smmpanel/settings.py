@@ -253,6 +253,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith("redis://"):
+    # kombu's Redis transport, reusing its Redis client for publishing (kernel/broker.py).
+    CELERY_BROKER_TRANSPORT = "kernel.broker:Transport"
 elif CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
     # RabbitMQ as Celery recommends it for tasks that must not be lost: durable queues and
     # persistent messages (kombu's defaults, stated here), and publisher confirms, so a publish

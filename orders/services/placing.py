@@ -171,13 +171,13 @@ def _order_create(
                 earlier = _order_for_key(user=user, key=key, fingerprint=fingerprint)
                 if earlier is not None:
                     return earlier
-            if written_out:
-                duplicate = queries.placing_duplicate(user_id=user.pk, service_id=service.pk, link=request.link)
-            else:
-                duplicate = Order.objects.filter(
+            # Written out, the check is part of the order's INSERT (below).
+            if (
+                not written_out
+                and Order.objects.filter(
                     user=user, service=service, status__in=ACTIVE_STATUSES, link=request.link
                 ).exists()
-            if duplicate:
+            ):
                 raise OrderError(_(protocol.ERR_DUPLICATE_LINK))
         order = Order(
             user=user,
@@ -220,7 +220,14 @@ def _order_create(
             actor=user,
         )
         if written_out:
-            queries.order_insert_placed(order=order, decision=decision, event=event)
+            unless_duplicate = bool(request.link) and not service.allow_duplicate_link
+            if (
+                queries.order_insert_placed(
+                    order=order, decision=decision, event=event, unless_duplicate=unless_duplicate
+                )
+                is None
+            ):
+                raise OrderError(_(protocol.ERR_DUPLICATE_LINK))
         else:
             order.save(force_insert=True)
             decision.order = event.order = order
