@@ -269,7 +269,15 @@ def _select_list(model: type[models.Model], alias: str) -> tuple[str, tuple[Any,
     quote = connection.ops.quote_name
     fields = model._meta.concrete_fields
     columns = ", ".join(f"{quote(alias)}.{quote(field.column)}" for field in fields)
-    converters = tuple((field, tuple(field.get_db_converters(connection))) for field in fields)  # type: ignore[attr-defined]
+    # The backend's converters, then the field's, as Django's compiler applies them (SQLite's
+    # turn its decimals, datetimes and booleans into Python's types; PostgreSQL has none).
+    converters = tuple(
+        (
+            field,
+            tuple(connection.ops.get_db_converters(field.cached_col) + field.get_db_converters(connection)),  # type: ignore[attr-defined]
+        )
+        for field in fields
+    )
     return columns, converters
 
 

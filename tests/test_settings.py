@@ -201,3 +201,48 @@ def test_prepared_statements_follow_the_environment(value, threshold):
         env["DATABASE_PREPARED_STATEMENTS"] = value
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == repr(threshold)
+
+
+SQLITE_FLOW = """
+import json, os
+import django
+os.environ['DJANGO_SETTINGS_MODULE'] = 'smmpanel.settings'
+django.setup()
+from decimal import Decimal
+from django.core.management import call_command
+from django.test import Client
+call_command('migrate', verbosity=0)
+from accounts.services import api_key_issue
+from tests.factories import RouteFactory, UserFactory
+from tests.orders.factories import fund
+route = RouteFactory()
+user = UserFactory(username='laptop')
+fund(user, '10')
+raw = api_key_issue(user=user)
+client = Client()
+placed = client.post('/api/v2', {'key': raw, 'action': 'add', 'service': route.service_id,
+                                 'link': 'https://instagram.com/p/laptop', 'quantity': '1000'}).json()
+status = client.post('/api/v2', {'key': raw, 'action': 'status', 'order': placed.get('order', 0)}).json()
+balance = client.post('/api/v2', {'key': raw, 'action': 'balance'}).json()
+print(json.dumps([placed, status, balance]))
+"""
+
+
+def test_make_runs_sqlite_database_takes_and_reports_an_order(tmp_path):
+    # The suite runs on PostgreSQL; `make run` on a laptop runs on SQLite, where the API's
+    # written-out lookups and the placing take the ORM's path and SQLite's own converters.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "CELERY_", "CACHE_"))}
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'panel.sqlite3'}",
+        CELERY_BROKER_URL="memory://",
+        CACHE_URL="locmemcache://",
+        DJANGO_ALLOWED_HOSTS="testserver",
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", SQLITE_FLOW], env=env, cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    placed, status, balance = json.loads(out.stdout.strip().splitlines()[-1])
+    assert isinstance(placed.get("order"), int), placed
+    assert (status["status"], status["charge"], status["remains"]) == ("Pending", "1.30000", "1000")
+    assert balance["balance"] == "8.70000"
