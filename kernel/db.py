@@ -178,9 +178,9 @@ def hot_cursor() -> Iterator[Any]:
     of 100 numbers, each one estimated by the planner) costs more than running it. This one
     binds on the server, so psycopg prepares the statement on its first use on a connection
     (settings: `prepare_threshold`, switched off by DATABASE_PREPARED_STATEMENTS=false for a
-    pooler that cannot keep prepared statements) and PostgreSQL plans it once. Only Django's
-    own cursor elsewhere, and on other databases. Errors, query logging and thread checks
-    are Django's, through its cursor wrapper.
+    pooler that cannot keep prepared statements) and PostgreSQL plans it once. On other
+    databases it is Django's own cursor. Errors, query logging and the thread check are
+    Django's, as for its own cursors.
     """
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
@@ -188,6 +188,7 @@ def hot_cursor() -> Iterator[Any]:
         return
     from django.db.backends.postgresql.base import ServerBindingCursor  # type: ignore[attr-defined]
 
+    connection.validate_thread_sharing()
     connection.ensure_connection()
     with connection.wrap_database_errors:
         raw = ServerBindingCursor(connection.connection)
