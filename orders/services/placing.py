@@ -220,13 +220,9 @@ def _order_create(
             actor=user,
         )
         if written_out:
-            unless_duplicate = bool(request.link) and not service.allow_duplicate_link
-            if (
-                queries.order_insert_placed(
-                    order=order, decision=decision, event=event, unless_duplicate=unless_duplicate
-                )
-                is None
-            ):
+            guarded = bool(request.link) and not service.allow_duplicate_link
+            pk = queries.order_insert_placed(order=order, decision=decision, event=event, unless_duplicate=guarded)
+            if pk is None:
                 raise OrderError(_(protocol.ERR_DUPLICATE_LINK))
         else:
             order.save(force_insert=True)
