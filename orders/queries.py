@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import connection, models
 
+from kernel import db as kernel_db
 from kernel.db import hot_cursor, insert_parts
 
 from .models import ACTIVE_STATUSES, Order, OrderEvent, RoutingDecision, State
@@ -76,7 +77,7 @@ def status_rows(*, user_id: int, pks: Sequence[int]) -> list[tuple[Any, ...]]:
     `pks`: the API's `status` of up to 100 ids. Written out on PostgreSQL (one array
     parameter, no queryset to compile on every call, a statement prepared once per
     connection: kernel.db.hot_cursor); elsewhere the ORM."""
-    if connection.vendor != "postgresql":
+    if not kernel_db.written_out():
         return list(Order.objects.filter(user_id=user_id, pk__in=pks).order_by().values_list(*STATUS_COLUMNS))
     with hot_cursor() as cursor:
         cursor.execute(

@@ -154,15 +154,14 @@ def _charge_in_one_statement(*, entry: Entry, amount: Decimal) -> bool:
     the balance it left, as one PostgreSQL statement (a data-modifying WITH), prepared once
     per connection (kernel.db.hot_cursor): both happen or neither. False, changing nothing,
     when the balance is short, the customer owes, or there is no wallet."""
+    debit, debit_params = _balance_update_sql(user_id=entry.user_id, delta=-amount, unless_owing=True)
     columns, values, params = insert_parts(entry, skip=("balance_after",), cast=True)
     with hot_cursor() as cursor:
         cursor.execute(
             # Column names come from the models, values are parameters.
-            "WITH w AS (UPDATE wallets_wallet SET balance = ROUND(balance - %s::numeric, 5) "  # noqa: S608
-            "WHERE user_id = %s::bigint AND balance >= %s::numeric AND debt = 0 RETURNING balance) "
-            f"INSERT INTO wallets_entry ({columns}, balance_after) "
+            f"WITH w AS ({debit}) INSERT INTO wallets_entry ({columns}, balance_after) "  # noqa: S608
             f"SELECT {values}, w.balance FROM w RETURNING id, balance_after",
-            [amount, entry.user_id, amount, *params],
+            [*debit_params, *params],
         )
         row = cursor.fetchone()
     if row is None:
@@ -290,10 +289,20 @@ def _update_balance(*, user_id: int, delta: Decimal, unless_owing: bool = False)
 
     Written out because the ORM's update() cannot say RETURNING: reading the new balance
     in the same statement saves a round trip while the row lock is held, which is what
-    bounds debits per second on one busy wallet. ROUND keeps SQLite's float decimals from
-    drifting (there 0.3 - 0.1 - 0.2 is -2.8e-17 and would trip the >= 0 constraint); on
-    PostgreSQL's exact numeric it changes nothing.
+    bounds debits per second on one busy wallet.
     """
+    sql, params = _balance_update_sql(user_id=user_id, delta=delta, unless_owing=unless_owing)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def _balance_update_sql(*, user_id: int, delta: Decimal, unless_owing: bool) -> tuple[str, list[Any]]:
+    """`UPDATE … RETURNING balance` adding `delta` to the user's balance, only if a debit
+    leaves it >= 0 (and, with `unless_owing`, only while the customer owes nothing). ROUND
+    keeps SQLite's float decimals from drifting (there 0.3 - 0.1 - 0.2 is -2.8e-17 and would
+    trip the >= 0 constraint); on PostgreSQL's exact numeric it changes nothing."""
     qn = connection.ops.quote_name
     table, balance, user = qn(Wallet._meta.db_table), qn("balance"), qn("user_id")
     sql = f"UPDATE {table} SET {balance} = ROUND({balance} + %s, 5) WHERE {user} = %s"  # noqa: S608  (identifiers only)
@@ -303,7 +312,4 @@ def _update_balance(*, user_id: int, delta: Decimal, unless_owing: bool = False)
         params.append(-delta)
     if unless_owing:
         sql += f" AND {qn('debt')} = 0"
-    with connection.cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {balance}", params)
-        row = cursor.fetchone()
-    return None if row is None else row[0]
+    return f"{sql} RETURNING {balance}", params

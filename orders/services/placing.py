@@ -225,8 +225,7 @@ def _order_create(
             if pk is None:
                 raise OrderError(_(protocol.ERR_DUPLICATE_LINK))
         else:
-            order.save(force_insert=True)
-            decision.order = event.order = order
+            order.save(force_insert=True)  # the decision and the event take its id when saved
             decision.save(force_insert=True)
             event.save(force_insert=True)
         try:

@@ -515,7 +515,7 @@ def test_on_postgresql_the_placing_transaction_is_three_prepared_statements(cust
     assert len(placing) == 3, placing
     assert "FOR NO KEY UPDATE" in placing[0]
     assert "NOT EXISTS" in placing[1] and "INSERT INTO orders_orderevent" in placing[1]
-    assert "UPDATE wallets_wallet" in placing[2] and "INSERT INTO wallets_entry" in placing[2]
+    assert 'UPDATE "wallets_wallet"' in placing[2] and "INSERT INTO wallets_entry" in placing[2]
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         prepared = " ".join(row[0] for row in cursor.fetchall())
